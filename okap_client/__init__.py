@@ -1,0 +1,1 @@
+"""okap client SDK."""

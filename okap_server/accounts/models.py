@@ -1,0 +1,38 @@
+"""Accounts (people or team members) and their dashboard sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from okap_server.clock import new_id, utcnow
+
+
+class Account(SQLModel, table=True):
+    """A person who owns keys and grants. The first account is the owner and an admin."""
+
+    __tablename__ = "account"
+
+    id: str = Field(default_factory=lambda: new_id("acc_"), primary_key=True, max_length=40)
+    username: str = Field(index=True, unique=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    is_admin: bool = False
+    disabled: bool = False
+    # Per-account preferences: default limits, auto-open consent page.
+    preferences: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "web_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    ip: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,56 @@
+"""The vault's dependencies, built once at start and passed explicitly (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from okap_server.db.engine import make_engine
+from okap_server.db.migrate import upgrade
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import Settings
+from okap_server.vault.crypto import KeyRing
+from okap_server.vault.keys import KeyStore
+from okap_server.vault.masterkey import load_keyring
+from okap_server.web.templating import make_templates
+
+
+@dataclass
+class Vault:
+    """Everything a request handler or CLI command needs, in one typed object."""
+
+    settings: Settings
+    engine: Engine
+    keyring: KeyRing
+    keys: KeyStore
+    providers: ProviderCatalog
+    templates: jinja2.Environment
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_vault(settings: Settings, *, migrate: bool = True, create_key: bool = True) -> Vault:
+    """Connect, migrate and load the master key. Raises MasterKeyError on a wrong key."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        if migrate:
+            upgrade(engine)
+        keyring = load_keyring(settings, engine, create=create_key)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Vault(
+        settings=settings,
+        engine=engine,
+        keyring=keyring,
+        keys=KeyStore(keyring),
+        providers=ProviderCatalog.from_settings(settings),
+        templates=make_templates(settings),
+    )

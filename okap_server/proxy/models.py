@@ -1,0 +1,79 @@
+"""Spend counters, in-flight reservations and the audit of proxied requests.
+
+Money is stored in micro-dollars (1e-6 USD) as integers, so atomic SQL arithmetic is exact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column
+from sqlmodel import Field, SQLModel
+
+from okap_server.clock import new_id, utcnow
+
+
+class SpendCounter(SQLModel, table=True):
+    """Spent and reserved micro-dollars of one grant's provider entry in one period.
+
+    ``period`` is ``total``, ``day:YYYY-MM-DD`` or ``month:YYYY-MM`` (UTC).
+    """
+
+    __tablename__ = "spend_counter"
+
+    grant_id: str = Field(foreign_key="grant.id", primary_key=True, ondelete="CASCADE")
+    provider: str = Field(primary_key=True, max_length=32)
+    period: str = Field(primary_key=True, max_length=24)
+    spent_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    reserved_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    requests: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class Reservation(SQLModel, table=True):
+    """Worst-case spend held for one in-flight request until it settles or goes stale."""
+
+    __tablename__ = "reservation"
+
+    id: str = Field(default_factory=lambda: new_id("rsv_"), primary_key=True, max_length=40)
+    grant_id: str = Field(foreign_key="grant.id", index=True, ondelete="CASCADE")
+    provider: str = Field(max_length=32)
+    amount_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    day: str = Field(max_length=24)
+    month: str = Field(max_length=24)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class RateCounter(SQLModel, table=True):
+    """Requests admitted for one grant in one fixed window (``minute:...`` or ``day:...``)."""
+
+    __tablename__ = "rate_counter"
+
+    grant_id: str = Field(foreign_key="grant.id", primary_key=True, ondelete="CASCADE")
+    window: str = Field(primary_key=True, max_length=32)
+    count: int = 0
+
+
+class RequestLog(SQLModel, table=True):
+    """The audit of one proxied request. Never prompts, answers or keys."""
+
+    __tablename__ = "request_log"
+
+    id: str = Field(default_factory=lambda: new_id("log_"), primary_key=True, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    account_id: str = Field(index=True, max_length=40)
+    grant_id: str | None = Field(default=None, index=True, max_length=40)
+    client_name: str | None = Field(default=None, max_length=200)
+    provider: str = Field(max_length=32)
+    model: str | None = Field(default=None, max_length=200)
+    endpoint: str = Field(max_length=300)
+    capability: str | None = Field(default=None, max_length=32)
+    status: int
+    error_type: str | None = Field(default=None, max_length=64)
+    latency_ms: float = 0.0
+    upstream_latency_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    streamed: bool = False

@@ -1,0 +1,1 @@
+"""okap server: proxy/providers."""

@@ -1,0 +1,90 @@
+"""The table of providers the vault knows: one row each.
+
+A row names the provider, its default upstream, the adapter family that speaks its API
+(``openai``, ``anthropic`` or ``google``) and how its real key is sent upstream.
+A new OpenAI-compatible provider is one more row here, or one entry in config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from okap_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    id: str
+    name: str
+    upstream: str
+    family: str  # "openai" | "anthropic" | "google"
+    auth_style: str = "bearer"  # "bearer" | "x-api-key" | "x-goog-api-key"
+    aliases: tuple[str, ...] = ()
+
+
+BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
+    ProviderRow("openai", "OpenAI", "https://api.openai.com/v1", "openai"),
+    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "anthropic", "x-api-key"),
+    ProviderRow(
+        "google",
+        "Google Gemini",
+        "https://generativelanguage.googleapis.com",
+        "google",
+        "x-goog-api-key",
+        aliases=("gemini",),
+    ),
+    ProviderRow("groq", "Groq", "https://api.groq.com/openai/v1", "openai"),
+    ProviderRow("mistral", "Mistral", "https://api.mistral.ai/v1", "openai"),
+    ProviderRow("deepseek", "DeepSeek", "https://api.deepseek.com/v1", "openai"),
+    ProviderRow("xai", "xAI", "https://api.x.ai/v1", "openai"),
+    ProviderRow("together", "Together AI", "https://api.together.xyz/v1", "openai"),
+    ProviderRow("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", "openai"),
+    ProviderRow("perplexity", "Perplexity", "https://api.perplexity.ai", "openai"),
+    ProviderRow("fireworks", "Fireworks AI", "https://api.fireworks.ai/inference/v1", "openai"),
+    ProviderRow("cerebras", "Cerebras", "https://api.cerebras.ai/v1", "openai"),
+)
+
+
+class ProviderCatalog:
+    """The providers of one vault: built-in rows, config rows, and upstream overrides."""
+
+    def __init__(self, rows: list[ProviderRow]) -> None:
+        self._rows = {row.id: row for row in rows}
+        self._aliases = {alias: row.id for row in rows for alias in row.aliases}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProviderCatalog:
+        rows = list(BUILTIN_PROVIDERS)
+        for custom in settings.providers:
+            rows = [r for r in rows if r.id != custom.id]
+            rows.append(
+                ProviderRow(
+                    id=custom.id,
+                    name=custom.name or custom.id,
+                    upstream=custom.base_url.rstrip("/"),
+                    family="openai",
+                    auth_style=custom.auth_style,
+                )
+            )
+        overridden = []
+        for row in rows:
+            url = settings.upstreams.get(row.id)
+            overridden.append(replace(row, upstream=url) if url else row)
+        return cls(overridden)
+
+    def canonical(self, provider: str) -> str | None:
+        """The provider's id, resolving aliases (``gemini`` → ``google``); None if unknown."""
+        provider = provider.lower()
+        if provider in self._rows:
+            return provider
+        return self._aliases.get(provider)
+
+    def get(self, provider: str) -> ProviderRow | None:
+        canonical = self.canonical(provider)
+        return self._rows[canonical] if canonical else None
+
+    def ids(self) -> list[str]:
+        return list(self._rows)
+
+    def rows(self) -> list[ProviderRow]:
+        return list(self._rows.values())

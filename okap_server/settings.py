@@ -1,0 +1,184 @@
+"""The vault's one validated settings object.
+
+Values come from ``OKAP_*`` environment variables and, optionally, a TOML file named by
+``OKAP_CONFIG``. Environment variables win over the file. ``OKAP_UPSTREAM_<PROVIDER>`` overrides
+the upstream base URL of one provider.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+UPSTREAM_ENV_PREFIX = "OKAP_UPSTREAM_"
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line naming it."""
+
+
+class DefaultLimits(BaseModel):
+    """Limits applied to a grant whose request names none: never unlimited by default."""
+
+    monthly_spend: float | None = Field(default=5.0, ge=0)
+    daily_spend: float | None = Field(default=1.0, ge=0)
+    requests_per_minute: int | None = Field(default=60, ge=1)
+    requests_per_day: int | None = Field(default=1000, ge=1)
+
+
+class CustomProvider(BaseModel):
+    """An OpenAI-compatible provider added in config, e.g. a local Ollama or vLLM."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    base_url: str
+    auth_style: str = "bearer"
+    name: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything the vault can be told. See README "Configuration"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OKAP_",
+        extra="ignore",
+        env_nested_delimiter="__",
+    )
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".okap")
+    database_url: str | None = None
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    master_key: SecretStr | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    upstreams: dict[str, str] = Field(default_factory=dict)
+    providers: list[CustomProvider] = Field(default_factory=list)
+
+    default_limits: DefaultLimits = Field(default_factory=DefaultLimits)
+    open_browser: bool = False
+    pending_request_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
+    okap_wait_seconds: float = Field(default=25.0, ge=0, le=300)
+    session_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
+
+    proxy_connect_timeout: float = Field(default=10.0, gt=0)
+    proxy_read_timeout: float = Field(default=600.0, gt=0)
+    proxy_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    proxy_retry_attempts: int = Field(default=3, ge=1, le=10)
+    proxy_retry_max_seconds: float = Field(default=20.0, ge=0)
+    default_max_output_tokens: int = Field(default=4096, ge=1)
+    fallback_price_per_million: float | None = Field(default=None, ge=0)
+    prices_file: Path | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstreams_are_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for provider, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{provider}: must start with http:// or https://")
+        return {k.lower(): v.rstrip("/") for k, v in value.items()}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_upstream_env(cls, data: Any) -> Any:
+        """Fold ``OKAP_UPSTREAM_<PROVIDER>`` variables into ``upstreams``."""
+        if not isinstance(data, dict):
+            return data
+        found = {
+            name[len(UPSTREAM_ENV_PREFIX) :].lower(): value
+            for name, value in os.environ.items()
+            if name.startswith(UPSTREAM_ENV_PREFIX) and len(name) > len(UPSTREAM_ENV_PREFIX)
+        }
+        if found:
+            merged = dict(data.get("upstreams") or {})
+            merged.update(found)
+            data = {**data, "upstreams": merged}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("OKAP_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'okap.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.home / "master.key"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning a validation failure into one line naming the setting."""
+    config_file = os.environ.get("OKAP_CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"OKAP_CONFIG: no such file: {config_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+    except ValueError as exc:  # e.g. a TOML syntax error
+        raise SettingsError(f"OKAP_CONFIG: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    first: Mapping[str, Any] = exc.errors()[0]
+    loc = "_".join(str(part) for part in first["loc"]).upper()
+    name = f"OKAP_{loc}" if loc else "OKAP settings"
+    return f"{name}: {first['msg']}"

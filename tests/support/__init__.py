@@ -1,0 +1,1 @@
+"""Test support: live servers on loopback, databases, and the people who use the vault."""
