@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import jinja2
 from sqlalchemy.engine import Engine
@@ -28,6 +29,13 @@ class Vault:
     keys: KeyStore
     providers: ProviderCatalog
     templates: jinja2.Environment
+    # Called with a grant id after a grant is revoked or edited (and committed), so caches
+    # such as the proxy's grant cache drop it at once.
+    grant_listeners: list[Callable[[str], None]] = field(default_factory=list)
+
+    def grant_changed(self, grant_id: str) -> None:
+        for listener in self.grant_listeners:
+            listener(grant_id)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
