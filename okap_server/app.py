@@ -8,9 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from okap_server import __version__
+from okap_server import __version__, housekeeping
 from okap_server.context import Vault
-from okap_server.web import health
+from okap_server.dashboard import routes as dashboard_routes
+from okap_server.web import (
+    consent_routes,
+    device_routes,
+    error_handlers,
+    health,
+    oauth_routes,
+    okap_routes,
+    proxy_routes,
+    setup_routes,
+    signin_routes,
+)
 from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.templating import static_dir
 
@@ -20,7 +31,8 @@ def create_app(vault: Vault) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with proxy_routes.running(app, vault), housekeeping.running(vault):
+            yield
 
     app = FastAPI(
         title="okap vault",
@@ -33,4 +45,13 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)
+    app.include_router(setup_routes.router)
+    error_handlers.install(app)
+    app.include_router(signin_routes.router)
+    app.include_router(consent_routes.router)
+    app.include_router(device_routes.router)
+    app.include_router(oauth_routes.router)
+    app.include_router(okap_routes.router)
+    app.include_router(proxy_routes.router)
+    app.include_router(dashboard_routes.router)
     return app

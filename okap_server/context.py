@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 import jinja2
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -32,6 +33,8 @@ class Vault:
     # Called with a grant id after a grant is revoked or edited (and committed), so caches
     # such as the proxy's grant cache drop it at once.
     grant_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    # The proxy's upstream HTTP transport; None for real network I/O (tests may inject one).
+    proxy_transport: httpx.AsyncBaseTransport | None = None
 
     def grant_changed(self, grant_id: str) -> None:
         for listener in self.grant_listeners:

@@ -8,6 +8,7 @@ the upstream base URL of one provider.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 UPSTREAM_ENV_PREFIX = "OKAP_UPSTREAM_"
 
@@ -48,7 +50,7 @@ class CustomProvider(BaseModel):
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     base_url: str
-    auth_style: str = "bearer"
+    auth_style: str = Field(default="bearer", pattern=r"^(bearer|x-api-key|x-goog-api-key|none)$")
     name: str | None = None
 
 
@@ -77,12 +79,34 @@ class Settings(BaseSettings):
     pending_request_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
     okap_wait_seconds: float = Field(default=25.0, ge=0, le=300)
     session_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
+    # Foundation (issue 2): how long a printed setup link works; doctor's upstream probe.
+    setup_token_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    doctor_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # Authorization server (issue 3). Codes live at most 60 s (RFC 9700 §4.5), PAR request_uris
+    # briefly (RFC 9126 §2.2); grants without an asked expiry get default_grant_days.
+    code_ttl_seconds: int = Field(default=60, ge=1, le=60)
+    par_ttl_seconds: int = Field(default=90, ge=5, le=600)
+    device_poll_interval_seconds: int = Field(default=5, ge=1, le=60)
+    okap_poll_interval_seconds: int = Field(default=2, ge=1, le=60)
+    # Dashboard (issue 6): how often an open dashboard page checks for new pending requests.
+    dashboard_poll_seconds: float = Field(default=3.0, ge=0.2, le=300)
+    key_test_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    default_grant_days: int = Field(default=90, ge=1, le=3660)
+    max_grant_days: int = Field(default=366, ge=1, le=3660)
+    signin_max_failures: int = Field(default=10, ge=1, le=1000)
+    user_code_max_failures: int = Field(default=10, ge=1, le=1000)
 
     proxy_connect_timeout: float = Field(default=10.0, gt=0)
     proxy_read_timeout: float = Field(default=600.0, gt=0)
     proxy_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     proxy_retry_attempts: int = Field(default=3, ge=1, le=10)
     proxy_retry_max_seconds: float = Field(default=20.0, ge=0)
+    proxy_retry_base_seconds: float = Field(default=0.5, ge=0)
+    proxy_grant_cache_seconds: float = Field(default=0.5, ge=0, le=300)
+    proxy_audit_flush_seconds: float = Field(default=0.25, gt=0, le=60)
+    proxy_sweep_seconds: float = Field(default=60.0, gt=0)
+    housekeeping_seconds: float = Field(default=60.0, gt=0)
+    proxy_reservation_seconds: int = Field(default=1800, ge=60)
     default_max_output_tokens: int = Field(default=4096, ge=1)
     fallback_price_per_million: float | None = Field(default=None, ge=0)
     prices_file: Path | None = None
@@ -173,12 +197,16 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    except PydanticSettingsError as exc:  # e.g. OKAP_UPSTREAMS that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = f"OKAP_{field.group(1).upper()}" if field else "OKAP settings"
+        raise SettingsError(f"{name}: not valid JSON") from None
     except ValueError as exc:  # e.g. a TOML syntax error
         raise SettingsError(f"OKAP_CONFIG: {exc}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     first: Mapping[str, Any] = exc.errors()[0]
-    loc = "_".join(str(part) for part in first["loc"]).upper()
+    loc = "__".join(str(part) for part in first["loc"]).upper()  # nested: env_nested_delimiter
     name = f"OKAP_{loc}" if loc else "OKAP settings"
     return f"{name}: {first['msg']}"

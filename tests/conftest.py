@@ -11,6 +11,7 @@ from okap_server.accounts.service import create_account
 from okap_server.context import Vault, open_vault
 from okap_server.settings import Settings
 from tests.support.databases import database_url_for, postgres_available
+from tests.support.fake_upstream import FakeUpstream, running_fake_upstream
 from tests.support.live import free_port, serve_vault
 
 _PG = postgres_available()
@@ -71,3 +72,19 @@ def owner(vault: Vault) -> tuple[str, str]:
         create_account(session, OWNER[0], OWNER[1], is_admin=True)
         session.commit()
     return OWNER
+
+
+@pytest.fixture(scope="session")
+def fake_upstream_server() -> Iterator[FakeUpstream]:
+    """One fake OpenAI + Anthropic + Gemini API for the session (tests/support/fake_upstream.py)."""
+    with running_fake_upstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_upstream(fake_upstream_server: FakeUpstream) -> Iterator[FakeUpstream]:
+    """The fake upstream, with its record, scripts and usage reset around each test.
+    Point a vault at it with ``Settings(upstreams=fake_upstream.upstreams())``."""
+    fake_upstream_server.reset()
+    yield fake_upstream_server
+    fake_upstream_server.reset()

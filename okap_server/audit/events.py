@@ -15,6 +15,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "signout",
     "account_created",
     "account_disabled",
+    "account_enabled",
     "account_removed",
     "password_changed",
     "key_added",
@@ -25,6 +26,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "grant_revoked",
     "grant_limits_changed",
     "code_replayed",
+    "user_code_failed",
     "master_key_rotated",
     "vault_imported",
 )

@@ -17,6 +17,8 @@ class AuthorizationRequest(SQLModel, table=True):
     ``flow`` is ``code`` (OAuth authorization code, possibly pushed via PAR), ``device``
     (RFC 8628), ``okap`` (OKAP v1.0 binding) or ``reference`` (the reference SDK's endpoint).
     ``status`` is ``pending``, ``approved``, ``denied`` or ``expired``; it changes once.
+    ``decided_by`` is set while still pending by the first signed-in account that opens the
+    consent page (it claims the request); only that account may then decide it.
     """
 
     __tablename__ = "authorization_request"

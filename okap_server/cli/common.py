@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from okap_server.accounts.models import Account
 from okap_server.context import Vault, open_vault
+from okap_server.db.engine import make_engine
 from okap_server.settings import Settings, load_settings
 from okap_server.vault.masterkey import MasterKeyError
 
@@ -15,10 +24,78 @@ def settings_from_env() -> Settings:
     return load_settings()
 
 
-def open_vault_or_fail(settings: Settings, *, create_key: bool = True) -> Vault:
+def database_label(settings: Settings) -> str:
+    """The database URL as it may be shown: never with its password."""
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def describe_database_error(settings: Settings, exc: BaseException) -> str:
+    """One line for a driver failure, without SQL, parameters or a password."""
+    orig = getattr(exc, "orig", None) or exc
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return f"database {database_label(settings)}: {detail}"
+
+
+def home_problem(settings: Settings) -> str | None:
+    """Why OKAP_HOME cannot hold the vault's files, or None when it can."""
+    home = settings.home
     try:
-        return open_vault(settings, create_key=create_key)
+        if home.exists() and not home.is_dir():
+            return f"OKAP_HOME {home} is not a directory"
+    except OSError as exc:
+        return f"OKAP_HOME {home}: {exc.strerror}"
+    return None
+
+
+@contextmanager
+def translated_failures(settings: Settings) -> Iterator[None]:
+    """Turn the ways opening a vault fails into one clean CliError line."""
+    try:
+        yield
     except MasterKeyError as exc:
         raise CliError(str(exc)) from None
     except PermissionError as exc:
-        raise CliError(f"cannot use {exc.filename}: permission denied") from None
+        raise CliError(f"cannot use {exc.filename or settings.home}: permission denied") from None
+    except SQLAlchemyError as exc:
+        raise CliError(describe_database_error(settings, exc)) from None
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise CliError(f"cannot use {exc.filename or settings.home}: not a directory") from None
+    except OSError as exc:
+        raise CliError(f"cannot use {exc.filename or settings.home}: {exc.strerror}") from None
+
+
+def open_vault_or_fail(
+    settings: Settings, *, create_key: bool = True, migrate: bool = True
+) -> Vault:
+    problem = home_problem(settings)
+    if problem:
+        raise CliError(problem)
+    with translated_failures(settings):
+        return open_vault(settings, create_key=create_key, migrate=migrate)
+
+
+def engine_or_fail(settings: Settings) -> Engine:
+    """An engine for commands that must not load the master key (migrate, doctor)."""
+    problem = home_problem(settings)
+    if problem:
+        raise CliError(problem)
+    with translated_failures(settings):
+        return make_engine(settings.effective_database_url)
+
+
+def account_by_name(session: Session, username: str | None) -> Account:
+    """The named account; with no name, the only account or else the owner (oldest admin)."""
+    if username is not None:
+        account = session.exec(select(Account).where(Account.username == username)).first()
+        if account is None:
+            raise CliError(f"no account named {username!r}")
+        return account
+    owner = session.exec(
+        select(Account).order_by(col(Account.is_admin).desc(), col(Account.created_at))
+    ).first()
+    if owner is None:
+        raise CliError(
+            "this vault has no account yet: open the setup link printed by "
+            "`okap-server serve`, or run `okap-server users add NAME`"
+        )
+    return owner

@@ -7,8 +7,9 @@ from typing import Any
 
 import uvicorn
 
+from okap_server.accounts.setup import issue_setup_token, setup_path
 from okap_server.app import create_app
-from okap_server.cli.common import open_vault_or_fail, settings_from_env
+from okap_server.cli.common import open_vault_or_fail, settings_from_env, translated_failures
 
 
 def register(commands: Any) -> None:
@@ -31,15 +32,28 @@ def run(args: argparse.Namespace) -> int:
         overrides["open_browser"] = True
     settings = settings_from_env().model_copy(update=overrides)
     vault = open_vault_or_fail(settings)
+    with translated_failures(settings), vault.session() as session:
+        token = issue_setup_token(session, settings.setup_token_ttl_seconds)
     print(f"okap vault listening on {settings.effective_public_url}", flush=True)
-    app = create_app(vault)
-    uvicorn.run(
-        app,
+    if token is not None:
+        # The operator's console is the one place this link is shown; it is never logged.
+        hours = settings.setup_token_ttl_seconds / 3600
+        print(
+            "This vault has no account yet. Open this one-time link to create the owner "
+            f"account:\n\n    {settings.effective_public_url}{setup_path(token)}\n\n"
+            f"It works once, for {hours:g} hours. Or run: okap-server users add NAME\n",
+            flush=True,
+        )
+    config = uvicorn.Config(
+        create_app(vault),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
         server_header=False,
     )
-    vault.dispose()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        vault.dispose()
     return 0

@@ -36,7 +36,11 @@ def prepare_sqlite_file(path: Path) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the pragmas the vault relies on: WAL, foreign keys, a busy timeout."""
+    """An engine with the pragmas the vault relies on: WAL, foreign keys, a busy timeout.
+
+    Statement parameters are kept out of error messages (``hide_parameters``): they can hold
+    ciphertexts, hashes or the values of a failed insert."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:

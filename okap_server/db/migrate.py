@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -19,10 +20,21 @@ def alembic_config() -> Config:
     return config
 
 
+# Any constant: replicas starting together take turns migrating (PostgreSQL advisory lock).
+MIGRATION_LOCK_ID = 0x6F6B6170
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every pending migration in one transaction per migration."""
+    """Apply every pending migration in one transaction; processes that start at the same
+    time migrate one after the other (a PostgreSQL advisory lock, SQLite's write lock)."""
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        elif connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one is open: open it, and take
+            # the write lock first, so the schema changes all or nothing, one process at a time.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

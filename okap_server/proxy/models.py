@@ -38,20 +38,27 @@ class Reservation(SQLModel, table=True):
     grant_id: str = Field(foreign_key="grant.id", index=True, ondelete="CASCADE")
     provider: str = Field(max_length=32)
     amount_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
-    day: str = Field(max_length=24)
-    month: str = Field(max_length=24)
+    # The spend periods this reservation is held against, comma separated
+    # (e.g. ``total,day:2026-11-23``): only the periods that have a limit.
+    periods: str = Field(default="", max_length=96)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
 
 
 class RateCounter(SQLModel, table=True):
-    """Requests admitted for one grant in one fixed window (``minute:...`` or ``day:...``)."""
+    """Requests admitted for one grant's provider entry in one fixed window.
+
+    ``window`` is ``minute:<minutes since the epoch>`` or ``day:YYYY-MM-DD`` (UTC).
+    """
 
     __tablename__ = "rate_counter"
 
     grant_id: str = Field(foreign_key="grant.id", primary_key=True, ondelete="CASCADE")
+    provider: str = Field(primary_key=True, max_length=32)
     window: str = Field(primary_key=True, max_length=32)
     count: int = 0
+    # When the window is over; the sweeper deletes rows past it.
+    expires_at: datetime = Field(index=True)
 
 
 class RequestLog(SQLModel, table=True):

@@ -54,6 +54,12 @@ class KeyRing:
     def current_id(self) -> str:
         return self._current_id
 
+    def rotated_to(self, new_key: bytes) -> KeyRing:
+        """A ring sealing under ``new_key`` that still opens everything this one opens."""
+        ring = KeyRing(new_key)
+        ring._keys = {**self._keys, **ring._keys}
+        return ring
+
     def knows(self, key_id: str) -> bool:
         return key_id in self._keys
 

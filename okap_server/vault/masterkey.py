@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import time
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -28,7 +30,10 @@ from okap_server.vault.crypto import (
 )
 from okap_server.vault.models import VaultMeta
 
+logger = logging.getLogger("okap.vault")
+
 CHECK_META_KEY = "master_key_check"
+STALE_PENDING_SECONDS = 3600
 _CHECK_PLAINTEXT = b"okap master key check"
 _CHECK_AAD = row_associated_data("vault_meta", CHECK_META_KEY)
 
@@ -41,10 +46,14 @@ def decode_master_key(text: str, source: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text.strip().encode() + b"==")
     except (binascii.Error, ValueError):
-        raise MasterKeyError(f"{source}: not valid base64") from None
+        raise MasterKeyError(
+            f"{source}: not a valid master key (truncated or damaged?): expected "
+            f"{MASTER_KEY_BYTES} bytes as base64url"
+        ) from None
     if len(key) != MASTER_KEY_BYTES:
         raise MasterKeyError(
-            f"{source}: a master key is {MASTER_KEY_BYTES} bytes, this one has {len(key)}"
+            f"{source}: not a valid master key (truncated or damaged?): a master key is "
+            f"{MASTER_KEY_BYTES} bytes, this one has {len(key)}"
         )
     return key
 
@@ -56,7 +65,7 @@ def encode_master_key(key: bytes) -> str:
 def write_key_file(path: Path, key: bytes) -> None:
     """Write a key file atomically with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
         os.write(fd, (encode_master_key(key) + "\n").encode())
@@ -64,6 +73,60 @@ def write_key_file(path: Path, key: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    sync_directory(path.parent)
+
+
+def sync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX: fsync the directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def pending_key_file(settings: Settings) -> Path:
+    """Where a rotation writes the new key before committing (see ``vault.rotation``)."""
+    return settings.master_key_file.with_name(settings.master_key_file.name + ".new")
+
+
+def finish_interrupted_rotation(settings: Settings, check: Sealed | None) -> str | None:
+    """Settle a rotation that stopped between its commit and its rename.
+
+    If the pending key opens the vault's check value, the database was committed under it:
+    it becomes the key file. Otherwise the rotation never committed and the pending key is
+    left for ``drop_stale_pending_key`` once the key file proves right. Returns a note for the
+    operator, or None.
+    """
+    pending = pending_key_file(settings)
+    if settings.master_key is not None or not pending.exists():
+        return None
+    try:
+        new_key = decode_master_key(pending.read_text(), f"pending key file {pending}")
+    except (MasterKeyError, OSError):
+        new_key = None
+    if check is not None and new_key is not None and opens_check(KeyRing(new_key), check):
+        os.replace(pending, settings.master_key_file)
+        sync_directory(pending.parent)
+        return f"finished an interrupted master key rotation: {settings.master_key_file} updated"
+    return None
+
+
+def drop_stale_pending_key(settings: Settings) -> None:
+    """Once the key file is known to open the vault, an old pending key is from a rotation
+    that never committed: nothing is sealed under it. A fresh one may belong to a rotation
+    running right now, so it is left alone."""
+    pending = pending_key_file(settings)
+    if settings.master_key is not None or not pending.exists():
+        return
+    if time.time() - pending.stat().st_mtime > STALE_PENDING_SECONDS:
+        pending.unlink()
+        logger.warning("removed %s left by a master key rotation that did not complete", pending)
 
 
 def read_check(engine: Engine) -> Sealed | None:
@@ -97,6 +160,9 @@ def opens_check(keyring: KeyRing, sealed: Sealed) -> bool:
 def load_keyring(settings: Settings, engine: Engine, *, create: bool = True) -> KeyRing:
     """The vault's key ring, creating a key file only for a vault that has none yet."""
     check = read_check(engine)
+    note = finish_interrupted_rotation(settings, check)
+    if note:
+        logger.warning(note)
     key_file = settings.master_key_file
     if settings.master_key is not None:
         key = decode_master_key(settings.master_key.get_secret_value(), "OKAP_MASTER_KEY")
@@ -132,4 +198,5 @@ def load_keyring(settings: Settings, engine: Engine, *, create: bool = True) -> 
             f"the master key from {source} does not match this vault's secrets; "
             "nothing was changed. Use the key this vault was created with."
         )
+    drop_stale_pending_key(settings)
     return keyring

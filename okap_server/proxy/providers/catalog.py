@@ -18,8 +18,11 @@ class ProviderRow:
     name: str
     upstream: str
     family: str  # "openai" | "anthropic" | "google"
-    auth_style: str = "bearer"  # "bearer" | "x-api-key" | "x-goog-api-key"
+    auth_style: str = "bearer"  # "bearer" | "x-api-key" | "x-goog-api-key" | "none"
     aliases: tuple[str, ...] = ()
+    # OpenAI family: whether the upstream takes ``stream_options.include_usage``. Those that
+    # do not (they report stream usage unasked, and may refuse unknown fields) are left alone.
+    stream_usage_option: bool = True
 
 
 BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
@@ -34,12 +37,16 @@ BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
         aliases=("gemini",),
     ),
     ProviderRow("groq", "Groq", "https://api.groq.com/openai/v1", "openai"),
-    ProviderRow("mistral", "Mistral", "https://api.mistral.ai/v1", "openai"),
+    ProviderRow(
+        "mistral", "Mistral", "https://api.mistral.ai/v1", "openai", stream_usage_option=False
+    ),
     ProviderRow("deepseek", "DeepSeek", "https://api.deepseek.com/v1", "openai"),
     ProviderRow("xai", "xAI", "https://api.x.ai/v1", "openai"),
     ProviderRow("together", "Together AI", "https://api.together.xyz/v1", "openai"),
     ProviderRow("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", "openai"),
-    ProviderRow("perplexity", "Perplexity", "https://api.perplexity.ai", "openai"),
+    ProviderRow(
+        "perplexity", "Perplexity", "https://api.perplexity.ai", "openai", stream_usage_option=False
+    ),
     ProviderRow("fireworks", "Fireworks AI", "https://api.fireworks.ai/inference/v1", "openai"),
     ProviderRow("cerebras", "Cerebras", "https://api.cerebras.ai/v1", "openai"),
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:27:35.921241
+Create Date: 2026-11-23 17:35:08.504854
 """
 
 from collections.abc import Sequence
@@ -185,18 +185,22 @@ def upgrade() -> None:
     )
     op.create_table('rate_counter',
     sa.Column('grant_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('window', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['grant_id'], ['grant.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('grant_id', 'window')
+    sa.PrimaryKeyConstraint('grant_id', 'provider', 'window')
     )
+    with op.batch_alter_table('rate_counter', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rate_counter_expires_at'), ['expires_at'], unique=False)
+
     op.create_table('reservation',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('grant_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('amount_micros', sa.BigInteger(), nullable=False),
-    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('periods', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['grant_id'], ['grant.id'], ondelete='CASCADE'),
@@ -227,6 +231,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_reservation_expires_at'))
 
     op.drop_table('reservation')
+    with op.batch_alter_table('rate_counter', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rate_counter_expires_at'))
+
     op.drop_table('rate_counter')
     op.drop_table('authorization_code')
     with op.batch_alter_table('web_session', schema=None) as batch_op:

@@ -1,0 +1,103 @@
+"""The authorization endpoint's protocol core (RFC 6749 §4.1.1, RFC 9396 §3, RFC 9126).
+
+``check_authorize`` validates an authorization request, shared by ``/oauth/authorize``
+(plain parameters) and ``/oauth/par`` (pushed). ``finish_url`` builds the redirect back to
+the app with ``code``/``error``, ``state`` and ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from okap_server.authorization import pkce
+from okap_server.authorization.clients import check_client_id, check_redirect_uri
+from okap_server.authorization.details import parse_details_json
+from okap_server.authorization.errors import (
+    InvalidAuthorizationDetails,
+    InvalidRequest,
+    OAuthError,
+    UnsupportedResponseType,
+)
+from okap_server.authorization.requests import ClientInfo
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import Settings
+
+MAX_STATE = 1024
+
+
+class RedirectableError(Exception):
+    """An error to send back to a validated redirect_uri (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+@dataclass(frozen=True)
+class CheckedAuthorize:
+    client: ClientInfo
+    details: list[dict[str, Any]]
+    state: str | None
+    code_challenge: str
+
+
+def client_name_from(params: Mapping[str, str], client_id: str) -> str:
+    name = (params.get("client_name") or "").strip()
+    if not name:
+        host = urlsplit(client_id).hostname if "://" in client_id else None
+        name = host or client_id
+    return name[:100]
+
+
+def check_client(params: Mapping[str, str]) -> tuple[str, str]:
+    """client_id and redirect_uri; errors here are shown on a page, never redirected."""
+    return check_client_id(params.get("client_id")), check_redirect_uri(params.get("redirect_uri"))
+
+
+def check_authorize(
+    params: Mapping[str, str], catalog: ProviderCatalog, settings: Settings
+) -> CheckedAuthorize:
+    """Validate every parameter; after client and redirect are known good, errors redirect."""
+    client_id, redirect_uri = check_client(params)
+    state = params.get("state") or None
+    try:
+        if state is not None and len(state) > MAX_STATE:
+            raise InvalidRequest(f"state is longer than {MAX_STATE} characters")
+        if params.get("response_type") != "code":
+            raise UnsupportedResponseType("response_type must be code")
+        challenge = pkce.check_challenge(
+            params.get("code_challenge"), params.get("code_challenge_method")
+        )
+        raw = params.get("authorization_details")
+        if not raw:
+            raise InvalidAuthorizationDetails("authorization_details: is required")
+        details = parse_details_json(raw, catalog, settings)
+    except OAuthError as exc:
+        raise RedirectableError(exc, redirect_uri, state) from None
+    client_uri = (params.get("client_uri") or "").strip() or None
+    if client_uri is not None and (len(client_uri) > 512 or "://" not in client_uri):
+        client_uri = None
+    if client_uri is None and client_id.startswith(("https://", "http://")):
+        client_uri = client_id
+    client = ClientInfo(
+        client_id=client_id,
+        name=client_name_from(params, client_id),
+        url=client_uri,
+        redirect_uri=redirect_uri,
+    )
+    return CheckedAuthorize(client, details, state, challenge)
+
+
+def finish_url(redirect_uri: str, issuer: str, state: str | None, **params: str) -> str:
+    """``redirect_uri`` with the response parameters appended (keeping its own query)."""
+    values = dict(params)
+    if state is not None:
+        values["state"] = state
+    values["iss"] = issuer
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return f"{redirect_uri}{separator}{urlencode(values)}"

@@ -1,0 +1,72 @@
+"""Public clients without registration: what a client_id and a redirect_uri may be.
+
+Like OpenRouter's PKCE flow, any app may ask; the ``client_id`` is its URL or name and is
+shown as unverified. A ``redirect_uri`` is https, or http on a loopback IP literal with any
+port (RFC 8252 §7.3); it is matched exactly between /authorize and /token (RFC 9700 §4.1.3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from okap_server.authorization.errors import InvalidClient, InvalidRequest
+
+MAX_CLIENT_ID = 512
+MAX_REDIRECT_URI = 2048
+
+
+def check_client_id(client_id: str | None) -> str:
+    if not client_id or not client_id.strip():
+        raise InvalidClient("client_id is required (your app's URL or name)")
+    if len(client_id) > MAX_CLIENT_ID or any(not c.isprintable() for c in client_id):
+        raise InvalidClient("client_id is too long or contains control characters")
+    return client_id.strip()
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri(uri: str | None) -> str:
+    """https anywhere, or http on 127.0.0.1/[::1] with any port; no fragment, no userinfo."""
+    if not uri:
+        raise InvalidRequest("redirect_uri is required")
+    if len(uri) > MAX_REDIRECT_URI:
+        raise InvalidRequest("redirect_uri is too long")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise InvalidRequest("redirect_uri is not a URL") from None
+    if parts.fragment or "#" in uri:
+        raise InvalidRequest("redirect_uri must not contain a fragment")
+    if parts.username or parts.password:
+        raise InvalidRequest("redirect_uri must not contain user information")
+    if not parts.hostname:
+        raise InvalidRequest("redirect_uri has no host")
+    if parts.scheme == "https":
+        return uri
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return uri
+    raise InvalidRequest(
+        "redirect_uri must be https, or http on a loopback IP such as http://127.0.0.1:PORT/"
+    )
+
+
+def callback_is_risky(uri: str | None) -> bool:
+    """A callback that is neither https nor loopback: the consent page warns about it."""
+    if not uri:
+        return False
+    parts = urlsplit(uri)
+    if parts.scheme == "https":
+        return False
+    return not (
+        parts.scheme == "http"
+        and (is_loopback_host(parts.hostname) or parts.hostname == "localhost")
+    )

@@ -1,0 +1,160 @@
+"""The OKAP v1.0 HTTP binding: ``POST /okap/authorize`` and its poll URL.
+
+A person has to decide, so the route waits a bounded time (``Settings.okap_wait_seconds``,
+shortened by ``Prefer: wait=N``, RFC 7240) and then answers ``pending`` with a poll URL.
+This module is the framework-free core: parse the body, start the request, and say what
+the answer is now (``answer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from okap_server.authorization.details import loads_strict, parse_details
+from okap_server.authorization.errors import InvalidGrant, InvalidRequest
+from okap_server.authorization.grants import deliver, okap_grant_body
+from okap_server.authorization.models import AuthorizationRequest
+from okap_server.authorization.requests import ClientInfo, create_request, status_of
+from okap_server.authorization.tokens import new_secret, token_hash
+from okap_server.clock import isoformat_z
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import Settings
+
+OKAP_VERSION = "1.0"
+BODY_FIELDS = frozenset({"okap", "authorization_details", "client"})
+CLIENT_FIELDS = frozenset({"name", "url", "callback"})
+EXPIRED_REASON = "The request expired before anyone approved it."
+
+
+@dataclass(frozen=True)
+class Started:
+    request: AuthorizationRequest
+    poll_handle: str
+
+
+def consent_url(settings: Settings, request_id: str) -> str:
+    return f"{settings.effective_public_url}/consent/{request_id}"
+
+
+def poll_url(settings: Settings, handle: str) -> str:
+    return f"{settings.effective_public_url}/okap/authorize/{handle}"
+
+
+def _text(where: str, value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidRequest(f"{where}: must be a string of at most {limit} characters")
+    if any(not ch.isprintable() for ch in value):
+        raise InvalidRequest(f"{where}: contains control characters")
+    return value.strip() or None
+
+
+def parse_client(raw: Any) -> ClientInfo:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("client: must be a JSON object")
+    unknown = sorted(set(raw) - CLIENT_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"client.{unknown[0][:40]}: unknown field")
+    name = _text("client.name", raw.get("name"), 100)
+    url = _text("client.url", raw.get("url"), 512)
+    callback = _text("client.callback", raw.get("callback"), 2048)
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise InvalidRequest("client.url: must be an http(s) URL")
+    return ClientInfo(
+        client_id=url or name or "unnamed-app",
+        name=name or url or "Unnamed app",
+        url=url,
+        redirect_uri=callback,
+    )
+
+
+def start(session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings) -> Started:
+    """Validate the body and store a pending request; nothing is stored on error."""
+    data = loads_strict(body, what="body")
+    if not isinstance(data, dict):
+        raise InvalidRequest("body: must be a JSON object")
+    unknown = sorted(set(data) - BODY_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"{unknown[0][:40]}: unknown field")
+    if data.get("okap") != OKAP_VERSION:
+        raise InvalidRequest(f"okap: this vault speaks OKAP {OKAP_VERSION}")
+    client = parse_client(data.get("client"))
+    details = parse_details(data.get("authorization_details"), catalog, settings)
+    handle = new_secret(32)
+    request = create_request(
+        session,
+        settings,
+        flow="okap",
+        client=client,
+        details=details,
+        poll_handle_hash=token_hash(handle),
+    )
+    session.commit()
+    return Started(request, handle)
+
+
+def find_by_handle(session: Session, handle: str) -> AuthorizationRequest:
+    request = session.exec(
+        select(AuthorizationRequest).where(
+            AuthorizationRequest.poll_handle_hash == token_hash(handle[:128])
+        )
+    ).first()
+    if request is None:
+        raise InvalidGrant("unknown poll URL")
+    return request
+
+
+def answer(
+    session: Session, request: AuthorizationRequest, handle: str, settings: Settings
+) -> dict[str, Any] | None:
+    """The final answer if there is one (granted/denied), else None (still pending)."""
+    session.refresh(request)
+    status = status_of(request)
+    if status == "pending":
+        return None
+    if status == "denied":
+        return {"okap": OKAP_VERSION, "status": "denied", "reason": request.deny_reason}
+    if status == "expired":
+        return {
+            "okap": OKAP_VERSION,
+            "status": "denied",
+            "reason": EXPIRED_REASON,
+            "error": "expired_token",
+        }
+    issued = deliver(session, request)
+    if issued is None:
+        raise InvalidGrant("the token for this request was already delivered")
+    grant, token = issued
+    return okap_grant_body(grant, token, settings.effective_public_url)
+
+
+def pending_body(request: AuthorizationRequest, handle: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "okap": OKAP_VERSION,
+        "status": "pending",
+        "poll_url": poll_url(settings, handle),
+        "consent_url": consent_url(settings, request.id),
+        "interval": settings.okap_poll_interval_seconds,
+        "expires_at": isoformat_z(request.expires_at),
+    }
+
+
+def give_up(session: Session, request: AuthorizationRequest) -> bool:
+    """Expire a still-pending request whose app stopped waiting (reference SDK timeout)."""
+    result = session.execute(
+        update(AuthorizationRequest)
+        .where(
+            col(AuthorizationRequest.id) == request.id,
+            col(AuthorizationRequest.status) == "pending",
+        )
+        .values(status="expired")
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,189 @@
+"""``okap-server keys``: add, list, remove provider keys and pick the default.
+
+The key itself is read from stdin or a hidden prompt; output shows hints (``sk-...x7fQ``) only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from okap_server.accounts.models import Account
+from okap_server.audit.events import record_event
+from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
+from okap_server.cli.secret_input import read_secret
+from okap_server.clock import isoformat_z
+from okap_server.context import Vault
+from okap_server.vault.keys import KeyStore, KeyStoreError
+from okap_server.vault.models import ProviderKey
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser("keys", help="manage provider keys")
+    sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    add = sub.add_parser(
+        "add",
+        help="store a provider key (read from stdin or a hidden prompt, never the command line)",
+    )
+    add.add_argument("provider", help="provider id, e.g. openai, anthropic, google")
+    add.add_argument("--label", default="default", help="a name for this key (default: default)")
+    add.add_argument("--user", default=None, help="owning account (default: the owner)")
+    add.add_argument("--default", action="store_true", help="make it the provider's default key")
+    add.add_argument("--secret-stdin", action="store_true", help="read the key from stdin")
+    add.set_defaults(handler=add_key)
+
+    listing = sub.add_parser("list", help="list keys (hints only)")
+    listing.add_argument("--user", default=None, help="only this account's keys")
+    listing.add_argument("--provider", default=None, help="only this provider's keys")
+    listing.set_defaults(handler=list_keys)
+
+    remove = sub.add_parser("remove", help="remove a key by id")
+    remove.add_argument("key_id", metavar="ID", help="the key's id, as `keys list` shows it")
+    remove.set_defaults(handler=remove_key)
+
+    default = sub.add_parser("default", help="make a key its provider's default")
+    default.add_argument("key_id", metavar="ID", help="the key's id, as `keys list` shows it")
+    default.set_defaults(handler=set_default)
+
+
+def _provider(vault: Vault, name: str) -> str:
+    canonical = vault.providers.canonical(name)
+    if canonical is None:
+        known = ", ".join(vault.providers.ids())
+        raise CliError(f"unknown provider {name!r}; known providers: {known}. Nothing was stored")
+    return canonical
+
+
+def add_key(args: argparse.Namespace) -> int:
+    vault = open_vault_or_fail(settings_from_env())
+    try:
+        provider = _provider(vault, args.provider)
+        with vault.session() as session:
+            account = account_by_name(session, args.user)
+            row = vault.providers.get(provider)
+            name = row.name if row else provider
+            secret = read_secret(args.stdin, f"{name} API key", from_stdin=args.secret_stdin)
+            try:
+                shown = vault.keys.add(
+                    session,
+                    account_id=account.id,
+                    provider=provider,
+                    label=args.label,
+                    secret=secret,
+                    make_default=args.default,
+                )
+            except KeyStoreError as exc:
+                raise CliError(f"{exc}; nothing was stored") from None
+            record_event(
+                session,
+                "key_added",
+                account_id=account.id,
+                key_id=shown.id,
+                provider=provider,
+                label=shown.label,
+                hint=shown.hint,
+                via="cli",
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                raise CliError(
+                    f"there is already a {provider} key labelled {shown.label!r}; "
+                    "nothing was stored"
+                ) from None
+        default = ", default" if shown.is_default else ""
+        print(
+            f"stored {provider} key {shown.label!r} ({shown.hint}) for {account.username}: "
+            f"{shown.id}{default}"
+        )
+        return 0
+    finally:
+        vault.dispose()
+
+
+def list_keys(args: argparse.Namespace) -> int:
+    vault = open_vault_or_fail(settings_from_env())
+    try:
+        with vault.session() as session:
+            query = select(ProviderKey, Account.username).join(
+                Account, col(Account.id) == col(ProviderKey.account_id)
+            )
+            if args.user is not None:
+                query = query.where(Account.id == account_by_name(session, args.user).id)
+            if args.provider is not None:
+                query = query.where(ProviderKey.provider == _provider(vault, args.provider))
+            rows = session.exec(
+                query.order_by(
+                    col(Account.username), col(ProviderKey.provider), col(ProviderKey.label)
+                )
+            ).all()
+        if not rows:
+            print("no keys stored")
+            return 0
+        header = f"{'ID':<36}  {'USER':<16} {'PROVIDER':<11} {'LABEL':<16} {'KEY':<14} DEFAULT"
+        print(header + "  LAST USED")
+        for key, username in rows:
+            used = isoformat_z(key.last_used_at) if key.last_used_at else "never"
+            mark = "yes" if key.is_default else ""
+            print(
+                f"{key.id:<36}  {username:<16} {key.provider:<11} {key.label:<16} "
+                f"{key.hint:<14} {mark:<7}  {used}"
+            )
+        return 0
+    finally:
+        vault.dispose()
+
+
+def _key(vault: Vault, key_id: str) -> ProviderKey:
+    with vault.session() as session:
+        key = session.get(ProviderKey, key_id)
+    if key is None:
+        raise CliError(f"no key with id {key_id!r}; `okap-server keys list` shows the ids")
+    return key
+
+
+def remove_key(args: argparse.Namespace) -> int:
+    vault = open_vault_or_fail(settings_from_env())
+    try:
+        key = _key(vault, args.key_id)
+        with vault.session() as session:
+            shown = KeyStore.remove(session, key.account_id, key.id)
+            record_event(
+                session,
+                "key_removed",
+                account_id=key.account_id,
+                key_id=key.id,
+                provider=key.provider,
+                label=key.label,
+                via="cli",
+            )
+            session.commit()
+        print(f"removed {shown.provider} key {shown.label!r} ({shown.hint})")
+        return 0
+    finally:
+        vault.dispose()
+
+
+def set_default(args: argparse.Namespace) -> int:
+    vault = open_vault_or_fail(settings_from_env())
+    try:
+        key = _key(vault, args.key_id)
+        with vault.session() as session:
+            KeyStore.set_default(session, key.account_id, key.id)
+            record_event(
+                session,
+                "key_default_changed",
+                account_id=key.account_id,
+                key_id=key.id,
+                provider=key.provider,
+                via="cli",
+            )
+            session.commit()
+        print(f"{key.provider} key {key.label!r} ({key.hint}) is now the default")
+        return 0
+    finally:
+        vault.dispose()

@@ -1,0 +1,55 @@
+"""``/activity``: proxied requests and security events, filtered; ``/activity.csv`` exports
+the same rows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from okap_server.clock import utcnow
+from okap_server.dashboard import activity
+from okap_server.web.pages import NO_STORE, render_page
+from okap_server.web.sessions import SignedIn, current_account, vault_of
+
+router = APIRouter()
+
+CSV_LIMIT = 50_000
+PAGE_LIMIT = 200
+
+
+@router.get("/activity", include_in_schema=False)
+def activity_page(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    vault = vault_of(request)
+    filters = activity.Filters.from_query(dict(request.query_params))
+    with vault.session() as session:
+        rows = activity.entries(session, signed_in.account.id, filters, limit=PAGE_LIMIT)
+        names = activity.app_names(session, signed_in.account.id)
+    return render_page(
+        request,
+        "dashboard/activity.html",
+        signed_in=signed_in,
+        rows=rows,
+        filters=filters,
+        app_choices=names,
+        provider_choices=vault.providers.ids(),
+        periods={k: v[0] for k, v in activity.PERIODS.items()},
+        statuses=activity.STATUSES,
+        kinds=activity.KINDS,
+        query=request.url.query,
+        page_limit=PAGE_LIMIT,
+        csv_limit=CSV_LIMIT,
+    )
+
+
+@router.get("/activity.csv", include_in_schema=False)
+def activity_csv(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    vault = vault_of(request)
+    filters = activity.Filters.from_query(dict(request.query_params))
+    with vault.session() as session:
+        rows = activity.entries(session, signed_in.account.id, filters, limit=CSV_LIMIT)
+    name = f"okap-activity-{utcnow():%Y%m%d-%H%M}.csv"
+    return Response(
+        activity.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,143 @@
+"""``/admin``: accounts of a team vault. Admins only; others get a 403 page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from okap_server.accounts.models import Account
+from okap_server.accounts.passwords import MIN_PASSWORD_LENGTH
+from okap_server.dashboard import admin
+from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.web.csrf import require_csrf
+from okap_server.web.pages import error_page, render_page
+from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
+
+router = APIRouter()
+
+
+def _forbidden(request: Request) -> Response:
+    return error_page(
+        request, "Admins only", "Only an admin of this vault can manage accounts.", status_code=403
+    )
+
+
+def _page(
+    request: Request,
+    signed_in: SignedIn,
+    *,
+    error: str | None = None,
+    typed_username: str = "",
+    status_code: int = 200,
+) -> Response:
+    with vault_of(request).session() as session:
+        views = admin.accounts(session, signed_in.account.id)
+    return render_page(
+        request,
+        "dashboard/admin.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        accounts=views,
+        error=error,
+        typed_username=typed_username,
+        min_password_length=MIN_PASSWORD_LENGTH,
+        notice=notice_of(request),
+    )
+
+
+@router.get("/admin", include_in_schema=False)
+def admin_page(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    if not signed_in.account.is_admin:
+        return _forbidden(request)
+    return _page(request, signed_in)
+
+
+async def _act(
+    request: Request,
+    signed_in: SignedIn,
+    action: Callable[[Any, Account, dict[str, str]], Any],
+    notice: str,
+) -> Response:
+    if not signed_in.account.is_admin:
+        return _forbidden(request)
+    form = await form_of(request)
+    vault = vault_of(request)
+
+    def run() -> Any:
+        with vault.session() as session:
+            me = session.get(Account, signed_in.account.id)
+            assert me is not None
+            return action(session, me, form)
+
+    try:
+        result = await run_in_threadpool(run)
+    except LookupError:
+        return not_found(request, "account")
+    except admin.AdminError as exc:
+        return _page(
+            request,
+            signed_in,
+            error=str(exc),
+            typed_username=form.get("username", ""),
+            status_code=422,
+        )
+    if isinstance(result, list):  # revoked grant ids
+        for grant_id in result:
+            vault.grant_changed(grant_id)
+    return done("/admin", notice)
+
+
+@router.post("/admin/accounts", include_in_schema=False)
+async def add_account(request: Request, signed_in: SignedIn = Depends(require_csrf)) -> Response:
+    ip = client_ip(request)
+    return await _act(
+        request,
+        signed_in,
+        lambda s, me, f: admin.add(
+            s, me, f.get("username", ""), f.get("password", ""), f.get("is_admin") == "1", ip
+        ),
+        "account_added",
+    )
+
+
+@router.post("/admin/accounts/{account_id}/disable", include_in_schema=False)
+async def disable(
+    request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    ip = client_ip(request)
+    return await _act(
+        request,
+        signed_in,
+        lambda s, me, f: admin.set_disabled(s, me, account_id, True, ip),
+        "account_disabled",
+    )
+
+
+@router.post("/admin/accounts/{account_id}/enable", include_in_schema=False)
+async def enable(
+    request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    ip = client_ip(request)
+    return await _act(
+        request,
+        signed_in,
+        lambda s, me, f: admin.set_disabled(s, me, account_id, False, ip),
+        "account_enabled",
+    )
+
+
+@router.post("/admin/accounts/{account_id}/password", include_in_schema=False)
+async def reset_password(
+    request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    ip = client_ip(request)
+    return await _act(
+        request,
+        signed_in,
+        lambda s, me, f: admin.reset_password(s, me, account_id, f.get("password", ""), ip),
+        "account_password",
+    )

@@ -1,0 +1,147 @@
+"""``/`` (connected apps), ``/apps`` (all, with revoked and expired ones), ``/apps/{id}``
+(detail with usage over time), ``/apps/{id}/limits`` and ``/apps/{id}/revoke``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.dashboard import apps, charts, usage
+from okap_server.dashboard import formatting as fmt
+from okap_server.dashboard.pending import waiting
+from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.web.csrf import require_csrf
+from okap_server.web.pages import render_page
+from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
+
+router = APIRouter()
+
+
+def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
+    vault = vault_of(request)
+    account_id = signed_in.account.id
+    with vault.session() as session:
+        views = apps.list_apps(vault, session, account_id, include_inactive=show_all)
+        pending = waiting(vault, session, account_id)
+        earlier = bool(views) or bool(
+            not show_all and apps.list_apps(vault, session, account_id, include_inactive=True)
+        )
+    return render_page(
+        request,
+        "dashboard/apps.html",
+        signed_in=signed_in,
+        apps=views,
+        show_all=show_all,
+        earlier=earlier,
+        pending=pending,
+        notice=notice_of(request),
+        bar=charts.usage_bar,
+    )
+
+
+@router.get("/", include_in_schema=False)
+def home(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    return _list(request, signed_in, show_all=False)
+
+
+@router.get("/apps", include_in_schema=False)
+def all_apps(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    return _list(request, signed_in, show_all=True)
+
+
+@router.get("/apps/{grant_id}", include_in_schema=False)
+def app_detail(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        if grant is None:
+            return not_found(request, "app")
+        view = apps.app_view(vault, session, grant)
+        daily = usage.daily_usage(session, grant.id)
+        by_model = usage.usage_by_model(session, grant.id)
+        recent = usage.recent_requests(session, grant.id)
+    return render_page(
+        request,
+        "dashboard/app_detail.html",
+        signed_in=signed_in,
+        app=view,
+        spend_chart=charts.daily_chart(daily, money=True),
+        requests_chart=charts.daily_chart(daily, money=False),
+        by_model=by_model,
+        recent=recent,
+        usd_exact=fmt.usd_exact,
+        notice=notice_of(request),
+        bar=charts.usage_bar,
+    )
+
+
+def _limits_page(
+    request: Request,
+    signed_in: SignedIn,
+    grant_id: str,
+    *,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        if grant is None:
+            return not_found(request, "app")
+        view = apps.app_view(vault, session, grant)
+    return render_page(
+        request,
+        "dashboard/edit_limits.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        app=view,
+        limit_names=LIMIT_NAMES,
+        labels=apps.LIMIT_LABELS,
+        typed=typed,
+        error=error,
+        plain=fmt.plain_number,
+    )
+
+
+@router.get("/apps/{grant_id}/limits", include_in_schema=False)
+def edit_limits_page(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    return _limits_page(request, signed_in, grant_id)
+
+
+@router.post("/apps/{grant_id}/limits", include_in_schema=False)
+async def edit_limits_submit(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    form = await form_of(request)
+    vault = vault_of(request)
+    try:
+        grant = await run_in_threadpool(
+            apps.edit_limits, vault, signed_in.account.id, grant_id, form, client_ip(request)
+        )
+    except apps.LimitsError as exc:
+        return _limits_page(
+            request, signed_in, grant_id, error=str(exc), typed=form, status_code=422
+        )
+    if grant is None:
+        return not_found(request, "app")
+    return done(f"/apps/{grant.id}", "limits")
+
+
+@router.post("/apps/{grant_id}/revoke", include_in_schema=False)
+async def revoke(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    vault = vault_of(request)
+    grant = await run_in_threadpool(
+        apps.revoke, vault, signed_in.account.id, grant_id, client_ip(request)
+    )
+    if grant is None:
+        return not_found(request, "app")
+    return done("/", "revoked")

@@ -1,0 +1,126 @@
+"""``/keys``: add, list, make default, test and remove provider keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from okap_server.dashboard import keys
+from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.vault.keys import KeyStoreError
+from okap_server.web.csrf import require_csrf
+from okap_server.web.pages import render_page
+from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
+
+router = APIRouter()
+
+
+def _page(
+    request: Request,
+    signed_in: SignedIn,
+    *,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    tested: tuple[str, keys.TestResult] | None = None,
+    status_code: int = 200,
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        views = keys.list_keys(vault, session, signed_in.account.id)
+    typed = typed or {}
+    return render_page(
+        request,
+        "dashboard/keys.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        keys=views,
+        providers=vault.providers.rows(),
+        error=error,
+        # Never the secret: only what the person may see again.
+        typed_provider=typed.get("provider", ""),
+        typed_label=typed.get("label", ""),
+        tested=tested,
+        notice=notice_of(request),
+    )
+
+
+@router.get("/keys", include_in_schema=False)
+def keys_page(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    return _page(request, signed_in)
+
+
+@router.post("/keys", include_in_schema=False)
+async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf)) -> Response:
+    form = await form_of(request)
+    vault = vault_of(request)
+    try:
+        await run_in_threadpool(
+            lambda: keys.add_key(
+                vault,
+                signed_in.account.id,
+                provider=form.get("provider", ""),
+                label=form.get("label", "") or "default",
+                secret=form.get("secret", ""),
+                make_default=form.get("make_default") == "1",
+                ip=client_ip(request),
+            )
+        )
+    except KeyStoreError as exc:
+        message = str(exc)
+        return _page(
+            request,
+            signed_in,
+            error=message[:1].upper() + message[1:] + ". Nothing was stored.",
+            typed=form,
+            status_code=422,
+        )
+    return done("/keys", "key_added")
+
+
+@router.post("/keys/{key_id}/default", include_in_schema=False)
+async def make_default(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    vault = vault_of(request)
+    changed = await run_in_threadpool(
+        keys.set_default, vault, signed_in.account.id, key_id, client_ip(request)
+    )
+    if changed is None:
+        return not_found(request, "key")
+    return done("/keys", "key_default")
+
+
+@router.post("/keys/{key_id}/test", include_in_schema=False)
+async def test(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    result = await keys.check_key(vault_of(request), signed_in.account.id, key_id)
+    if result is None:
+        return not_found(request, "key")
+    return await run_in_threadpool(lambda: _page(request, signed_in, tested=(key_id, result)))
+
+
+@router.get("/keys/{key_id}/remove", include_in_schema=False)
+def remove_page(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        found = [k for k in keys.list_keys(vault, session, signed_in.account.id) if k.id == key_id]
+    if not found:
+        return not_found(request, "key")
+    return render_page(request, "dashboard/key_remove.html", signed_in=signed_in, key=found[0])
+
+
+@router.post("/keys/{key_id}/remove", include_in_schema=False)
+async def remove(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    vault = vault_of(request)
+    removed = await run_in_threadpool(
+        keys.remove_key, vault, signed_in.account.id, key_id, client_ip(request)
+    )
+    if removed is None:
+        return not_found(request, "key")
+    return done("/keys", "key_removed")

@@ -1,0 +1,102 @@
+"""``/pending``: requests waiting for this account, decided here or on the consent page.
+
+``/pending/list`` is the list alone (an HTML fragment) and ``/pending/status`` a small JSON
+document; ``static/dashboard.js`` polls them so a new request appears without a reload.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from okap_server.dashboard import pending
+from okap_server.dashboard.settings import auto_open_consent
+from okap_server.dashboard.web import done, not_found, notice_of
+from okap_server.web.csrf import require_csrf
+from okap_server.web.pages import NO_STORE, render_page
+from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
+
+router = APIRouter()
+
+
+def _page(
+    request: Request,
+    signed_in: SignedIn,
+    *,
+    template: str = "dashboard/pending.html",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        views = pending.waiting(vault, session, signed_in.account.id)
+    return render_page(
+        request,
+        template,
+        status_code=status_code,
+        signed_in=signed_in,
+        waiting=views,
+        error=error,
+        notice=notice_of(request),
+    )
+
+
+@router.get("/pending", include_in_schema=False)
+def pending_page(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    return _page(request, signed_in)
+
+
+@router.get("/pending/list", include_in_schema=False)
+def pending_fragment(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    return _page(request, signed_in, template="dashboard/pending_list.html")
+
+
+@router.get("/pending/status", include_in_schema=False)
+def pending_status(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        views = pending.waiting(vault, session, signed_in.account.id)
+    return JSONResponse(
+        {
+            "count": len(views),
+            "ids": [v.id for v in views],
+            "auto_open": auto_open_consent(signed_in.account),
+            "poll_ms": round(vault.settings.dashboard_poll_seconds * 1000),
+        },
+        headers=NO_STORE,
+    )
+
+
+async def _decide(
+    request: Request, request_id: str, signed_in: SignedIn, approve: bool
+) -> Response:
+    vault = vault_of(request)
+    try:
+        await run_in_threadpool(
+            pending.decide_from_list,
+            vault,
+            signed_in.account.id,
+            request_id,
+            approve=approve,
+            ip=client_ip(request),
+        )
+    except LookupError:
+        return not_found(request, "request")
+    except pending.PendingError as exc:
+        return _page(request, signed_in, error=str(exc), status_code=409)
+    return done("/pending", "approved" if approve else "denied")
+
+
+@router.post("/pending/{request_id}/approve", include_in_schema=False)
+async def approve(
+    request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    return await _decide(request, request_id, signed_in, approve=True)
+
+
+@router.post("/pending/{request_id}/deny", include_in_schema=False)
+async def deny(
+    request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    return await _decide(request, request_id, signed_in, approve=False)

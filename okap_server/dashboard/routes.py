@@ -1,0 +1,25 @@
+"""All dashboard pages, as one router for ``create_app``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from okap_server.dashboard import (
+    activity_routes,
+    admin_routes,
+    apps_routes,
+    keys_routes,
+    pending_routes,
+    settings_routes,
+)
+
+router = APIRouter()
+for module in (
+    apps_routes,
+    pending_routes,
+    keys_routes,
+    activity_routes,
+    settings_routes,
+    admin_routes,
+):
+    router.include_router(module.router)

@@ -1,0 +1,42 @@
+"""Periodic tidying that must not wait for someone to open a page: expire undecided
+requests, drop spent codes and ended browser sessions. Safe on every replica at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from okap_server.authorization.requests import tidy
+from okap_server.context import Vault
+
+log = logging.getLogger(__name__)
+
+
+def tidy_once(vault: Vault) -> None:
+    with vault.session() as session:
+        tidy(session)
+
+
+async def _loop(vault: Vault, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(tidy_once, vault)
+        except SQLAlchemyError as exc:  # the database is away: try again next round
+            log.warning("housekeeping skipped: %s", type(exc).__name__)
+
+
+@contextlib.asynccontextmanager
+async def running(vault: Vault) -> AsyncIterator[None]:
+    """Run the tidying loop for the lifetime of the app."""
+    task = asyncio.create_task(_loop(vault, vault.settings.housekeeping_seconds))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

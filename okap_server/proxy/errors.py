@@ -1,0 +1,101 @@
+"""One exception class per proxy error code, rendered in one place in the provider's own
+error shape (see ``ProxyService.render_error``), so the app's SDK raises its usual class.
+
+Messages are fixed text plus names the app itself sent (a model, a provider); they never
+hold a key, a token or an upstream URL.
+"""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    status: int = 500
+    code: str = "proxy_error"
+    default_message: str = "The vault could not serve this request."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = message or self.default_message
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class InvalidToken(ProxyError):
+    status, code = 401, "invalid_token"
+    default_message = "The okap token is missing, malformed or unknown."
+
+
+class TokenRevoked(ProxyError):
+    status, code = 401, "token_revoked"
+    default_message = "This okap token has been revoked. Ask the vault's owner for access again."
+
+
+class TokenExpired(ProxyError):
+    status, code = 401, "token_expired"
+    default_message = "This okap token has expired. Ask the vault's owner for access again."
+
+
+class UnknownProvider(ProxyError):
+    status, code = 404, "unknown_provider"
+    default_message = "This vault knows no such provider."
+
+
+class ProviderNotGranted(ProxyError):
+    status, code = 403, "provider_not_granted"
+
+
+class ModelNotAllowed(ProxyError):
+    status, code = 403, "model_not_allowed"
+
+
+class CapabilityNotGranted(ProxyError):
+    status, code = 403, "capability_not_granted"
+
+
+class EndpointNotAllowed(ProxyError):
+    status, code = 403, "endpoint_not_allowed"
+
+
+class KeyUnavailable(ProxyError):
+    status, code = 403, "key_unavailable"
+    default_message = "The vault holds no usable key for this provider any more."
+
+
+class PriceUnknown(ProxyError):
+    status, code = 403, "price_unknown"
+
+
+class RateLimited(ProxyError):
+    status, code = 429, "rate_limit_exceeded"
+
+
+class BudgetExceeded(ProxyError):
+    status, code = 429, "budget_exceeded"
+
+
+class InvalidPath(ProxyError):
+    status, code = 400, "invalid_path"
+    default_message = "The request path is not allowed."
+
+
+class InvalidJson(ProxyError):
+    status, code = 400, "invalid_json"
+    default_message = "The request body is not valid JSON."
+
+
+class RequestTooLarge(ProxyError):
+    status, code = 413, "request_too_large"
+
+
+class UpstreamUnavailable(ProxyError):
+    status, code = 502, "upstream_unavailable"
+    default_message = "The provider could not be reached."
+
+
+class UpstreamTimeout(ProxyError):
+    status, code = 504, "upstream_timeout"
+    default_message = "The provider did not answer in time."
+
+
+class ProxyUnavailable(ProxyError):
+    status, code = 503, "vault_unavailable"
+    default_message = "The vault cannot reach its database right now."

@@ -1,0 +1,200 @@
+"""Deciding whether and how one request goes upstream: scope, output cap, price, admission,
+and the upstream request itself (normalised URL, filtered headers, the real key)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import httpx
+
+from okap_server.proxy import errors
+from okap_server.proxy.grants import GrantEntry, GrantView
+from okap_server.proxy.headers import upstream_request_headers
+from okap_server.proxy.paths import join_upstream, normalise_path
+from okap_server.proxy.pricing import Price
+from okap_server.proxy.providers.base import CLIENT_CREDENTIAL_QUERY, Adapter, Route, Usage
+from okap_server.proxy.providers.catalog import ProviderRow
+from okap_server.proxy.recorder import Outcome
+from okap_server.vault.crypto import DecryptionError
+
+if TYPE_CHECKING:
+    from okap_server.proxy.runtime import ProxyRuntime
+    from okap_server.proxy.service import ProxyRequest
+
+# Tokens of framing a provider adds around a prompt (roles, templates), on top of the body.
+PROMPT_OVERHEAD_TOKENS = 64
+
+
+@dataclass
+class ForwardPlan:
+    outcome: Outcome
+    route: Route
+    upstream_request: httpx.Request
+    secret: str = field(repr=False)
+    price: Price | None = None
+    input_bound: int = 0
+    output_bound: int = 0
+    rate_headers: dict[str, str] = field(default_factory=dict)
+    injected_usage: bool = False
+
+    def worst_case(self) -> int:
+        """Every input token at the dearest input rate (a cache write can cost more than
+        plain input), plus the output cap."""
+        price = self.price
+        if price is None:
+            return 0
+        per_input = max(price.input, price.cached_input, price.cache_write)
+        return math.ceil(self.input_bound * per_input + self.output_bound * price.output - 1e-9)
+
+    def cost_of(self, usage: Usage | None, *, complete: bool) -> int:
+        """Real cost when the answer was complete; never below the seen usage, and the
+        worst case when the answer broke off (never $0 for a billable request)."""
+        if not self.route.billable or self.price is None:
+            return 0
+        seen = self.price.cost_micros(usage) if usage is not None else 0
+        if complete:
+            return seen
+        return max(seen, self.outcome.reserved_micros, self.worst_case())
+
+    def scrub(self, content: bytes) -> bytes:
+        """An upstream error may quote the key it was sent; never pass that on."""
+        secret = self.secret.encode()
+        return content.replace(secret, b"[redacted]") if secret and secret in content else content
+
+
+def _model_check(route: Route, entry: GrantEntry, provider: str) -> None:
+    if route.model is not None:
+        if not entry.allows_model(route.model):
+            raise errors.ModelNotAllowed(
+                f"The model '{route.model[:200]}' is not allowed by this okap grant for {provider}."
+            )
+    elif route.billable and entry.models:
+        raise errors.ModelNotAllowed("This okap grant allows named models only; name one.")
+
+
+def _scope_check(route: Route, entry: GrantEntry, provider: str) -> None:
+    if route.always_allowed:
+        return  # listing or describing models
+    if route.capability is None:
+        raise errors.EndpointNotAllowed(
+            f"This {provider} endpoint is not covered by any okap capability."
+        )
+    if route.capability not in entry.capabilities:
+        raise errors.CapabilityNotGranted(
+            f"This okap grant does not include the '{route.capability}' capability for {provider}."
+        )
+    _model_check(route, entry, provider)
+
+
+async def plan_forward(
+    runtime: ProxyRuntime,
+    request: ProxyRequest,
+    row: ProviderRow,
+    adapter: Adapter,
+    grant: GrantView,
+    entry: GrantEntry,
+    headers: dict[str, str],
+    outcome: Outcome,
+) -> ForwardPlan:
+    """Check everything, admit (rate + spend hold), and build the upstream request."""
+    from okap_server.proxy.service import parse_body
+
+    settings = runtime.settings
+    path = normalise_path(request.raw_path)
+    outcome.endpoint = f"{request.method} {path}"
+    now = outcome.created_at
+    if request.body_too_large:
+        raise errors.RequestTooLarge(
+            f"The request body is over the vault's limit of {settings.proxy_max_body_bytes} bytes."
+        )
+    body_json = parse_body(request, headers)
+    route = adapter.route(request.method, path, body_json)
+    outcome.model, outcome.capability = route.model, route.capability
+    _scope_check(route, entry, row.id)
+    if entry.key is None:
+        raise errors.KeyUnavailable()
+    limits = entry.limits
+    body = request.body
+    output_bound = 0
+    injected = False
+    is_json = body_json is not None and "multipart/form-data" not in headers.get("content-type", "")
+    if is_json and route.billable and body_json is not None:
+        changed = False
+        wanted = adapter.requested_max_output(route, body_json)
+        cap = limits.tokens_per_request
+        if cap is not None and (wanted is None or wanted > cap) and route.max_output_fields:
+            adapter.set_max_output(route, body_json, cap)
+            wanted, changed = cap, True
+        if wanted is None and limits.spend_limited and route.max_output_fields:
+            wanted = settings.default_max_output_tokens
+            adapter.set_max_output(route, body_json, wanted)
+            changed = True
+        if route.stream:
+            injected = adapter.prepare_stream(body_json)
+            changed = changed or injected
+        output_bound = wanted or 0
+        if changed:
+            body = json.dumps(body_json, separators=(",", ":")).encode()
+    if not output_bound and route.billable and route.capability != "embeddings":
+        # No cap the vault can read or set (images, audio, multipart): assume the default.
+        output_bound = settings.default_max_output_tokens
+    price: Price | None = None
+    if route.billable:
+        price = runtime.prices.price(row.id, route.model)
+        if price is None and limits.spend_limited:
+            raise errors.PriceUnknown(
+                f"The vault knows no price for the model '{(route.model or '?')[:200]}', so it "
+                "cannot keep this grant's spend limit. The vault's owner can add the price "
+                "(prices_file) or set fallback_price_per_million."
+            )
+    try:
+        secret = runtime.keys.reveal(entry.key)
+    except DecryptionError:
+        raise errors.KeyUnavailable() from None
+    plan = ForwardPlan(
+        outcome=outcome,
+        route=route,
+        upstream_request=build_upstream_request(row, request, path, body, secret),
+        secret=secret,
+        price=price,
+        input_bound=len(body) + PROMPT_OVERHEAD_TOKENS,
+        output_bound=output_bound,
+        injected_usage=injected,
+    )
+    amount = plan.worst_case() if limits.spend_limited else 0
+    admitted = await anyio.to_thread.run_sync(
+        runtime.admission.admit, grant.id, row.id, limits, amount, now
+    )
+    outcome.admitted = True
+    outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
+    outcome.reservation_id = admitted.reservation_id
+    outcome.reserved_micros = admitted.reserved_micros
+    outcome.reserved_periods = admitted.reserved_periods
+    outcome.day, outcome.month = admitted.day, admitted.month
+    if admitted.rate is not None:
+        plan.rate_headers = admitted.rate.headers()
+    return plan
+
+
+def build_upstream_request(
+    row: ProviderRow, request: ProxyRequest, path: str, body: bytes, secret: str
+) -> httpx.Request:
+    """Configured upstream + normalised path; the client's credentials out, the key in."""
+    headers = upstream_request_headers(request.headers)
+    if row.auth_style == "x-api-key":
+        headers.append(("x-api-key", secret))
+    elif row.auth_style == "x-goog-api-key":
+        headers.append(("x-goog-api-key", secret))
+    elif row.auth_style != "none":
+        headers.append(("authorization", f"Bearer {secret}"))
+    query: list[tuple[str, str | int | float | bool | None]] = [
+        (k, v) for k, v in request.query if k.lower() not in CLIENT_CREDENTIAL_QUERY
+    ]
+    url = httpx.URL(join_upstream(row.upstream, path))
+    if query:
+        url = url.copy_with(params=httpx.QueryParams(query))
+    return httpx.Request(request.method, url, headers=headers, content=body or None)

@@ -1,0 +1,225 @@
+"""The proxy's view of a grant, read once and cached in process.
+
+A cached view lives at most ``Settings.proxy_grant_cache_seconds`` and is dropped at once
+when ``Vault.grant_changed`` reports the grant revoked or edited in this process, so a
+revocation takes effect on the very next request here, and within the TTL on any replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+import anyio.to_thread
+from sqlmodel import Session, select
+
+from okap_server.authorization.models import Grant
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import DefaultLimits
+from okap_server.vault.keys import KeyStore
+from okap_server.vault.models import ProviderKey
+
+MICROS = 1_000_000
+
+
+def _usd_to_micros(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return round(value * MICROS)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One entry's limits; None means no limit of that kind. Spend in micro-dollars."""
+
+    monthly_spend: int | None = None
+    daily_spend: int | None = None
+    total_spend: int | None = None
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+    tokens_per_request: int | None = None
+
+    @property
+    def spend_limited(self) -> bool:
+        return any(v is not None for v in (self.monthly_spend, self.daily_spend, self.total_spend))
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.requests_per_minute is not None or self.requests_per_day is not None
+
+    @classmethod
+    def from_details(cls, raw: Any, defaults: DefaultLimits) -> Limits:
+        raw = raw if isinstance(raw, dict) else {}
+        if all(v is None for v in raw.values()):
+            raw = defaults.model_dump()
+        return cls(
+            monthly_spend=_usd_to_micros(raw.get("monthly_spend")),
+            daily_spend=_usd_to_micros(raw.get("daily_spend")),
+            total_spend=_usd_to_micros(raw.get("total_spend")),
+            requests_per_minute=_count(raw.get("requests_per_minute")) or None,
+            requests_per_day=_count(raw.get("requests_per_day")) or None,
+            tokens_per_request=_count(raw.get("tokens_per_request")) or None,
+        )
+
+
+@dataclass(frozen=True)
+class GrantEntry:
+    """One ``ai_model_access`` entry of a grant, with the key that backs it."""
+
+    provider: str
+    models: tuple[str, ...]
+    capabilities: frozenset[str]
+    limits: Limits
+    expires_at: datetime | None
+    key: ProviderKey | None
+
+    def allows_model(self, model: str) -> bool:
+        if not self.models:
+            return True
+        return any(model == p or fnmatchcase(model, p) for p in self.models)
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: str
+    account_id: str
+    client_name: str
+    expires_at: datetime
+    revoked: bool
+    entries: dict[str, GrantEntry]
+
+
+def load_grant(
+    session: Session,
+    hashed: str,
+    catalog: ProviderCatalog,
+    defaults: DefaultLimits,
+) -> GrantView | None:
+    """The grant whose token hashes to ``hashed``, with each entry's key row; or None."""
+    grant = session.exec(select(Grant).where(Grant.token_hash == hashed)).first()
+    if grant is None:
+        return None
+    entries: dict[str, GrantEntry] = {}
+    for raw in grant.details:
+        provider = catalog.canonical(str(raw.get("provider", "")))
+        if provider is None or provider in entries:
+            continue
+        key_id = raw.get("key_id")
+        key = KeyStore.get(session, grant.account_id, key_id) if isinstance(key_id, str) else None
+        if key is None and not isinstance(key_id, str):
+            key = KeyStore.default_for(session, grant.account_id, provider)
+        models = raw.get("models") or []
+        capabilities = raw.get("capabilities") or ["chat"]  # SPEC: absent = ["chat"]
+        entries[provider] = GrantEntry(
+            provider=provider,
+            models=tuple(str(m) for m in models),
+            capabilities=frozenset(str(c) for c in capabilities),
+            limits=Limits.from_details(raw.get("limits"), defaults),
+            expires_at=parse_time(raw.get("expires")),
+            key=key,
+        )
+    return GrantView(
+        id=grant.id,
+        account_id=grant.account_id,
+        client_name=grant.client_name,
+        expires_at=grant.expires_at,
+        revoked=grant.revoked_at is not None,
+        entries=entries,
+    )
+
+
+class GrantCache:
+    """Token hash → grant view, bounded, with a TTL and immediate invalidation."""
+
+    def __init__(
+        self,
+        load: Callable[[str], GrantView | None],
+        *,
+        ttl_seconds: float,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._load = load
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._views: dict[str, tuple[float, GrantView | None]] = {}
+        self._loading: dict[str, asyncio.Future[GrantView | None]] = {}
+        self._hashes_of: dict[str, set[str]] = {}
+        self._invalidations = itertools.count(1)  # next() is atomic: listeners may run in
+        self._generation = 0  # a worker thread while lookups run on the event loop
+
+    async def lookup(self, hashed: str) -> GrantView | None:
+        now = time.monotonic()
+        cached = self._views.get(hashed)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        pending = self._loading.get(hashed)
+        if pending is not None:  # one load per token at a time, however many requests wait
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                return await self.lookup(hashed)  # the loading request went away: load anew
+        loading: asyncio.Future[GrantView | None] = asyncio.get_running_loop().create_future()
+        self._loading[hashed] = loading
+        generation = self._generation
+        try:
+            view = await anyio.to_thread.run_sync(self._load, hashed)
+        except asyncio.CancelledError:
+            loading.cancel()
+            raise
+        except Exception as exc:
+            loading.set_exception(exc)
+            loading.exception()  # retrieved here, so an unawaited failure is not logged
+            raise
+        finally:
+            del self._loading[hashed]
+        loading.set_result(view)
+        if generation == self._generation:  # no invalidation raced the load
+            self._store(hashed, view, now + self._ttl)
+        return view
+
+    def _store(self, hashed: str, view: GrantView | None, until: float) -> None:
+        if len(self._views) >= self._max:
+            oldest = next(iter(self._views))
+            self.forget(oldest)
+        self._views[hashed] = (until, view)
+        if view is not None:
+            self._hashes_of.setdefault(view.id, set()).add(hashed)
+
+    def forget(self, hashed: str) -> None:
+        entry = self._views.pop(hashed, None)
+        if entry is not None and entry[1] is not None:
+            self._hashes_of.pop(entry[1].id, None)
+
+    def invalidate(self, grant_id: str) -> None:
+        """A grant listener: called after a grant is revoked or edited."""
+        self._generation = next(self._invalidations)
+        for hashed in self._hashes_of.pop(grant_id, set()):
+            self._views.pop(hashed, None)
+
+    def clear(self) -> None:
+        self._generation = next(self._invalidations)
+        self._views.clear()
+        self._hashes_of.clear()

@@ -1,0 +1,338 @@
+"""Rate windows and spend budgets, enforced with atomic SQL so they hold across processes.
+
+Admission is one transaction: each rate window is counted with a conditional upsert
+(``INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit RETURNING``), then the
+worst-case cost is reserved on each limited spend period with the same shape
+(``WHERE spent + reserved + amount <= limit``). If any statement returns no row the
+transaction rolls back: nothing is counted or held. A ``Reservation`` row with an expiry
+records the hold, so a crashed process cannot keep spend reserved for ever: the sweeper
+charges a stale hold at its worst case (its outcome is unknown, so never $0) and releases it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import TextClause, bindparam, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from okap_server.clock import new_id
+from okap_server.proxy.errors import BudgetExceeded, RateLimited
+from okap_server.proxy.grants import Limits
+from okap_server.proxy.models import RateCounter, Reservation, SpendCounter
+
+RATE_TABLE: Any = RateCounter.__table__  # type: ignore[attr-defined]
+SPEND_TABLE: Any = SpendCounter.__table__  # type: ignore[attr-defined]
+RESERVATION: Any = Reservation.__table__  # type: ignore[attr-defined]
+RATE = RATE_TABLE.c
+SPEND = SPEND_TABLE.c
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+# Written as SQL text, built once per shape: the same statement runs on SQLite (3.35+) and
+# PostgreSQL, and text skips SQLAlchemy's per-call compilation of multi-row inserts.
+@functools.cache
+def _rate_statement(windows: int) -> TextClause:
+    values = ", ".join(f"(:g, :p, :w{i}, 1, :e{i})" for i in range(windows))
+    limits = " ".join(f"WHEN :w{i} THEN CAST(:l{i} AS BIGINT)" for i in range(windows))
+    sql = (
+        'INSERT INTO rate_counter (grant_id, provider, "window", count, expires_at) '  # noqa: S608
+        f"VALUES {values} "
+        'ON CONFLICT (grant_id, provider, "window") DO UPDATE SET count = rate_counter.count + 1 '
+        f'WHERE rate_counter.count < (CASE rate_counter."window" {limits} END) '
+        'RETURNING "window", count'
+    )
+    expires = RATE.expires_at.type
+    return text(sql).bindparams(*(bindparam(f"e{i}", type_=expires) for i in range(windows)))
+
+
+@functools.cache
+def _hold_statement(periods: int) -> TextClause:
+    values = ", ".join(f"(:g, :p, :p{i}, 0, CAST(:a AS BIGINT), 0)" for i in range(periods))
+    limits = " ".join(f"WHEN :p{i} THEN CAST(:l{i} AS BIGINT)" for i in range(periods))
+    return text(
+        "INSERT INTO spend_counter "  # noqa: S608 (only numbered placeholders go in)
+        "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
+        f"VALUES {values} "
+        "ON CONFLICT (grant_id, provider, period) DO UPDATE SET "
+        "reserved_micros = spend_counter.reserved_micros + CAST(:a AS BIGINT) "
+        "WHERE spend_counter.spent_micros + spend_counter.reserved_micros + CAST(:a AS BIGINT) "
+        f"<= (CASE spend_counter.period {limits} END) "
+        "RETURNING period"
+    )
+
+
+_RESERVE = text(
+    "INSERT INTO reservation (id, grant_id, provider, amount_micros, periods, created_at, "
+    "expires_at) VALUES (:id, :g, :p, :a, :periods, :created, :expires)"
+).bindparams(
+    bindparam("created", type_=RESERVATION.c.created_at.type),
+    bindparam("expires", type_=RESERVATION.c.expires_at.type),
+)
+
+
+_APPLY = text(
+    "INSERT INTO spend_counter "
+    "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
+    "VALUES (:g, :p, :period, :spent0, :reserved0, :n) "
+    "ON CONFLICT (grant_id, provider, period) DO UPDATE SET "
+    "spent_micros = spend_counter.spent_micros + CAST(:spent AS BIGINT), "
+    "reserved_micros = CASE WHEN spend_counter.reserved_micros + CAST(:reserved AS BIGINT) < 0 "
+    "THEN 0 ELSE spend_counter.reserved_micros + CAST(:reserved AS BIGINT) END, "
+    "requests = spend_counter.requests + CAST(:n AS BIGINT)"
+)
+
+
+def day_key(now: datetime) -> str:
+    return f"day:{now:%Y-%m-%d}"
+
+
+def month_key(now: datetime) -> str:
+    return f"month:{now:%Y-%m}"
+
+
+def _next_midnight(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class RateState:
+    """For ``X-RateLimit-*``: the tightest window after this request."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(self.limit),
+            "x-ratelimit-remaining": str(max(self.remaining, 0)),
+            "x-ratelimit-reset": str(self.reset_seconds),
+        }
+
+
+@dataclass(frozen=True)
+class Admitted:
+    rate: RateState | None
+    reservation_id: str | None
+    reserved_micros: int
+    reserved_periods: tuple[str, ...]
+    day: str
+    month: str
+
+
+class RateLimiter(Protocol):
+    """Counts one request in each of a grant entry's windows, or refuses (RateLimited)."""
+
+    def hit(
+        self, conn: Connection, grant_id: str, provider: str, limits: Limits, now: datetime
+    ) -> RateState | None: ...
+
+
+class SqlRateLimiter:
+    """Fixed windows in ``rate_counter``, one conditional upsert per window."""
+
+    def hit(
+        self, conn: Connection, grant_id: str, provider: str, limits: Limits, now: datetime
+    ) -> RateState | None:
+        windows: list[tuple[str, int, datetime]] = []
+        if limits.requests_per_minute is not None:
+            minute = int(now.timestamp() // 60)
+            end = datetime.fromtimestamp((minute + 1) * 60, tz=now.tzinfo)
+            windows.append((f"minute:{minute}", limits.requests_per_minute, end))
+        if limits.requests_per_day is not None:
+            windows.append((day_key(now), limits.requests_per_day, _next_midnight(now)))
+        if not windows:
+            return None
+        # One statement for every window: a row is counted only while under its limit.
+        params: dict[str, Any] = {"g": grant_id, "p": provider}
+        for i, (window, limit, end) in enumerate(windows):
+            params.update({f"w{i}": window, f"l{i}": limit, f"e{i}": end})
+        rows = conn.execute(_rate_statement(len(windows)), params).all()
+        counted = {str(w): int(c) for w, c in rows}
+        tightest: RateState | None = None
+        for window, limit, end in windows:
+            reset = max(int((end - now).total_seconds() + 0.999), 1)
+            if window not in counted:
+                kind = "minute" if window.startswith("minute") else "day"
+                raise RateLimited(
+                    f"Rate limit reached: {limit} requests per {kind} for this grant.",
+                    headers={"retry-after": str(reset), **RateState(limit, 0, reset).headers()},
+                )
+            state = RateState(limit, limit - counted[window], reset)
+            if tightest is None or state.remaining < tightest.remaining:
+                tightest = state
+        return tightest
+
+
+class SqlBudget:
+    """Spend counters in ``spend_counter`` and holds in ``reservation``."""
+
+    def reserve(
+        self,
+        conn: Connection,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        amount: int,
+        now: datetime,
+        ttl: timedelta,
+    ) -> tuple[str | None, tuple[str, ...]]:
+        # Sorted by period, the order settlement uses too: rows are always locked in one
+        # order, so concurrent holds and settlements cannot deadlock on PostgreSQL.
+        periods = sorted(
+            (p, limit, label)
+            for p, limit, label in (
+                ("total", limits.total_spend, "total"),
+                (day_key(now), limits.daily_spend, "daily"),
+                (month_key(now), limits.monthly_spend, "monthly"),
+            )
+            if limit is not None
+        )
+        if not periods:
+            return None, ()
+
+        def refused(limit: int, label: str) -> BudgetExceeded:
+            return BudgetExceeded(
+                f"The {label} spend limit of ${limit / 1e6:.2f} for this grant would be "
+                f"exceeded: this request may cost up to ${amount / 1e6:.4f}.",
+                headers={"x-should-retry": "false"},
+            )
+
+        for _, limit, label in periods:
+            if amount > limit:
+                raise refused(limit, label)
+        # One statement for every limited period: held only where it still fits.
+        params = {"g": grant_id, "p": provider, "a": amount}
+        for i, (period, limit, _) in enumerate(periods):
+            params.update({f"p{i}": period, f"l{i}": limit})
+        held = {str(row[0]) for row in conn.execute(_hold_statement(len(periods)), params)}
+        for period, limit, label in periods:
+            if period not in held:
+                raise refused(limit, label)
+        reservation_id = new_id("rsv_")
+        conn.execute(
+            _RESERVE,
+            {
+                "id": reservation_id,
+                "g": grant_id,
+                "p": provider,
+                "a": amount,
+                "periods": ",".join(p for p, _, _ in periods),
+                "created": now,
+                "expires": now + ttl,
+            },
+        )
+        return reservation_id, tuple(p for p, _, _ in periods)
+
+    def apply(self, conn: Connection, deltas: dict[tuple[str, str, str], list[int]]) -> None:
+        """Add ``[spent, reserved, requests]`` deltas to counters, creating rows as needed."""
+        if not deltas:
+            return
+        conn.execute(
+            _APPLY,
+            [
+                {
+                    "g": g,
+                    "p": p,
+                    "period": period,
+                    "spent": spent,
+                    "reserved": reserved,
+                    "n": requests,
+                    "spent0": max(spent, 0),
+                    "reserved0": max(reserved, 0),
+                }
+                for (g, p, period), (spent, reserved, requests) in sorted(deltas.items())
+            ],
+        )
+
+    def release(self, conn: Connection, reservation_id: str) -> bool:
+        """Drop a hold; False if the sweeper already charged it."""
+        return reservation_id in self.release_many(conn, [reservation_id])
+
+    def release_many(self, conn: Connection, reservation_ids: list[str]) -> set[str]:
+        """Drop holds; the ids that were still held (the others were swept)."""
+        if not reservation_ids:
+            return set()
+        rows = conn.execute(
+            delete(RESERVATION)
+            .where(RESERVATION.c.id.in_(reservation_ids))
+            .returning(RESERVATION.c.id)
+        )
+        return {str(row[0]) for row in rows}
+
+    def sweep(self, conn: Connection, now: datetime, batch: int = 500) -> int:
+        """Charge and release holds past their expiry; drop rate windows that are over."""
+        stale = conn.execute(
+            select(
+                RESERVATION.c.id,
+                RESERVATION.c.grant_id,
+                RESERVATION.c.provider,
+                RESERVATION.c.amount_micros,
+                RESERVATION.c.periods,
+            )
+            .where(RESERVATION.c.expires_at < now)
+            .limit(batch)
+        ).all()
+        deltas: dict[tuple[str, str, str], list[int]] = {}
+        swept = 0
+        for rid, grant_id, provider, amount, periods in stale:
+            if not self.release(conn, rid):
+                continue  # another replica swept it
+            swept += 1
+            for period in _split(periods):
+                entry = deltas.setdefault((grant_id, provider, period), [0, 0, 0])
+                entry[0] += amount
+                entry[1] -= amount
+        self.apply(conn, deltas)
+        conn.execute(delete(RATE_TABLE).where(RATE.expires_at < now))
+        return swept
+
+
+def _split(periods: str) -> Iterable[str]:
+    return [p for p in periods.split(",") if p]
+
+
+class Admission:
+    """Rate windows and the spend hold of one request, in one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rate: RateLimiter | None = None,
+        budget: SqlBudget | None = None,
+        reservation_ttl: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.engine = engine
+        self.rate = rate or SqlRateLimiter()
+        self.budget = budget or SqlBudget()
+        self.reservation_ttl = reservation_ttl
+
+    def admit(
+        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
+    ) -> Admitted:
+        """Count and hold, or raise RateLimited/BudgetExceeded with nothing written."""
+        day, month = day_key(now), month_key(now)
+        if not limits.rate_limited and not limits.spend_limited:
+            return Admitted(None, None, 0, (), day, month)
+        with self.engine.begin() as conn:
+            state = self.rate.hit(conn, grant_id, provider, limits, now)
+            try:
+                rid, periods = self.budget.reserve(
+                    conn, grant_id, provider, limits, amount, now, self.reservation_ttl
+                )
+            except BudgetExceeded as exc:
+                if state is not None:
+                    exc.headers.update(state.headers())
+                raise
+        return Admitted(state, rid, amount if rid else 0, periods, day, month)

@@ -1,0 +1,118 @@
+"""The Anthropic Messages API.
+
+Token: ``x-api-key``, or ``Authorization: Bearer`` as recent SDK releases send an auth token.
+Model: the JSON ``model`` field. Usage: ``usage`` in the answer; in a stream,
+``message_start`` (input) and ``message_delta`` (output). Errors:
+``{"type": "error", "error": {"type", "message"}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from okap_server.proxy.providers.base import (
+    Adapter,
+    Route,
+    StreamObserver,
+    Usage,
+    as_int,
+    bearer,
+    load_json_object,
+    pick_token,
+)
+
+_ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def usage_from_anthropic(usage: Any) -> Usage | None:
+    """Anthropic counts cache reads and writes apart from ``input_tokens``; fold them in."""
+    if not isinstance(usage, dict):
+        return None
+    cached = as_int(usage.get("cache_read_input_tokens"))
+    written = as_int(usage.get("cache_creation_input_tokens"))
+    return Usage(
+        input_tokens=as_int(usage.get("input_tokens")) + cached + written,
+        output_tokens=as_int(usage.get("output_tokens")),
+        cached_tokens=cached,
+        cache_write_tokens=written,
+    )
+
+
+class AnthropicStreamObserver(StreamObserver):
+    def observe(self, data: bytes) -> bool:
+        if b'"message_stop"' in data:
+            self.complete = True
+            return True
+        if b'"usage"' not in data:
+            return True
+        event = load_json_object(data)
+        if event is None:
+            return True
+        kind = event.get("type")
+        if kind == "message_start" and isinstance(event.get("message"), dict):
+            usage = usage_from_anthropic(event["message"].get("usage"))
+        elif kind == "message_delta":
+            usage = usage_from_anthropic(event.get("usage"))
+        else:
+            usage = None
+        if usage is not None:
+            self.usage = usage if self.usage is None else self.usage.merged(usage)
+        return True
+
+
+class AnthropicAdapter(Adapter):
+    family = "anthropic"
+
+    def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        return pick_token(headers.get("x-api-key"), bearer(headers))
+
+    def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
+        parts = path.split("/")
+        model = body.get("model") if body else None
+        model = model if isinstance(model, str) else None
+        resource = parts[1] if len(parts) > 1 and parts[0] == "v1" else ""
+        rest = parts[2:]
+        if resource == "models":
+            return Route(None, always_allowed=method == "GET")
+        if resource == "messages":
+            if rest and rest[0] == "batches":
+                return Route("batch", model=model)
+            if rest == ["count_tokens"]:
+                return Route("chat", model=model)
+            return Route(
+                "chat",
+                model=model,
+                billable=method == "POST" and not rest,
+                stream=bool(body and body.get("stream") is True),
+                max_output_fields=("max_tokens",),
+            )
+        if resource == "complete":
+            return Route(
+                "completions",
+                model=model,
+                billable=method == "POST",
+                stream=bool(body and body.get("stream") is True),
+                max_output_fields=("max_tokens_to_sample",),
+            )
+        if resource == "files":
+            return Route("files")
+        return Route(None, model=model)
+
+    def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
+        return usage_from_anthropic(body.get("usage"))
+
+    def stream_observer(self, *, injected_usage: bool) -> StreamObserver:
+        return AnthropicStreamObserver()
+
+    def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
+        kind = _ERROR_TYPES.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message, "code": code}}

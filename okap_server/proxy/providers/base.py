@@ -1,0 +1,155 @@
+"""What every provider adapter knows, and the parts the three API families share.
+
+A provider is an adapter class (one per API family: ``openai``, ``anthropic``, ``google``)
+plus a row of data (:class:`~okap_server.proxy.providers.catalog.ProviderRow`). The adapter
+knows where the client puts its token, which endpoint is which capability, where the model
+and the usage are, and the provider's native error shape; the row says where the upstream
+is and how the real key is sent to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Every header or query parameter through which any released SDK sends its credential.
+# All of them are removed before forwarding, whatever the family.
+CLIENT_CREDENTIAL_HEADERS: frozenset[str] = frozenset(
+    {"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization"}
+)
+CLIENT_CREDENTIAL_QUERY: frozenset[str] = frozenset({"key"})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one request. ``input_tokens`` includes cached and cache-write tokens."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def merged(self, other: Usage) -> Usage:
+        """Later stream events refine earlier ones: keep the larger figure of each."""
+        return Usage(
+            max(self.input_tokens, other.input_tokens),
+            max(self.output_tokens, other.output_tokens),
+            max(self.cached_tokens, other.cached_tokens),
+            max(self.cache_write_tokens, other.cache_write_tokens),
+        )
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one request is, in the grant's terms.
+
+    ``capability`` None with ``always_allowed`` means an endpoint every grant may use
+    (model listing); None without it means an endpoint no capability names: refused.
+    """
+
+    capability: str | None
+    model: str | None = None
+    billable: bool = False
+    stream: bool = False
+    always_allowed: bool = False
+    # Body fields naming the output cap, in order of preference.
+    max_output_fields: tuple[str, ...] = ()
+
+
+class StreamObserver:
+    """Watches a streamed answer event by event, collecting usage.
+
+    ``observe`` gets the data of one server-sent event and returns False to keep that
+    event from the app (used to drop the usage chunk the vault asked for itself).
+    """
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.complete = False
+
+    def observe(self, data: bytes) -> bool:
+        return True
+
+    def observe_tail(self, tail: bytes) -> None:
+        """The last bytes of a stream that was not server-sent events."""
+
+
+def sse_data(event: bytes) -> bytes:
+    """The joined ``data:`` lines of one server-sent event (WHATWG HTML §9.2.6)."""
+    parts = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            value = line[5:]
+            parts.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(parts)
+
+
+def pick_token(*candidates: str | None) -> str | None:
+    """The first candidate that looks like an okap token, else the first one given."""
+    present = [c.strip() for c in candidates if c and c.strip()]
+    return next((c for c in present if c.startswith("okap_")), present[0] if present else None)
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def load_json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class Adapter:
+    """The base adapter. Subclasses fill in the family's specifics."""
+
+    family: str = ""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        """The okap token as this family's SDKs send it; None if absent."""
+        return bearer(headers)
+
+    def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
+        raise NotImplementedError
+
+    def requested_max_output(self, route: Route, body: dict[str, Any]) -> int | None:
+        for name in route.max_output_fields:
+            value = body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    def set_max_output(self, route: Route, body: dict[str, Any], value: int) -> None:
+        """Cap the answer's length (a grant's ``tokens_per_request``, or the default
+        output cap of a spend-limited request that named none)."""
+        for name in route.max_output_fields:
+            if name in body:
+                body[name] = value
+                return
+        if route.max_output_fields:
+            body[route.max_output_fields[0]] = value
+
+    def prepare_stream(self, body: dict[str, Any]) -> bool:
+        """Ask the upstream for stream usage if needed; True if the vault added the ask."""
+        return False
+
+    def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
+        raise NotImplementedError
+
+    def stream_observer(self, *, injected_usage: bool) -> StreamObserver:
+        raise NotImplementedError
+
+    def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
+        raise NotImplementedError

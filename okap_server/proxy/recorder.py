@@ -1,0 +1,202 @@
+"""The proxy's writer: audit rows and spend settlement, off the hot path, in batches.
+
+Handlers hand an :class:`Outcome` to :meth:`Recorder.submit` (no I/O). A background task
+writes what has gathered every ``Settings.proxy_audit_flush_seconds`` in one transaction,
+sweeps stale reservations now and then, and flushes everything on a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from okap_server.authorization.models import Grant
+from okap_server.clock import utcnow
+from okap_server.proxy.limits import SqlBudget
+from okap_server.proxy.models import RequestLog
+from okap_server.proxy.providers.base import Usage
+
+log = logging.getLogger("okap.proxy.recorder")
+
+MAX_PENDING = 100_000
+BATCH_SIZE = 1_000
+GRANT: Any = Grant.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Outcome:
+    """One proxied request, as the audit and the spend counters need it. No content."""
+
+    account_id: str
+    grant_id: str
+    client_name: str
+    provider: str
+    endpoint: str
+    status: int
+    model: str | None = None
+    capability: str | None = None
+    error_type: str | None = None
+    latency_ms: float = 0.0
+    upstream_latency_ms: float | None = None
+    usage: Usage | None = None
+    cost_micros: int = 0
+    streamed: bool = False
+    created_at: datetime = field(default_factory=utcnow)
+    # Settlement: whether this request was admitted (counts as a request and a spend),
+    # and the hold to release.
+    admitted: bool = False
+    reservation_id: str | None = None
+    reserved_micros: int = 0
+    reserved_periods: tuple[str, ...] = ()
+    # What to bill if the request ends with no answer seen (its worst case).
+    unknown_outcome_cost: int = 0
+    day: str = ""
+    month: str = ""
+
+    def log_row(self) -> dict[str, Any]:
+        usage = self.usage or Usage()
+        return RequestLog(
+            created_at=self.created_at,
+            account_id=self.account_id,
+            grant_id=self.grant_id,
+            client_name=self.client_name[:200],
+            provider=self.provider,
+            model=(self.model or None) and self.model[:200],
+            endpoint=self.endpoint[:300],
+            capability=self.capability,
+            status=self.status,
+            error_type=self.error_type,
+            latency_ms=round(self.latency_ms, 3),
+            upstream_latency_ms=(
+                round(self.upstream_latency_ms, 3) if self.upstream_latency_ms is not None else None
+            ),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_micros=self.cost_micros,
+            streamed=self.streamed,
+        ).model_dump()
+
+
+def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None:
+    """Settle holds, add spend and requests to counters, write audit rows: one transaction."""
+    deltas: dict[tuple[str, str, str], list[int]] = {}
+    last_used: dict[str, datetime] = {}
+    with engine.begin() as conn:
+        held = budget.release_many(
+            conn, [i.reservation_id for i in batch if i.admitted and i.reservation_id]
+        )
+        for item in batch:
+            if not item.admitted:
+                continue
+            previous = last_used.get(item.grant_id, item.created_at)
+            last_used[item.grant_id] = max(item.created_at, previous)
+            spent = item.cost_micros
+            if item.reservation_id is not None:
+                if item.reservation_id in held:
+                    for period in item.reserved_periods:
+                        key = (item.grant_id, item.provider, period)
+                        deltas.setdefault(key, [0, 0, 0])[1] -= item.reserved_micros
+                else:  # the sweeper charged the hold already: correct to the real cost
+                    spent -= item.reserved_micros
+            for period in ("total", item.day, item.month):
+                entry = deltas.setdefault((item.grant_id, item.provider, period), [0, 0, 0])
+                entry[0] += spent
+                entry[2] += 1
+        budget.apply(conn, deltas)
+        rows = [item.log_row() for item in batch]
+        if rows:
+            conn.execute(RequestLog.__table__.insert(), rows)  # type: ignore[attr-defined]
+        for grant_id, when in last_used.items():
+            conn.execute(update(GRANT).where(GRANT.c.id == grant_id).values(last_used_at=when))
+
+
+class Recorder:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flush_seconds: float,
+        sweep_seconds: float,
+        budget: SqlBudget | None = None,
+    ) -> None:
+        self.engine = engine
+        self.budget = budget or SqlBudget()
+        self.flush_seconds = flush_seconds
+        self.sweep_seconds = sweep_seconds
+        self._pending: list[Outcome] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._lock = asyncio.Lock()
+
+    def submit(self, outcome: Outcome) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            log.error("audit backlog full; dropping the oldest record")
+            self._pending.pop(0)
+        self._pending.append(outcome)
+        if self._wake is not None and len(self._pending) >= 200:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="okap-proxy-recorder")
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
+            self._wake.clear()
+            await self.flush()
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + self.sweep_seconds
+                await self.sweep()
+
+    async def flush(self) -> None:
+        """Write everything submitted so far (keeps it for the next try on failure)."""
+        async with self._lock:
+            while self._pending:
+                batch = self._pending[:BATCH_SIZE]
+                del self._pending[:BATCH_SIZE]
+                try:
+                    await anyio.to_thread.run_sync(write_batch, self.engine, self.budget, batch)
+                except Exception as exc:  # the database is away: keep the records, try again
+                    log.error(
+                        "could not write %d proxy records: %s", len(batch), type(exc).__name__
+                    )
+                    self._pending[:0] = batch
+                    return
+
+    async def sweep(self) -> None:
+        def run() -> int:
+            with self.engine.begin() as conn:
+                return self.budget.sweep(conn, utcnow())
+
+        try:
+            swept = await anyio.to_thread.run_sync(run)
+        except Exception as exc:
+            log.error("reservation sweep failed: %s", type(exc).__name__)
+            return
+        if swept:
+            log.warning("charged %d stale spend reservations at their worst case", swept)
+
+    async def aclose(self) -> None:
+        """Stop the loop and flush what is left (a clean shutdown loses nothing)."""
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()

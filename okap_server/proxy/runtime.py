@@ -1,0 +1,60 @@
+"""The proxy's long-lived state for one vault, built at start-up and closed at shutdown:
+the grant cache, the price table, the upstream clients, admission and the recorder."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from okap_server.proxy.grants import GrantCache, GrantView, load_grant
+from okap_server.proxy.limits import Admission
+from okap_server.proxy.pricing import PriceTable
+from okap_server.proxy.providers.base import Adapter
+from okap_server.proxy.providers.registry import adapter_for
+from okap_server.proxy.recorder import Recorder
+from okap_server.proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from okap_server.context import Vault
+
+
+class ProxyRuntime:
+    def __init__(self, vault: Vault) -> None:
+        settings = vault.settings
+        self.vault = vault
+        self.settings = settings
+        self.catalog = vault.providers
+        self.keys = vault.keys
+        self.prices = PriceTable.load(settings.prices_file, settings.fallback_price_per_million)
+        self.adapters: dict[str, Adapter] = {
+            row.id: adapter_for(row) for row in self.catalog.rows()
+        }
+        self.grants = GrantCache(self._load_grant, ttl_seconds=settings.proxy_grant_cache_seconds)
+        self.admission = Admission(
+            vault.engine, reservation_ttl=timedelta(seconds=settings.proxy_reservation_seconds)
+        )
+        self.recorder = Recorder(
+            vault.engine,
+            flush_seconds=settings.proxy_audit_flush_seconds,
+            sweep_seconds=settings.proxy_sweep_seconds,
+        )
+        self.upstreams = UpstreamPool(settings, transport=vault.proxy_transport)
+
+    def adapter(self, provider: str) -> Adapter:
+        return self.adapters[provider]
+
+    def _load_grant(self, hashed: str) -> GrantView | None:
+        with self.vault.session() as session:
+            return load_grant(session, hashed, self.catalog, self.settings.default_limits)
+
+    def start(self) -> None:
+        """In the serving event loop: start the recorder, listen for grant changes."""
+        self.vault.grant_listeners.append(self.grants.invalidate)
+        self.recorder.start()
+
+    async def aclose(self) -> None:
+        """Flush every record and close the upstream clients."""
+        if self.grants.invalidate in self.vault.grant_listeners:
+            self.vault.grant_listeners.remove(self.grants.invalidate)
+        await self.recorder.aclose()
+        await self.upstreams.aclose()

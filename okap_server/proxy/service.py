@@ -1,0 +1,232 @@
+"""The proxy's core: check the grant, forward with the real key, account for the answer.
+
+Framework-free: it takes a :class:`ProxyRequest` (plain data) and returns a
+:class:`ProxyResponse` (status, headers, and a body or an async stream). Every refusal is a
+:class:`~okap_server.proxy.errors.ProxyError`, rendered here, in one place, in the
+provider's own error shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from okap_server.authorization.tokens import looks_like_token, token_hash
+from okap_server.clock import utcnow
+from okap_server.proxy import errors
+from okap_server.proxy.forwarding import ForwardPlan, plan_forward
+from okap_server.proxy.headers import client_response_headers
+from okap_server.proxy.providers.base import Adapter, StreamObserver
+from okap_server.proxy.providers.catalog import ProviderRow
+from okap_server.proxy.recorder import Outcome
+from okap_server.proxy.relay import Relay
+from okap_server.proxy.runtime import ProxyRuntime
+
+log = logging.getLogger("okap.proxy")
+
+_MULTIPART_MODEL = re.compile(rb'name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]{1,200})\r\n')
+
+
+@dataclass
+class ProxyRequest:
+    method: str
+    provider: str
+    raw_path: str
+    query: list[tuple[str, str]]
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_too_large: bool = False
+
+
+@dataclass
+class ProxyResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    stream: Relay | None = None
+    media_type: str | None = None
+
+
+# Answers bigger than this, or not JSON (files, audio), are streamed through, not read.
+MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+
+def _fits_in_memory(response: httpx.Response) -> bool:
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    length = response.headers.get("content-length", "")
+    return not length.isdigit() or int(length) <= MAX_BUFFERED_BYTES
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any] | None:
+    """The JSON body as an object, None when there is none; 400 if it does not parse."""
+    if not request.body:
+        return None
+    content_type = headers.get("content-type", "")
+    if "multipart/form-data" in content_type:
+        found = _MULTIPART_MODEL.search(request.body)
+        return {"model": found.group(1).decode(errors="replace")} if found else {}
+    if "json" not in content_type and request.body[:1] not in (b"{", b"["):
+        return None
+    try:
+        value = json.loads(request.body)
+    except ValueError:
+        raise errors.InvalidJson() from None
+    return value if isinstance(value, dict) else None
+
+
+class ProxyService:
+    def __init__(self, runtime: ProxyRuntime) -> None:
+        self.runtime = runtime
+
+    async def handle(self, request: ProxyRequest) -> ProxyResponse:
+        started = time.perf_counter()
+        row = self.runtime.catalog.get(request.provider)
+        if row is None:
+            adapter = self.runtime.adapter("openai")
+            return self.render(adapter, errors.UnknownProvider())
+        adapter = self.runtime.adapter(row.id)
+        audit: list[Outcome] = []  # filled as soon as the grant is known
+        try:
+            plan = await self.check(request, row, adapter, audit)
+            return await self.forward(plan, row, adapter, started)
+        except SQLAlchemyError as exc:
+            log.error("proxy: database unavailable (%s)", type(exc).__name__)
+            return self.render(adapter, errors.ProxyUnavailable())
+        except errors.ProxyError as exc:
+            for outcome in audit:
+                outcome.status, outcome.error_type = exc.status, exc.code
+                outcome.latency_ms = (time.perf_counter() - started) * 1000
+                self.runtime.recorder.submit(outcome)
+            return self.render(adapter, exc)
+        except BaseException:  # cancelled mid-request (server shutdown): settle, never $0
+            for outcome in audit:
+                if outcome.admitted:
+                    outcome.status, outcome.error_type = 499, "cancelled"
+                    outcome.cost_micros = outcome.unknown_outcome_cost
+                    self.runtime.recorder.submit(outcome)
+            raise
+
+    async def check(
+        self, request: ProxyRequest, row: ProviderRow, adapter: Adapter, audit: list[Outcome]
+    ) -> ForwardPlan:
+        headers = {name.lower(): value for name, value in request.headers}
+        query = dict(request.query)
+        token = adapter.client_token(headers, query)
+        if not token or not looks_like_token(token):
+            raise errors.InvalidToken()
+        grant = await self.runtime.grants.lookup(token_hash(token))
+        if grant is None:
+            raise errors.InvalidToken()
+        now = utcnow()
+        outcome = Outcome(
+            account_id=grant.account_id,
+            grant_id=grant.id,
+            client_name=grant.client_name,
+            provider=row.id,
+            endpoint=f"{request.method} {request.raw_path[:200]}",
+            status=0,
+            created_at=now,
+        )
+        audit.append(outcome)
+        if grant.revoked:
+            raise errors.TokenRevoked()
+        if aware(grant.expires_at) <= now:
+            raise errors.TokenExpired()
+        entry = grant.entries.get(row.id)
+        if entry is None:
+            raise errors.ProviderNotGranted(f"This okap token grants no access to {row.id}.")
+        if entry.expires_at is not None and aware(entry.expires_at) <= now:
+            raise errors.TokenExpired(f"This okap token's access to {row.id} has expired.")
+        return await plan_forward(
+            self.runtime, request, row, adapter, grant, entry, headers, outcome
+        )
+
+    async def forward(
+        self, plan: ForwardPlan, row: ProviderRow, adapter: Adapter, started: float
+    ) -> ProxyResponse:
+        outcome = plan.outcome
+        upstream_started = time.perf_counter()
+        try:
+            response = await self.runtime.upstreams.send(row.id, plan.upstream_request)
+        except errors.ProxyError:
+            outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
+            raise
+        headers = client_response_headers(response.headers.multi_items())
+        headers.extend(plan.rate_headers.items())
+        content_type = response.headers.get("content-type", "")
+        sse = "text/event-stream" in content_type
+        if response.is_success and (sse or plan.route.stream or not _fits_in_memory(response)):
+            outcome.streamed = True
+            outcome.status = response.status_code
+            observer = adapter.stream_observer(injected_usage=plan.injected_usage)
+
+            def finish(seen: StreamObserver, how: str) -> None:
+                self.settle_stream(plan, seen, how, started, upstream_started)
+
+            relayed = Relay(response, observer, sse=sse, finish=finish)
+            return ProxyResponse(response.status_code, headers, stream=relayed)
+        try:
+            content = await response.aread()
+        except httpx.HTTPError:
+            # The provider answered and then broke off: it may well have billed the answer.
+            outcome.cost_micros = plan.cost_of(None, complete=False)
+            raise errors.UpstreamUnavailable() from None
+        finally:
+            await response.aclose()
+        outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
+        outcome.status = response.status_code
+        if response.is_success:
+            usage = None
+            if content[:1] == b"{":
+                try:
+                    usage = adapter.usage_from_json(json.loads(content))
+                except ValueError:
+                    usage = None
+            outcome.usage = usage
+            outcome.cost_micros = plan.cost_of(usage, complete=usage is not None)
+        else:
+            outcome.error_type = f"upstream_{response.status_code}"
+            content = plan.scrub(content)
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        self.runtime.recorder.submit(outcome)
+        return ProxyResponse(response.status_code, headers, body=content)
+
+    def settle_stream(
+        self,
+        plan: ForwardPlan,
+        seen: StreamObserver,
+        how: str,
+        started: float,
+        upstream_started: float,
+    ) -> None:
+        outcome = plan.outcome
+        complete = how == "complete" and seen.complete and seen.usage is not None
+        outcome.usage = seen.usage
+        outcome.cost_micros = plan.cost_of(seen.usage, complete=complete)
+        if how == "client_gone":
+            outcome.status, outcome.error_type = 499, "client_disconnected"
+        elif how == "upstream_broken":
+            outcome.status, outcome.error_type = 502, "upstream_stream_broken"
+        now = time.perf_counter()
+        outcome.latency_ms = (now - started) * 1000
+        outcome.upstream_latency_ms = (now - upstream_started) * 1000
+        self.runtime.recorder.submit(outcome)
+
+    def render(self, adapter: Adapter, exc: errors.ProxyError) -> ProxyResponse:
+        body = json.dumps(adapter.error_body(exc.status, exc.code, exc.message)).encode()
+        headers = [("content-type", "application/json"), ("x-okap-error", exc.code)]
+        headers.extend(exc.headers.items())
+        return ProxyResponse(exc.status, headers, body=body)

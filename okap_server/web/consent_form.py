@@ -1,0 +1,172 @@
+"""The consent page's view model and the parsing of its form into narrowing choices.
+
+Field names, per requested entry ``i`` (0-based, in request order):
+``d{i}.include`` (checkbox), ``d{i}.models`` (one checkbox per asked model) or
+``d{i}.models_text`` (comma-separated, when all models were asked), ``d{i}.capabilities``,
+``d{i}.limit.<name>`` (number; empty keeps what was asked), ``d{i}.expires``
+(``YYYY-MM-DDTHH:MM``, UTC), ``d{i}.key_id`` (select), ``d{i}.new_key`` and
+``d{i}.new_key_label`` (add a key right there), and ``decision`` = ``approve`` | ``deny``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
+from okap_server.authorization.clients import callback_is_risky
+from okap_server.authorization.details import parse_time
+from okap_server.authorization.models import AuthorizationRequest
+from okap_server.authorization.narrowing import Narrowing, NarrowingError
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.vault.keys import KeyInfo
+
+LIMIT_LABELS: dict[str, str] = {
+    "monthly_spend": "Monthly spend (USD)",
+    "daily_spend": "Daily spend (USD)",
+    "total_spend": "Total spend (USD)",
+    "requests_per_minute": "Requests per minute",
+    "requests_per_day": "Requests per day",
+    "tokens_per_request": "Max tokens per request",
+}
+
+FLOW_LABELS: dict[str, str] = {
+    "code": "through your browser (OAuth)",
+    "device": "from another device",
+    "okap": "directly (OKAP)",
+    "reference": "directly (OKAP)",
+}
+
+
+@dataclass
+class EntryView:
+    index: int
+    provider: str
+    provider_name: str
+    models: list[str]
+    capabilities: list[str]
+    limits: list[tuple[str, str, Any]]  # (name, label, asked value or None)
+    expires: str
+    expires_input: str
+    reason: str | None
+    keys: list[KeyInfo] = field(default_factory=list)
+    default_limits: bool = False  # the app named no limits: these are the vault's defaults
+    expires_text: str = ""
+
+
+def _name(catalog: ProviderCatalog, provider: str) -> str:
+    row = catalog.get(provider)
+    return row.name if row is not None else provider
+
+
+def entry_views(
+    details: Sequence[Mapping[str, Any]],
+    catalog: ProviderCatalog,
+    keys: Sequence[KeyInfo],
+    defaults: Mapping[str, Any],
+) -> list[EntryView]:
+    """What the page shows of each requested entry (``details``: as asked, with defaults)."""
+    views = []
+    for i, entry in enumerate(details):
+        expires = parse_time(entry["expires"])
+        default_limits = all(
+            entry["limits"].get(name) == defaults.get(name) for name in LIMIT_NAMES
+        )
+        views.append(
+            EntryView(
+                index=i,
+                provider=entry["provider"],
+                provider_name=_name(catalog, entry["provider"]),
+                models=list(entry["models"]),
+                capabilities=list(entry["capabilities"]),
+                limits=[(n, LIMIT_LABELS[n], entry["limits"].get(n)) for n in LIMIT_NAMES],
+                expires=entry["expires"],
+                expires_input=expires.strftime("%Y-%m-%dT%H:%M") if expires else "",
+                reason=entry.get("reason"),
+                keys=[k for k in keys if k.provider == entry["provider"]],
+                default_limits=default_limits,
+                expires_text=expires.strftime("%d %b %Y, %H:%M UTC") if expires else "",
+            )
+        )
+    return views
+
+
+def request_view(request: AuthorizationRequest) -> dict[str, Any]:
+    """What the page says about the app: all self-asserted, shown as unverified."""
+    return {
+        "client_name": request.client_name,
+        "client_id": request.client_id,
+        "client_url": request.client_url,
+        "redirect_host": urlsplit(request.redirect_uri).hostname if request.redirect_uri else None,
+        "risky_callback": callback_is_risky(request.redirect_uri),
+        "flow_label": FLOW_LABELS.get(request.flow, request.flow),
+    }
+
+
+def _number(provider: str, name: str, text: str) -> float | int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise NarrowingError(f"{provider}: {LIMIT_LABELS[name]} must be a number") from None
+    if not math.isfinite(value):
+        raise NarrowingError(f"{provider}: {LIMIT_LABELS[name]} must be a number")
+    if name not in SPEND_LIMITS and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass
+class ConsentChoices:
+    narrowing: dict[str, Narrowing]
+    new_keys: dict[str, tuple[str, str]]  # provider -> (label, secret)
+
+
+def parse_choices(
+    details: Sequence[Mapping[str, Any]], form: Mapping[str, Sequence[str]]
+) -> ConsentChoices:
+    """Turn the posted form into per-provider narrowing; malformed input is a NarrowingError."""
+
+    def one(name: str) -> str:
+        values = form.get(name) or []
+        return values[0] if values else ""
+
+    choices: dict[str, Narrowing] = {}
+    new_keys: dict[str, tuple[str, str]] = {}
+    for i, entry in enumerate(details):
+        provider = entry["provider"]
+        prefix = f"d{i}."
+        models: list[str] | None
+        if entry["models"]:
+            models = list(form.get(prefix + "models") or [])
+        else:
+            text = one(prefix + "models_text")
+            models = [m.strip() for m in text.split(",") if m.strip()] or None
+        expires: datetime | None = None
+        asked = parse_time(entry["expires"])
+        shown = asked.strftime("%Y-%m-%dT%H:%M") if asked else ""
+        text = one(prefix + "expires").strip()
+        if text and text != shown:  # untouched: keep the exact asked expiry
+            expires = parse_time(text)
+            if expires is None:
+                raise NarrowingError(f"{provider}: the expiry is not a date and time")
+        choices[provider] = Narrowing(
+            include=bool(one(prefix + "include")),
+            models=models,
+            capabilities=list(form.get(prefix + "capabilities") or []),
+            limits={
+                name: _number(provider, name, one(f"{prefix}limit.{name}")) for name in LIMIT_NAMES
+            },
+            expires=expires,
+            key_id=one(prefix + "key_id") or None,
+        )
+        secret = one(prefix + "new_key")
+        if secret.strip():
+            new_keys[provider] = (one(prefix + "new_key_label").strip() or "default", secret)
+    return ConsentChoices(choices, new_keys)

@@ -1,0 +1,231 @@
+"""The consent pages: ``GET /consent`` (waiting requests), ``GET/POST /consent/{id}``.
+
+Thin adapter: the decision itself is ``authorization.requests.decide`` (once, atomic,
+audited); narrowing is ``authorization.narrowing``; the code flow's redirect is built by
+``authorization.authorize.finish_url``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from okap_server.authorization.authorize import finish_url
+from okap_server.authorization.codes import issue_code
+from okap_server.authorization.defaults import default_limits_for, with_account_defaults
+from okap_server.authorization.models import AuthorizationRequest
+from okap_server.authorization.narrowing import NarrowingError, narrow
+from okap_server.authorization.requests import (
+    DecisionError,
+    claim,
+    decide,
+    pending_for,
+    status_of,
+    tidy,
+)
+from okap_server.context import Vault
+from okap_server.vault.keys import KeyStoreError
+from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
+from okap_server.web.csrf import CSRF_FIELD, check_csrf
+from okap_server.web.pages import NO_STORE, error_page, render_page
+from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
+
+router = APIRouter()
+
+GONE = {
+    "approved": "This request was already approved.",
+    "denied": "This request was already denied.",
+    "expired": "This request has expired. Ask the app to try again.",
+}
+
+
+@router.get("/consent", include_in_schema=False)
+def consent_list(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        tidy(session)
+        waiting = pending_for(session, signed_in.account.id)
+    return render_page(request, "consent_list.html", signed_in=signed_in, waiting=waiting)
+
+
+def _load(
+    request: Request, session: Session, request_id: str, signed_in: SignedIn
+) -> AuthorizationRequest | Response:
+    """The request if this account may decide it now, otherwise the page to show instead."""
+    row = session.get(AuthorizationRequest, request_id[:40])
+    if row is None:
+        return error_page(request, "No such request", "This link is not valid.", status_code=404)
+    mine = row.decided_by in (None, signed_in.account.id)
+    status = status_of(row)
+    if mine and status != "pending":
+        return error_page(request, "Nothing to decide", GONE[status], status_code=410)
+    if not mine or not claim(session, row, signed_in.account.id):
+        return error_page(
+            request,
+            "Not your request",
+            "Another account of this vault is deciding this request.",
+            status_code=403,
+        )
+    return row
+
+
+def _page(
+    request: Request,
+    vault: Vault,
+    session: Session,
+    row: AuthorizationRequest,
+    signed_in: SignedIn,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    keys = vault.keys.list(session, signed_in.account.id)
+    account_defaults = default_limits_for(session, signed_in.account.id, vault.settings)
+    return render_page(
+        request,
+        "consent.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        req=row,
+        app=request_view(row),
+        entries=entry_views(
+            _as_decided_by(vault, session, row, signed_in.account.id),
+            vault.providers,
+            keys,
+            account_defaults.model_dump(),
+        ),
+        error=error,
+    )
+
+
+def _as_decided_by(
+    vault: Vault, session: Session, row: AuthorizationRequest, account_id: str
+) -> list[dict[str, Any]]:
+    """The request as this person sees it: where the app named no limits, their defaults."""
+    return with_account_defaults(
+        row.requested_details,
+        default_limits_for(session, account_id, vault.settings),
+        vault.settings.default_limits,
+    )
+
+
+@router.get("/consent/{request_id}", include_in_schema=False)
+def consent_page(
+    request: Request, request_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    vault = vault_of(request)
+    with vault.session() as session:
+        row = _load(request, session, request_id, signed_in)
+        if isinstance(row, Response):
+            return row
+        return _page(request, vault, session, row, signed_in)
+
+
+def _with_keys(
+    vault: Vault,
+    session: Session,
+    account_id: str,
+    granted: list[dict[str, Any]],
+    choices: ConsentChoices,
+) -> list[dict[str, Any]]:
+    """Attach the backing key of each provider: the chosen one, a new one, or the default."""
+    result = []
+    for entry in granted:
+        provider = entry["provider"]
+        key_id = choices.narrowing[provider].key_id
+        if provider in choices.new_keys:
+            label, secret = choices.new_keys[provider]
+            key_id = vault.keys.add(
+                session, account_id=account_id, provider=provider, label=label, secret=secret
+            ).id
+        elif key_id:
+            key = vault.keys.get(session, account_id, key_id)
+            if key is None or key.provider != provider:
+                raise NarrowingError(f"{provider}: choose one of your {provider} keys")
+        else:
+            default = vault.keys.default_for(session, account_id, provider)
+            if default is None:
+                raise NarrowingError(
+                    f"You have no {provider} key yet. Paste one in the field for {provider}, "
+                    "or add it under Keys, then approve."
+                )
+            key_id = default.id
+        result.append({**entry, "key_id": key_id})
+    return result
+
+
+def _decided(
+    request: Request, vault: Vault, session: Session, row: AuthorizationRequest, approved: bool
+) -> Response:
+    """Where the person goes next: back to the app (code flow) or a 'done' page."""
+    issuer = vault.settings.effective_public_url
+    if row.flow == "code" and row.redirect_uri:
+        if approved:
+            code = issue_code(session, row, vault.settings.code_ttl_seconds)
+            session.commit()
+            location = finish_url(row.redirect_uri, issuer, row.state, code=code)
+        else:
+            location = finish_url(
+                row.redirect_uri,
+                issuer,
+                row.state,
+                error="access_denied",
+                error_description="The person denied the request.",
+            )
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
+    return render_page(
+        request, "consent_done.html", approved=approved, client_name=row.client_name, flow=row.flow
+    )
+
+
+def _submit(
+    request: Request, request_id: str, signed_in: SignedIn, form: dict[str, list[str]]
+) -> Response:
+    vault = vault_of(request)
+    account_id = signed_in.account.id
+    with vault.session() as session:
+        row = _load(request, session, request_id, signed_in)
+        if isinstance(row, Response):
+            return row
+        decision = (form.get("decision") or [""])[0]
+        try:
+            if decision == "deny":
+                decide(session, row, account_id, approve=False, ip=client_ip(request))
+                return _decided(request, vault, session, row, approved=False)
+            if decision != "approve":
+                raise NarrowingError("Choose Approve or Deny.")
+            asked = _as_decided_by(vault, session, row, account_id)
+            choices = parse_choices(asked, form)
+            granted = narrow(asked, choices.narrowing)
+            granted = _with_keys(vault, session, account_id, granted, choices)
+            decide(
+                session,
+                row,
+                account_id,
+                approve=True,
+                granted_details=granted,
+                ip=client_ip(request),
+            )
+        except (NarrowingError, KeyStoreError) as exc:
+            session.rollback()
+            return _page(request, vault, session, row, signed_in, error=str(exc), status_code=422)
+        except DecisionError as exc:
+            return error_page(request, "Nothing to decide", str(exc), status_code=409)
+        return _decided(request, vault, session, row, approved=True)
+
+
+@router.post("/consent/{request_id}", include_in_schema=False)
+async def consent_submit(
+    request: Request, request_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    raw = await request.form()
+    form: dict[str, list[str]] = {}
+    for key, value in raw.multi_items():
+        if isinstance(value, str):
+            form.setdefault(key, []).append(value)
+    check_csrf(signed_in, (form.get(CSRF_FIELD) or [""])[0])
+    return await run_in_threadpool(_submit, request, request_id, signed_in, form)

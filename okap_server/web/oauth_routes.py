@@ -1,0 +1,185 @@
+"""OAuth 2.0 front door: thin FastAPI adapters over ``okap_server.authorization``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from okap_server.authorization import codes, device, par
+from okap_server.authorization.authorize import RedirectableError, check_authorize, finish_url
+from okap_server.authorization.errors import (
+    InvalidRequest,
+    OAuthError,
+    UnsupportedGrantType,
+)
+from okap_server.authorization.grants import token_response
+from okap_server.authorization.introspection import introspect
+from okap_server.authorization.metadata import server_metadata
+from okap_server.authorization.okap_binding import consent_url
+from okap_server.authorization.requests import create_request
+from okap_server.authorization.revocation import revoke_token
+from okap_server.web.announce import announce
+from okap_server.web.pages import NO_STORE, error_page
+from okap_server.web.sessions import client_ip, vault_of
+
+router = APIRouter()
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+MAX_FORM_FIELD = 20_000
+
+
+async def form_params(request: Request) -> dict[str, str]:
+    """Single-valued form parameters; a repeated parameter is invalid (RFC 6749 §3.1)."""
+    form = await request.form()
+    params: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise InvalidRequest(f"{key}: must be a text parameter")
+        if key in params:
+            raise InvalidRequest(f"{key}: repeated parameter")
+        if len(value) > MAX_FORM_FIELD:
+            raise InvalidRequest(f"{key}: too long")
+        params[key] = value
+    return params
+
+
+def _json(body: object, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=NO_STORE)
+
+
+@router.get("/.well-known/oauth-authorization-server", include_in_schema=False)
+def metadata(request: Request) -> JSONResponse:
+    vault = vault_of(request)
+    return JSONResponse(server_metadata(vault.settings, vault.providers))
+
+
+@router.post("/oauth/par", include_in_schema=False)
+async def pushed_authorization(request: Request) -> JSONResponse:
+    params = await form_params(request)
+    vault = vault_of(request)
+
+    def run() -> tuple[int, dict[str, object]]:
+        with vault.session() as session:
+            return par.push(session, params, vault.providers, vault.settings)
+
+    status, body = await run_in_threadpool(run)
+    return _json(body, status)
+
+
+@router.get("/oauth/authorize", include_in_schema=False)
+def authorize(request: Request) -> Response:
+    """Validate, store the request, and send the person to its consent page."""
+    vault = vault_of(request)
+    params = {k: v for k, v in request.query_params.items()}
+    issuer = vault.settings.effective_public_url
+    try:
+        with vault.session() as session:
+            if "request_uri" in params:
+                row = par.consume(
+                    session, params.get("client_id"), params["request_uri"], vault.settings
+                )
+            else:
+                checked = check_authorize(params, vault.providers, vault.settings)
+                row = create_request(
+                    session,
+                    vault.settings,
+                    flow="code",
+                    client=checked.client,
+                    details=checked.details,
+                    state=checked.state,
+                    code_challenge=checked.code_challenge,
+                    code_challenge_method="S256",
+                )
+                session.commit()
+    except RedirectableError as exc:
+        body = exc.error.body()
+        location = finish_url(exc.redirect_uri, issuer, exc.state, **body)
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
+    except OAuthError as exc:
+        return error_page(request, "This app's request is not valid", exc.description or exc.error)
+    url = consent_url(vault.settings, row.id)
+    announce(vault.settings, url)
+    return RedirectResponse(url, status_code=303, headers=NO_STORE)
+
+
+@router.post("/oauth/token", include_in_schema=False)
+async def token(request: Request) -> JSONResponse:
+    params = await form_params(request)
+    vault = vault_of(request)
+    grant_type = params.get("grant_type")
+
+    def run() -> JSONResponse:
+        with vault.session() as session:
+            if grant_type == "authorization_code":
+                if not params.get("code"):
+                    raise InvalidRequest("code is required")
+                grant, value = codes.redeem(
+                    session,
+                    code=params["code"],
+                    client_id=params.get("client_id") or "",
+                    redirect_uri=params.get("redirect_uri"),
+                    verifier=params.get("code_verifier"),
+                    on_revoked=vault.grant_changed,
+                )
+            elif grant_type == DEVICE_GRANT:
+                grant, value = device.poll(
+                    session, params.get("device_code"), params.get("client_id")
+                )
+            else:
+                raise UnsupportedGrantType(
+                    "grant_type must be authorization_code or " + DEVICE_GRANT
+                )
+            return _json(token_response(grant, value, vault.settings.effective_public_url))
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/oauth/device_authorization", include_in_schema=False)
+async def device_authorization(request: Request) -> JSONResponse:
+    params = await form_params(request)
+    vault = vault_of(request)
+
+    def run() -> dict[str, object]:
+        with vault.session() as session:
+            return device.start(session, params, vault.providers, vault.settings)
+
+    return _json(await run_in_threadpool(run))
+
+
+@router.post("/oauth/revoke", include_in_schema=False)
+async def revoke(request: Request) -> Response:
+    params = await form_params(request)
+    vault = vault_of(request)
+    ip = client_ip(request)
+
+    def run() -> None:
+        with vault.session() as session:
+            revoke_token(
+                session,
+                params.get("token"),
+                params.get("token_type_hint"),
+                vault.grant_changed,
+                ip=ip,
+            )
+
+    await run_in_threadpool(run)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+@router.post("/oauth/introspect", include_in_schema=False)
+async def introspection(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> JSONResponse:
+    params = await form_params(request)
+    vault = vault_of(request)
+
+    def run() -> dict[str, object]:
+        with vault.session() as session:
+            return introspect(
+                session, authorization, params.get("token"), vault.settings, vault.providers
+            )
+
+    return _json(await run_in_threadpool(run))

@@ -1,0 +1,126 @@
+"""GET/POST /signin and POST /signout.
+
+Failures are throttled per account and per IP (``web/throttle.py``); every sign-in, failed
+sign-in and sign-out goes to the audit trail.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from okap_server.accounts.service import authenticate, find_account
+from okap_server.audit.events import record_event
+from okap_server.web.csrf import (
+    check_presession,
+    presession_token,
+    require_csrf,
+    set_presession_cookie,
+)
+from okap_server.web.pages import NO_STORE, render_page
+from okap_server.web.sessions import (
+    SignedIn,
+    client_ip,
+    end_session,
+    optional_account,
+    replace_session,
+    safe_next,
+    set_session_cookie,
+    start_session,
+    vault_of,
+)
+from okap_server.web.throttle import is_throttled
+
+router = APIRouter()
+
+
+def _form(
+    request: Request,
+    *,
+    next_url: str,
+    username: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    token = presession_token(request)
+    response = render_page(
+        request,
+        "signin.html",
+        status_code=status_code,
+        next_url=next_url,
+        username=username,
+        error=error,
+        presession=token,
+    )
+    set_presession_cookie(request, response, token)
+    return response
+
+
+@router.get("/signin", include_in_schema=False)
+def signin_page(request: Request, next: str = "/") -> Response:
+    next_url = safe_next(next)
+    if optional_account(request) is not None:
+        return RedirectResponse(next_url, status_code=303, headers=NO_STORE)
+    return _form(request, next_url=next_url)
+
+
+@router.post("/signin", include_in_schema=False)
+def signin_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    check_presession(request, csrf_token)
+    vault = vault_of(request)
+    next_url = safe_next(next)
+    ip = client_ip(request)
+    username = username.strip()
+    with vault.session() as session:
+        target = find_account(session, username) if username else None
+        target_id = target.id if target else None
+        if is_throttled(
+            session,
+            "signin_failed",
+            vault.settings.signin_max_failures,
+            account_id=target_id,
+            ip=ip,
+        ):
+            return _form(
+                request,
+                next_url=next_url,
+                username=username,
+                error="Too many failed sign-ins. Wait 15 minutes and try again.",
+                status_code=429,
+            )
+        account = authenticate(session, username, password) if username else None
+        if account is None:
+            record_event(session, "signin_failed", account_id=target_id, ip=ip)
+            session.commit()
+            return _form(
+                request,
+                next_url=next_url,
+                username=username,
+                error="Wrong username or password.",
+                status_code=401,
+            )
+        record_event(session, "signin", account_id=account.id, ip=ip)
+        session.commit()
+    replace_session(request)  # a fresh session id on every sign-in (no fixation)
+    value = start_session(vault, account, ip)
+    response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
+    set_session_cookie(response, vault.settings, value)
+    return response
+
+
+@router.post("/signout", include_in_schema=False)
+def signout(request: Request, signed_in: Annotated[SignedIn, Depends(require_csrf)]) -> Response:
+    response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+    account_id = end_session(request, response)
+    with vault_of(request).session() as session:
+        record_event(session, "signout", account_id=account_id, ip=client_ip(request))
+        session.commit()
+    return response

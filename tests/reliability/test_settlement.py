@@ -1,0 +1,56 @@
+"""A hold whose process died is charged by the sweeper; if the request's own record arrives
+later it corrects the charge. Every spend period the vault reports must agree afterwards."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from okap_server.clock import utcnow
+from okap_server.context import Vault
+from okap_server.proxy.grants import Limits
+from okap_server.proxy.limits import Admission, SqlBudget, day_key, month_key
+from okap_server.proxy.recorder import Outcome, write_batch
+from tests.server.proxy.records import spend
+from tests.support.grants import entry, make_grant
+
+
+def periods(vault: Vault, grant_id: str) -> dict[str, int]:
+    now = utcnow()
+    found = {}
+    for period in ("total", day_key(now), month_key(now)):
+        counter = spend(vault, grant_id, period)
+        found[period.split(":")[0]] = counter.spent_micros if counter else 0
+    return found
+
+
+@pytest.mark.parametrize("limits", [Limits(daily_spend=1000), Limits(monthly_spend=1000)])
+def test_a_swept_hold_is_charged_once_in_every_period(vault: Vault, limits: Limits) -> None:
+    grant = make_grant(vault, entry("openai"))
+    now = utcnow()
+    admission = Admission(vault.engine, reservation_ttl=timedelta(seconds=-1))
+    held = admission.admit(grant.grant_id, "openai", limits, 400, now)
+    budget = SqlBudget()
+    with vault.engine.begin() as conn:
+        assert budget.sweep(conn, utcnow()) == 1
+    # The dead request is charged its worst case everywhere spend is reported.
+    assert periods(vault, grant.grant_id) == {"total": 400, "day": 400, "month": 400}
+    outcome = Outcome(
+        account_id=grant.account_id,
+        grant_id=grant.grant_id,
+        client_name="x",
+        provider="openai",
+        endpoint="POST chat/completions",
+        status=200,
+        cost_micros=150,
+        admitted=True,
+        reservation_id=held.reservation_id,
+        reserved_micros=400,
+        reserved_periods=held.reserved_periods,
+        day=day_key(now),
+        month=month_key(now),
+    )
+    write_batch(vault.engine, budget, [outcome])
+    # Corrected to the real cost, once, in every period.
+    assert periods(vault, grant.grant_id) == {"total": 150, "day": 150, "month": 150}

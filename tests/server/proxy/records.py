@@ -1,0 +1,41 @@
+"""Reading what the proxy recorded (it writes off the hot path, so tests wait a little)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlmodel import select
+
+from okap_server.context import Vault
+from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
+
+
+def wait_for_logs(vault: Vault, count: int, timeout: float = 10.0) -> list[RequestLog]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with vault.session() as session:
+            rows = list(session.exec(select(RequestLog).order_by(RequestLog.created_at)))
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
+
+
+def wait_until_settled(vault: Vault, timeout: float = 10.0) -> None:
+    """Until no spend is held by requests in flight."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with vault.session() as session:
+            if session.exec(select(Reservation)).first() is None:
+                return
+        time.sleep(0.02)
+    raise AssertionError("reservations were not settled")
+
+
+def spend(vault: Vault, grant_id: str, period: str = "total") -> SpendCounter | None:
+    with vault.session() as session:
+        rows = session.exec(
+            select(SpendCounter).where(
+                SpendCounter.grant_id == grant_id, SpendCounter.period == period
+            )
+        ).all()
+        return rows[0] if rows else None

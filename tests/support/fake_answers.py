@@ -1,0 +1,475 @@
+"""The answers of the fake upstream: realistic OpenAI, Anthropic and Gemini JSON and
+server-sent events with usage, shaped by scripted behaviours (see ``fake_upstream``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+TEXT_PIECES = ("Hello", " from", " the", " fake", " upstream.")
+# What ``GET /openai/v1/files/{id}/content`` answers: 3 MiB of bytes that are not JSON.
+FILE_CONTENT = bytes(range(256)) * (3 * 4096)
+
+
+@dataclass(frozen=True)
+class FakeUsage:
+    """What the fake reports: input (including cached) and output tokens."""
+
+    input: int = 12
+    output: int = 5
+    cached: int = 0
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Answer with this status (an error body in the provider's shape unless 2xx)."""
+
+    status: int
+    retry_after: str | None = None
+    body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BreakStream:
+    """Stream this many events, then cut the connection."""
+
+    after_events: int = 2
+
+
+@dataclass(frozen=True)
+class SlowStream:
+    """Wait this long before each streamed event."""
+
+    delay: float = 0.2
+
+
+Behaviour = Respond | BreakStream | SlowStream
+
+
+class CutConnection(Exception):
+    """Raised inside a streaming body so the server drops the connection."""
+
+
+def error_response(provider: str, behaviour: Respond) -> Response:
+    status = behaviour.status
+    if behaviour.body is not None:
+        body = behaviour.body
+    elif provider == "anthropic":
+        body = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    elif provider == "google":
+        body = {"error": {"code": status, "message": "busy", "status": "UNAVAILABLE"}}
+    else:
+        body = {"error": {"message": "busy", "type": "server_error", "code": None}}
+    headers = {"retry-after": behaviour.retry_after} if behaviour.retry_after else {}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def sse(
+    events: list[tuple[str | None, dict[str, Any] | str]], behaviour: Behaviour | None
+) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        for index, (name, data) in enumerate(events):
+            if isinstance(behaviour, BreakStream) and index >= behaviour.after_events:
+                raise CutConnection()
+            if isinstance(behaviour, SlowStream):
+                await asyncio.sleep(behaviour.delay)
+            text = data if isinstance(data, str) else json.dumps(data)
+            prefix = f"event: {name}\n" if name else ""
+            yield f"{prefix}data: {text}\n\n".encode()
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def openai_answer(
+    path: str,
+    body: dict[str, Any],
+    usage: FakeUsage,
+    behaviour: Behaviour | None,
+) -> Response:
+    """What the fake openai API answers to one request."""
+    model = body.get("model", "gpt-4o-mini")
+    if path == "v1/models":
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "openai"}
+                ],
+            }
+        )
+    if path.startswith("v1/models/"):
+        name = path.removeprefix("v1/models/")
+        return JSONResponse({"id": name, "object": "model", "created": 1, "owned_by": "openai"})
+    if path.startswith("v1/files/") and path.endswith("/content"):
+        return Response(FILE_CONTENT, media_type="application/octet-stream")
+    if path == "v1/embeddings":
+        inputs = body.get("input")
+        count = len(inputs) if isinstance(inputs, list) else 1
+        vector = [0.1, 0.2, 0.3]
+        encoded: Any = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack("<3f", *vector)).decode()
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": encoded} for i in range(count)
+                ],
+                "model": model,
+                "usage": {"prompt_tokens": usage.input, "total_tokens": usage.input},
+            }
+        )
+    if path == "v1/chat/completions":
+        return openai_chat(body, model, usage, behaviour)
+    if path == "v1/responses":
+        return openai_responses(body, model, usage, behaviour)
+    return JSONResponse(
+        {"error": {"message": "no such path", "type": "invalid_request_error", "code": None}},
+        status_code=404,
+    )
+
+
+def openai_usage(usage: FakeUsage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input,
+        "completion_tokens": usage.output,
+        "total_tokens": usage.input + usage.output,
+        "prompt_tokens_details": {"cached_tokens": usage.cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def openai_chat(
+    body: dict[str, Any], model: str, usage: FakeUsage, behaviour: Behaviour | None
+) -> Response:
+    created = int(time.time())
+    if not body.get("stream"):
+        return JSONResponse(
+            {
+                "id": "chatcmpl-fake1",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": "".join(TEXT_PIECES),
+                            "refusal": None,
+                        },
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": openai_usage(usage),
+                "system_fingerprint": "fp_fake",
+            }
+        )
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": "chatcmpl-fake1",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            data["usage"] = None
+        return data
+
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        (None, chunk({"role": "assistant", "content": ""}, None))
+    ]
+    events += [(None, chunk({"content": piece}, None)) for piece in TEXT_PIECES]
+    events.append((None, chunk({}, "stop")))
+    if include_usage:
+        events.append(
+            (
+                None,
+                {
+                    "id": "chatcmpl-fake1",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": openai_usage(usage),
+                },
+            )
+        )
+    events.append((None, "[DONE]"))
+    return sse(events, behaviour)
+
+
+def openai_responses(
+    body: dict[str, Any], model: str, usage: FakeUsage, behaviour: Behaviour | None
+) -> Response:
+    text = "".join(TEXT_PIECES)
+    response = {
+        "id": "resp_fake1",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_fake1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "usage": {
+            "input_tokens": usage.input,
+            "input_tokens_details": {"cached_tokens": usage.cached},
+            "output_tokens": usage.output,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage.input + usage.output,
+        },
+    }
+    if not body.get("stream"):
+        return JSONResponse(response)
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        (
+            "response.created",
+            {
+                "type": "response.created",
+                "sequence_number": 0,
+                "response": {**response, "status": "in_progress", "usage": None, "output": []},
+            },
+        ),
+    ]
+    for n, piece in enumerate(TEXT_PIECES):
+        events.append(
+            (
+                "response.output_text.delta",
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": n + 1,
+                    "item_id": "msg_fake1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": piece,
+                },
+            )
+        )
+    events.append(
+        (
+            "response.completed",
+            {"type": "response.completed", "sequence_number": 99, "response": response},
+        )
+    )
+    return sse(events, behaviour)
+
+
+def anthropic_answer(
+    path: str,
+    body: dict[str, Any],
+    usage: FakeUsage,
+    behaviour: Behaviour | None,
+) -> Response:
+    """What the fake anthropic API answers to one request."""
+    model = body.get("model", "claude-sonnet-4-5")
+    if path == "v1/models":
+        return JSONResponse(
+            {
+                "data": [
+                    {
+                        "type": "model",
+                        "id": "claude-sonnet-4-5",
+                        "display_name": "Claude Sonnet 4.5",
+                        "created_at": "2025-09-29T00:00:00Z",
+                    }
+                ],
+                "has_more": False,
+                "first_id": "claude-sonnet-4-5",
+                "last_id": "claude-sonnet-4-5",
+            }
+        )
+    if path == "v1/messages/count_tokens":
+        return JSONResponse({"input_tokens": usage.input})
+    if path != "v1/messages":
+        return JSONResponse(
+            {"type": "error", "error": {"type": "not_found_error", "message": "no such path"}},
+            status_code=404,
+        )
+    plain = usage.input - usage.cached
+    message: dict[str, Any] = {
+        "id": "msg_fake1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "".join(TEXT_PIECES)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": plain,
+            "output_tokens": usage.output,
+            "cache_read_input_tokens": usage.cached,
+            "cache_creation_input_tokens": 0,
+        },
+    }
+    if not body.get("stream"):
+        return JSONResponse(message)
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "usage": {**message["usage"], "output_tokens": 1},
+    }
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+    ]
+    events += [
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": piece},
+            },
+        )
+        for piece in TEXT_PIECES
+    ]
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": usage.output},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return sse(events, behaviour)
+
+
+def google_answer(
+    path: str,
+    body: dict[str, Any],
+    usage: FakeUsage,
+    behaviour: Behaviour | None,
+    query: dict[str, str],
+) -> Response:
+    """What the fake google API answers to one request."""
+    version, _, rest = path.partition("/")
+    if rest == "models":
+        return JSONResponse(
+            {
+                "models": [
+                    {
+                        "name": "models/gemini-2.5-flash",
+                        "displayName": "Gemini 2.5 Flash",
+                        "supportedGenerationMethods": ["generateContent"],
+                    }
+                ]
+            }
+        )
+    model, _, method = rest.removeprefix("models/").partition(":")
+    meta = {
+        "promptTokenCount": usage.input,
+        "candidatesTokenCount": usage.output,
+        "totalTokenCount": usage.input + usage.output,
+    }
+    if usage.cached:
+        meta["cachedContentTokenCount"] = usage.cached
+    if method == "countTokens":
+        return JSONResponse({"totalTokens": usage.input})
+    if method == "embedContent":
+        return JSONResponse({"embedding": {"values": [0.1, 0.2, 0.3]}})
+    if method == "batchEmbedContents":
+        count = len(body.get("requests") or [1])
+        return JSONResponse({"embeddings": [{"values": [0.1, 0.2, 0.3]}] * count})
+
+    def candidate(text: str, finish: str | None) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "content": {"role": "model", "parts": [{"text": text}]},
+            "index": 0,
+        }
+        if finish:
+            item["finishReason"] = finish
+        return item
+
+    if method == "generateContent":
+        return JSONResponse(
+            {
+                "candidates": [candidate("".join(TEXT_PIECES), "STOP")],
+                "usageMetadata": meta,
+                "modelVersion": model,
+                "responseId": "fake1",
+            }
+        )
+    if method == "streamGenerateContent" and query.get("alt") != "sse":
+        return google_json_array(model, usage)
+    if method == "streamGenerateContent":
+        events: list[tuple[str | None, dict[str, Any] | str]] = []
+        for n, piece in enumerate(TEXT_PIECES):
+            last = n == len(TEXT_PIECES) - 1
+            partial = {
+                "promptTokenCount": usage.input,
+                "candidatesTokenCount": usage.output if last else n + 1,
+                "totalTokenCount": usage.input + (usage.output if last else n + 1),
+            }
+            events.append(
+                (
+                    None,
+                    {
+                        "candidates": [candidate(piece, "STOP" if last else None)],
+                        "usageMetadata": partial,
+                        "modelVersion": model,
+                        "responseId": "fake1",
+                    },
+                )
+            )
+        return sse(events, behaviour)
+    return JSONResponse(
+        {"error": {"code": 404, "message": "no such method", "status": "NOT_FOUND"}},
+        status_code=404,
+    )
+
+
+def google_json_array(model: str, usage: FakeUsage) -> StreamingResponse:
+    """``streamGenerateContent`` without ``alt=sse``: one JSON array, sent piece by piece."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for n, piece in enumerate(TEXT_PIECES):
+            last = n == len(TEXT_PIECES) - 1
+            item: dict[str, Any] = {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": [{"text": piece}]},
+                        "index": 0,
+                        **({"finishReason": "STOP"} if last else {}),
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": usage.input,
+                    "candidatesTokenCount": usage.output if last else n + 1,
+                },
+                "modelVersion": model,
+            }
+            yield (b"[" if n == 0 else b",\r\n") + json.dumps(item, indent=2).encode()
+        yield b"]"
+
+    return StreamingResponse(body(), media_type="application/json")

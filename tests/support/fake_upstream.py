@@ -1,0 +1,178 @@
+"""A fake OpenAI + Anthropic + Gemini API on a loopback port, for tests that use real SDKs.
+
+One server serves all three, each under its own prefix, so a vault points its upstreams at
+``fake.upstreams()``::
+
+    openai     {url}/openai/v1      (chat/completions, responses, embeddings, models)
+    anthropic  {url}/anthropic      (v1/messages, v1/messages/count_tokens, v1/models)
+    google     {url}/google         ({version}/models/{m}:generateContent,
+                                     :streamGenerateContent, :embedContent,
+                                     :batchEmbedContents, :countTokens, {version}/models)
+
+It records every request (method, path, query, headers including the credential, body) in
+``fake.received``, answers realistic JSON and SSE with usage (OpenAI's usage chunk only when
+``stream_options.include_usage`` is set; Anthropic ``message_start``/``message_delta``;
+Gemini ``usageMetadata``), and can be scripted per provider::
+
+    with running_fake_upstream() as fake:
+        fake.usage["openai"] = FakeUsage(input=30, output=7)
+        fake.script("openai", Respond(503, retry_after="0"), Respond(200))  # 503, then normal
+        fake.script("anthropic", BreakStream(after_events=3))  # cut the connection mid-stream
+        fake.script("google", SlowStream(delay=0.5))  # pause between streamed events
+        ...
+        fake.requests_for("openai")[-1].headers["authorization"]
+
+Scripted behaviours are used one per request, in order; then the fake answers normally.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.support.fake_answers import (
+    FILE_CONTENT,
+    TEXT_PIECES,
+    Behaviour,
+    BreakStream,
+    FakeUsage,
+    Respond,
+    SlowStream,
+    anthropic_answer,
+    error_response,
+    google_answer,
+    openai_answer,
+)
+from tests.support.live import free_port, serve_app
+
+__all__ = [
+    "FILE_CONTENT",
+    "TEXT_PIECES",
+    "BreakStream",
+    "FakeUpstream",
+    "FakeUsage",
+    "Received",
+    "Respond",
+    "SlowStream",
+    "running_fake_upstream",
+]
+
+
+@dataclass
+class Received:
+    provider: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.url = ""
+        self.received: list[Received] = []
+        self.usage: dict[str, FakeUsage] = {
+            "openai": FakeUsage(),
+            "anthropic": FakeUsage(),
+            "google": FakeUsage(),
+        }
+        self._scripts: dict[str, deque[Behaviour]] = {}
+        self._lock = threading.Lock()
+        self.app = Starlette(
+            routes=[
+                Route("/openai/{path:path}", self._openai, methods=["GET", "POST", "DELETE"]),
+                Route("/anthropic/{path:path}", self._anthropic, methods=["GET", "POST"]),
+                Route("/google/{path:path}", self._google, methods=["GET", "POST"]),
+            ]
+        )
+
+    # -- the test-facing API -------------------------------------------------------------
+
+    def upstreams(self) -> dict[str, str]:
+        """Upstream base URLs for ``Settings(upstreams=...)``."""
+        return {
+            "openai": f"{self.url}/openai/v1",
+            "anthropic": f"{self.url}/anthropic",
+            "google": f"{self.url}/google",
+        }
+
+    def script(self, provider: str, *behaviours: Behaviour) -> None:
+        with self._lock:
+            self._scripts.setdefault(provider, deque()).extend(behaviours)
+
+    def requests_for(self, provider: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.provider == provider]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self._scripts.clear()
+            self.usage = {p: FakeUsage() for p in ("openai", "anthropic", "google")}
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def _record(self, provider: str, request: Request) -> tuple[Received, Behaviour | None]:
+        body = await request.body()
+        received = Received(
+            provider=provider,
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+        )
+        with self._lock:
+            self.received.append(received)
+            script = self._scripts.get(provider)
+            behaviour = script.popleft() if script else None
+        return received, behaviour
+
+    async def _answer(self, provider: str, request: Request) -> Response:
+        received, behaviour = await self._record(provider, request)
+        if isinstance(behaviour, Respond) and behaviour.status >= 300:
+            return error_response(provider, behaviour)
+        path = request.path_params["path"]
+        body = received.json or {}
+        usage = self.usage[provider]
+        if provider == "openai":
+            return openai_answer(path, body, usage, behaviour)
+        if provider == "anthropic":
+            return anthropic_answer(path, body, usage, behaviour)
+        return google_answer(path, body, usage, behaviour, received.query)
+
+    async def _openai(self, request: Request) -> Response:
+        return await self._answer("openai", request)
+
+    async def _anthropic(self, request: Request) -> Response:
+        return await self._answer("anthropic", request)
+
+    async def _google(self, request: Request) -> Response:
+        return await self._answer("google", request)
+
+
+@contextmanager
+def running_fake_upstream() -> Iterator[FakeUpstream]:
+    """Start the fake on a free loopback port for the length of the block."""
+    fake = FakeUpstream()
+    port = free_port()
+    with serve_app(fake.app, port) as url:
+        fake.url = url
+        yield fake
