@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okap_server import __version__, housekeeping
 from okap_server.context import Vault
@@ -21,6 +22,7 @@ from okap_server.web import (
     proxy_routes,
     setup_routes,
     signin_routes,
+    unavailable,
 )
 from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.templating import static_dir
@@ -47,6 +49,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(health.router)
     app.include_router(setup_routes.router)
     error_handlers.install(app)
+    unavailable.install(app)
     app.include_router(signin_routes.router)
     app.include_router(consent_routes.router)
     app.include_router(device_routes.router)
@@ -54,4 +57,8 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(okap_routes.router)
     app.include_router(proxy_routes.router)
     app.include_router(dashboard_routes.router)
+    if vault.settings.trusted_proxy_list:
+        # Outermost, so every handler (and the sign-in throttle's per-IP key) sees the real
+        # client address, and only when the peer is one of OKAP_TRUSTED_PROXIES.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=vault.settings.trusted_proxy_list)
     return app

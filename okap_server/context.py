@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import jinja2
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -47,13 +49,36 @@ class Vault:
         self.engine.dispose()
 
 
+# Any constant, distinct from the migration lock (db/migrate.py).
+STARTUP_LOCK_ID = 0x6F6B6171
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Replicas starting together on PostgreSQL take turns to migrate and to store the master
+    key's check value, so a first ``docker compose up`` cannot race (a session-level
+    advisory lock, released even if start-up fails). SQLite vaults are one process."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": STARTUP_LOCK_ID})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": STARTUP_LOCK_ID})
+            conn.commit()
+
+
 def open_vault(settings: Settings, *, migrate: bool = True, create_key: bool = True) -> Vault:
     """Connect, migrate and load the master key. Raises MasterKeyError on a wrong key."""
     engine = make_engine(settings.effective_database_url)
     try:
-        if migrate:
-            upgrade(engine)
-        keyring = load_keyring(settings, engine, create=create_key)
+        with startup_lock(engine):
+            if migrate:
+                upgrade(engine)
+            keyring = load_keyring(settings, engine, create=create_key)
     except BaseException:
         engine.dispose()
         raise

@@ -7,6 +7,7 @@ the upstream base URL of one provider.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -69,7 +70,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
     master_key: SecretStr | None = None
+    # During a rolling rotation: the key being retired, still accepted for decryption.
+    master_key_previous: SecretStr | None = None
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # Team vaults (issue 8): the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto
+    # are believed, as comma-separated IPs or CIDR networks. Empty (the default): forwarded
+    # headers are ignored and the peer address is the client, as it is without a proxy.
+    trusted_proxies: str = ""
 
     upstreams: dict[str, str] = Field(default_factory=dict)
     providers: list[CustomProvider] = Field(default_factory=list)
@@ -103,6 +110,9 @@ class Settings(BaseSettings):
     proxy_retry_max_seconds: float = Field(default=20.0, ge=0)
     proxy_retry_base_seconds: float = Field(default=0.5, ge=0)
     proxy_grant_cache_seconds: float = Field(default=0.5, ge=0, le=300)
+    # On PostgreSQL, replicas tell each other of revoked and edited grants (LISTEN/NOTIFY)
+    # so the change is seen at once; the cache TTL above bounds it when a notice is missed.
+    proxy_grant_notify: bool = True
     proxy_audit_flush_seconds: float = Field(default=0.25, gt=0, le=60)
     proxy_sweep_seconds: float = Field(default=60.0, gt=0)
     housekeeping_seconds: float = Field(default=60.0, gt=0)
@@ -119,6 +129,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_addresses(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item[:60]!r} is not an IP address or CIDR network") from None
+        return ",".join(items)
 
     @field_validator("database_url")
     @classmethod
@@ -178,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [item for item in self.trusted_proxies.split(",") if item]
 
     @property
     def is_sqlite(self) -> bool:

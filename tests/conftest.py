@@ -10,6 +10,11 @@ import pytest
 from okap_server.accounts.service import create_account
 from okap_server.context import Vault, open_vault
 from okap_server.settings import Settings
+from tests.security.log_sentinel import (  # noqa: F401 (whole-suite search of log records)
+    _sentinel_names_the_test,
+    log_sentinel,
+    pytest_terminal_summary,
+)
 from tests.support.databases import database_url_for, postgres_available
 from tests.support.fake_upstream import FakeUpstream, running_fake_upstream
 from tests.support.live import free_port, serve_vault

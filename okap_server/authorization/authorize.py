@@ -46,8 +46,14 @@ class CheckedAuthorize:
     code_challenge: str
 
 
+def printable(text: str) -> str:
+    """Self-asserted text as shown to the person: without control, bidi-override or
+    invisible characters (Unicode Cc/Cf), which could make one name read as another."""
+    return "".join(ch for ch in text if ch.isprintable())
+
+
 def client_name_from(params: Mapping[str, str], client_id: str) -> str:
-    name = (params.get("client_name") or "").strip()
+    name = printable(params.get("client_name") or "").strip()
     if not name:
         host = urlsplit(client_id).hostname if "://" in client_id else None
         name = host or client_id
@@ -80,7 +86,9 @@ def check_authorize(
     except OAuthError as exc:
         raise RedirectableError(exc, redirect_uri, state) from None
     client_uri = (params.get("client_uri") or "").strip() or None
-    if client_uri is not None and (len(client_uri) > 512 or "://" not in client_uri):
+    if client_uri is not None and (
+        len(client_uri) > 512 or "://" not in client_uri or printable(client_uri) != client_uri
+    ):
         client_uri = None
     if client_uri is None and client_id.startswith(("https://", "http://")):
         client_uri = client_id

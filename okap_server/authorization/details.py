@@ -42,12 +42,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names repeat is refused (I-JSON, RFC 7493 §2.3): parsers disagree
+    on which value wins, and the person must see exactly what the vault enforces."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        found[key] = value
+    return found
+
+
 def loads_strict(text: str | bytes, *, what: str = "authorization_details") -> Any:
     """JSON decoding that refuses NaN/Infinity and anything over ``MAX_DETAILS_BYTES``."""
     if len(text) > MAX_DETAILS_BYTES:
         raise _fail(what, f"the request is larger than {MAX_DETAILS_BYTES} bytes")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise _fail(what, f"not valid JSON ({str(exc)[:80]})") from None
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from okap_server.authorization.authorize import client_name_from
+from okap_server.authorization.authorize import client_name_from, printable
 from okap_server.authorization.clients import check_client_id
 from okap_server.authorization.details import parse_details_json
 from okap_server.authorization.errors import (
@@ -68,6 +68,8 @@ def start(
         raise InvalidAuthorizationDetails("authorization_details: is required")
     details = parse_details_json(raw, catalog, settings)
     client_uri = (params.get("client_uri") or "").strip() or None
+    if client_uri is not None and ("://" not in client_uri or printable(client_uri) != client_uri):
+        client_uri = None
     if client_uri is None and client_id.startswith(("https://", "http://")):
         client_uri = client_id
     client = ClientInfo(

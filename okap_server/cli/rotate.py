@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from okap_server.cli.common import CliError, open_vault_or_fail, settings_from_env
-from okap_server.vault.masterkey import encode_master_key
-from okap_server.vault.rotation import RotationError, rotate_with_env_key, rotate_with_key_file
+from okap_server.settings import Settings
+from okap_server.vault.crypto import generate_master_key
+from okap_server.vault.masterkey import decode_master_key, encode_master_key
+from okap_server.vault.rotation import (
+    RotationError,
+    rotate,
+    rotate_with_env_key,
+    rotate_with_key_file,
+)
 
 
 def register(commands: Any) -> None:
@@ -28,11 +35,64 @@ def register(commands: Any) -> None:
         default=None,
         help="with OKAP_MASTER_KEY: write the new key to this new file (0600) instead of stdout",
     )
+    rolling = parser.add_mutually_exclusive_group()
+    rolling.add_argument(
+        "--generate-key",
+        action="store_true",
+        help="print a fresh master key for a rolling rotation and change nothing",
+    )
+    rolling.add_argument(
+        "--reseal",
+        action="store_true",
+        help=(
+            "rolling rotation, last step: with OKAP_MASTER_KEY (new) and "
+            "OKAP_MASTER_KEY_PREVIOUS (old) set, re-encrypt every secret under the new key"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
+def generate_key() -> int:
+    print(encode_master_key(generate_master_key()), flush=True)
+    print(
+        "A new master key is printed above. Restart each okap server with OKAP_MASTER_KEY set "
+        "to it and OKAP_MASTER_KEY_PREVIOUS set to the current key, then run "
+        "`okap-server rotate-master-key --reseal`.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def reseal(settings: Settings) -> int:
+    """Reseal under the current OKAP_MASTER_KEY while replicas still accept the previous one."""
+    if settings.master_key is None or settings.master_key_previous is None:
+        raise CliError(
+            "--reseal needs OKAP_MASTER_KEY (the new key) and OKAP_MASTER_KEY_PREVIOUS "
+            "(the key being retired)"
+        )
+    current = decode_master_key(settings.master_key.get_secret_value(), "OKAP_MASTER_KEY")
+    vault = open_vault_or_fail(settings, create_key=False)
+    try:
+        with vault.session() as session:
+            try:
+                result = rotate(session, vault.keyring, current)
+            except RotationError as exc:
+                raise CliError(str(exc)) from None
+    finally:
+        vault.dispose()
+    print(
+        f"resealed {result.resealed} key(s) under key id {result.new_key_id}. Restart each "
+        "okap server without OKAP_MASTER_KEY_PREVIOUS to retire the old key."
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.generate_key:
+        return generate_key()
     settings = settings_from_env()
+    if args.reseal:
+        return reseal(settings)
     from_env = settings.master_key is not None
     if args.new_key_file is not None and not from_env:
         raise CliError(

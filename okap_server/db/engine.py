@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import event
@@ -12,6 +14,17 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+POOL_TIMEOUT_SECONDS = 10
+# libpq connection parameters (psycopg passes them through).
+POSTGRES_CONNECT_ARGS: Mapping[str, int] = MappingProxyType(
+    {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -52,10 +65,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # A replica that loses its database must answer 503 soon, not hang: a pre-ping drops dead
+    # pooled connections, connects give up after a few seconds, keepalives find half-open
+    # sockets, and a request waits a bounded time for a pooled connection. Query parameters
+    # in the URL (e.g. ``?connect_timeout=20``) win over these defaults.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+    in_url = set(make_url(url).query)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    for name, value in POSTGRES_CONNECT_ARGS.items():
+        if name not in in_url:
+            connect_args.setdefault(name, value)
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -91,6 +91,11 @@ class UpstreamUnavailable(ProxyError):
     default_message = "The provider could not be reached."
 
 
+class UpstreamInvalidResponse(ProxyError):
+    status, code = 502, "upstream_invalid_response"
+    default_message = "The provider's answer could not be read."
+
+
 class UpstreamTimeout(ProxyError):
     status, code = 504, "upstream_timeout"
     default_message = "The provider did not answer in time."

@@ -197,4 +197,7 @@ def build_upstream_request(
     url = httpx.URL(join_upstream(row.upstream, path))
     if query:
         url = url.copy_with(params=httpx.QueryParams(query))
-    return httpx.Request(request.method, url, headers=headers, content=body or None)
+    # Header values are passed on as the bytes the client sent (Starlette decoded them as
+    # latin-1; RFC 9110 §5.5 allows obs-text), never re-encoded as ASCII, which would fail.
+    raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+    return httpx.Request(request.method, url, headers=raw, content=body or None)

@@ -105,6 +105,17 @@ def _next_midnight(now: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class SweptHold:
+    """A hold the sweeper charged: a request whose outcome is unknown (its process died)."""
+
+    reservation_id: str
+    grant_id: str
+    provider: str
+    amount_micros: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RateState:
     """For ``X-RateLimit-*``: the tightest window after this request."""
 
@@ -270,8 +281,20 @@ class SqlBudget:
         )
         return {str(row[0]) for row in rows}
 
-    def sweep(self, conn: Connection, now: datetime, batch: int = 500) -> int:
-        """Charge and release holds past their expiry; drop rate windows that are over."""
+    def sweep(
+        self,
+        conn: Connection,
+        now: datetime,
+        batch: int = 500,
+        swept_out: list[SweptHold] | None = None,
+    ) -> int:
+        """Charge and release holds past their expiry; drop rate windows that are over.
+
+        A stale hold is charged at its worst case in every period spend is reported in
+        (total, its day, its month), as settlement would have, and released from the
+        periods it was held against; a late settlement corrects all three to the real cost.
+        ``swept_out`` receives each hold charged, so the caller can audit it.
+        """
         stale = conn.execute(
             select(
                 RESERVATION.c.id,
@@ -279,20 +302,23 @@ class SqlBudget:
                 RESERVATION.c.provider,
                 RESERVATION.c.amount_micros,
                 RESERVATION.c.periods,
+                RESERVATION.c.created_at,
             )
             .where(RESERVATION.c.expires_at < now)
             .limit(batch)
         ).all()
         deltas: dict[tuple[str, str, str], list[int]] = {}
         swept = 0
-        for rid, grant_id, provider, amount, periods in stale:
+        for rid, grant_id, provider, amount, periods, created_at in stale:
             if not self.release(conn, rid):
                 continue  # another replica swept it
             swept += 1
+            for period in ("total", day_key(created_at), month_key(created_at)):
+                deltas.setdefault((grant_id, provider, period), [0, 0, 0])[0] += amount
             for period in _split(periods):
-                entry = deltas.setdefault((grant_id, provider, period), [0, 0, 0])
-                entry[0] += amount
-                entry[1] -= amount
+                deltas.setdefault((grant_id, provider, period), [0, 0, 0])[1] -= amount
+            if swept_out is not None:
+                swept_out.append(SweptHold(rid, grant_id, provider, amount, created_at))
         self.apply(conn, deltas)
         conn.execute(delete(RATE_TABLE).where(RATE.expires_at < now))
         return swept

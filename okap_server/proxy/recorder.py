@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from okap_server.authorization.models import Grant
 from okap_server.clock import utcnow
-from okap_server.proxy.limits import SqlBudget
+from okap_server.proxy.limits import SqlBudget, SweptHold
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.providers.base import Usage
 
@@ -86,10 +86,52 @@ class Outcome:
         ).model_dump()
 
 
+UNKNOWN_ENDPOINT = "(unknown: the vault stopped before recording this request)"
+LOG: Any = RequestLog.__table__  # type: ignore[attr-defined]
+
+
+def unknown_outcome_log_id(reservation_id: str) -> str:
+    """The audit row the sweeper writes for a stale hold; a late settlement replaces it."""
+    return "log_" + reservation_id.removeprefix("rsv_")
+
+
+def audit_swept(conn: Connection, swept: list[SweptHold]) -> None:
+    """One audit row per stale hold: a request the vault admitted but never recorded (its
+    process was killed), so the audit has every request that may have been answered."""
+    if not swept:
+        return
+    ids = sorted({hold.grant_id for hold in swept})
+    grants = {
+        row.id: row
+        for row in conn.execute(
+            select(GRANT.c.id, GRANT.c.account_id, GRANT.c.client_name).where(GRANT.c.id.in_(ids))
+        )
+    }
+    rows = [
+        RequestLog(
+            id=unknown_outcome_log_id(hold.reservation_id),
+            created_at=hold.created_at,
+            account_id=grants[hold.grant_id].account_id,
+            grant_id=hold.grant_id,
+            client_name=(grants[hold.grant_id].client_name or "")[:200],
+            provider=hold.provider,
+            endpoint=UNKNOWN_ENDPOINT,
+            status=0,
+            error_type="outcome_unknown",
+            cost_micros=hold.amount_micros,
+        ).model_dump()
+        for hold in swept
+        if hold.grant_id in grants
+    ]
+    if rows:
+        conn.execute(LOG.insert(), rows)
+
+
 def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None:
     """Settle holds, add spend and requests to counters, write audit rows: one transaction."""
     deltas: dict[tuple[str, str, str], list[int]] = {}
     last_used: dict[str, datetime] = {}
+    replaced: list[str] = []  # the sweeper's audit rows of holds that settled late
     with engine.begin() as conn:
         held = budget.release_many(
             conn, [i.reservation_id for i in batch if i.admitted and i.reservation_id]
@@ -107,11 +149,14 @@ def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None
                         deltas.setdefault(key, [0, 0, 0])[1] -= item.reserved_micros
                 else:  # the sweeper charged the hold already: correct to the real cost
                     spent -= item.reserved_micros
+                    replaced.append(unknown_outcome_log_id(item.reservation_id))
             for period in ("total", item.day, item.month):
                 entry = deltas.setdefault((item.grant_id, item.provider, period), [0, 0, 0])
                 entry[0] += spent
                 entry[2] += 1
         budget.apply(conn, deltas)
+        if replaced:
+            conn.execute(delete(LOG).where(LOG.c.id.in_(replaced)))
         rows = [item.log_row() for item in batch]
         if rows:
             conn.execute(RequestLog.__table__.insert(), rows)  # type: ignore[attr-defined]
@@ -180,8 +225,11 @@ class Recorder:
 
     async def sweep(self) -> None:
         def run() -> int:
+            swept: list[SweptHold] = []
             with self.engine.begin() as conn:
-                return self.budget.sweep(conn, utcnow())
+                count = self.budget.sweep(conn, utcnow(), swept_out=swept)
+                audit_swept(conn, swept)
+            return count
 
         try:
             swept = await anyio.to_thread.run_sync(run)

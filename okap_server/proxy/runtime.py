@@ -3,11 +3,17 @@ the grant cache, the price table, the upstream clients, admission and the record
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
+
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.limits import Admission
+from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.pricing import PriceTable
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
@@ -39,6 +45,7 @@ class ProxyRuntime:
             sweep_seconds=settings.proxy_sweep_seconds,
         )
         self.upstreams = UpstreamPool(settings, transport=vault.proxy_transport)
+        self.channel: GrantChangeChannel | None = None
 
     def adapter(self, provider: str) -> Adapter:
         return self.adapters[provider]
@@ -48,13 +55,33 @@ class ProxyRuntime:
             return load_grant(session, hashed, self.catalog, self.settings.default_limits)
 
     def start(self) -> None:
-        """In the serving event loop: start the recorder, listen for grant changes."""
+        """In the serving event loop: start the recorder, listen for grant changes (here,
+        and on PostgreSQL from every replica)."""
         self.vault.grant_listeners.append(self.grants.invalidate)
+        if self.settings.proxy_grant_notify and GrantChangeChannel.supported(self.vault.engine):
+            loop = asyncio.get_running_loop()
+
+            def soon(callback: Callable[..., None], *args: str) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closing
+                    loop.call_soon_threadsafe(callback, *args)
+
+            self.channel = GrantChangeChannel(
+                self.vault.engine,
+                on_change=lambda grant_id: soon(self.grants.invalidate, grant_id),
+                on_reset=lambda: soon(self.grants.clear),
+            )
+            self.vault.grant_listeners.append(self.channel.publish)
+            self.channel.start()
         self.recorder.start()
 
     async def aclose(self) -> None:
         """Flush every record and close the upstream clients."""
         if self.grants.invalidate in self.vault.grant_listeners:
             self.vault.grant_listeners.remove(self.grants.invalidate)
+        if self.channel is not None:
+            if self.channel.publish in self.vault.grant_listeners:
+                self.vault.grant_listeners.remove(self.channel.publish)
+            await anyio.to_thread.run_sync(self.channel.stop)
+            self.channel = None
         await self.recorder.aclose()
         await self.upstreams.aclose()

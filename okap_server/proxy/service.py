@@ -189,12 +189,13 @@ class ProxyService:
         outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
         outcome.status = response.status_code
         if response.is_success:
-            usage = None
-            if content[:1] == b"{":
-                try:
-                    usage = adapter.usage_from_json(json.loads(content))
-                except ValueError:
-                    usage = None
+            try:
+                document = json.loads(content) if content.strip() else None
+            except ValueError:  # a 200 the app's SDK could not parse: answer a native 502
+                outcome.cost_micros = plan.cost_of(None, complete=False)  # it may be billed
+                outcome.error_type = "upstream_invalid_response"
+                raise errors.UpstreamInvalidResponse() from None
+            usage = adapter.usage_from_json(document) if isinstance(document, dict) else None
             outcome.usage = usage
             outcome.cost_micros = plan.cost_of(usage, complete=usage is not None)
         else:

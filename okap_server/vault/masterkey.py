@@ -188,14 +188,23 @@ def load_keyring(settings: Settings, engine: Engine, *, create: bool = True) -> 
         write_key_file(key_file, key)
         source = f"new master key file {key_file}"
 
-    keyring = KeyRing(key)
+    previous: list[bytes] = []
+    if settings.master_key_previous is not None:
+        previous.append(
+            decode_master_key(
+                settings.master_key_previous.get_secret_value(), "OKAP_MASTER_KEY_PREVIOUS"
+            )
+        )
+    keyring = KeyRing(key, *previous)
     if check is None:
         with Session(engine) as session:
             store_check(session, keyring)
             session.commit()
     elif not opens_check(keyring, check):
         raise MasterKeyError(
-            f"the master key from {source} does not match this vault's secrets; "
+            f"the master key from {source}"
+            + (" (or OKAP_MASTER_KEY_PREVIOUS)" if previous else "")
+            + " does not match this vault's secrets; "
             "nothing was changed. Use the key this vault was created with."
         )
     drop_stale_pending_key(settings)

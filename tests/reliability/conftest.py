@@ -14,7 +14,7 @@ from tests.support.databases import database_url_for
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.live import free_port
 
-READ_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ as a database restart or a network blip would, without touching the shared serve
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -54,10 +55,8 @@ class TcpRelay:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones, as a restarting server does."""
@@ -66,10 +65,8 @@ class TcpRelay:
             self._listener.close()
             live, self._live = self._live, []
         for sock in live:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def restore(self) -> None:

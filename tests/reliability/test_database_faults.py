@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from okap_server.authorization.models import Grant
+from okap_server.accounts.service import find_account
+from okap_server.authorization.models import AuthorizationRequest, Grant
 from okap_server.context import Vault, open_vault
 from okap_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
 from okap_server.settings import Settings
@@ -28,6 +29,7 @@ from tests.server.proxy.test_sdks import openai_client
 from tests.support.fake_upstream import FakeUpstream, SlowStream
 from tests.support.grants import entry, make_grant
 from tests.support.live import free_port, serve_vault
+from tests.support.person import Person
 
 HI = [{"role": "user", "content": "hi"}]
 LIMITED = {"daily_spend": 5.0}
@@ -56,6 +58,21 @@ def sqlite_locked(path: Path, seconds: float) -> Iterator[None]:
         holder.join()
 
 
+KEY = "sk-proj-DBFAULTS0123456789abcdefXYZ"
+OKAP_BODY = {
+    "okap": "1.0",
+    "authorization_details": [{"type": "ai_model_access", "provider": "openai"}],
+    "client": {"name": "Notes", "url": "https://notes.example"},
+}
+
+
+def _multi(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
+    data: dict[str, list[str]] = {}
+    for name, value in fields:
+        data.setdefault(name, []).append(value)
+    return data
+
+
 def par_form(n: int) -> dict[str, str]:
     return {
         "client_id": "https://notes.example",
@@ -76,13 +93,31 @@ def assert_rfc_error(response: httpx.Response) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_locked_past_the_busy_timeout_fails_cleanly_and_recovers(
-    settings: Settings, vault: Vault, live_url: str, fake_upstream: FakeUpstream
+    settings: Settings,
+    vault: Vault,
+    live_url: str,
+    fake_upstream: FakeUpstream,
+    owner: tuple[str, str],
 ) -> None:
     path = sqlite_path(settings.effective_database_url)
     assert path is not None
     grant = make_grant(vault, entry("openai", limits=LIMITED))
     client = openai_client(live_url, grant.token)
-    assert client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=50)
+    # Slow (locked for less than the busy timeout): requests wait, then succeed.
+    with sqlite_locked(path, 1.0):
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=50)
+    # A person is about to approve an app when the database locks up.
+    with vault.session() as session:
+        account = find_account(session, owner[0])
+        assert account is not None
+        vault.keys.add(session, account_id=account.id, provider="openai", label="k", secret=KEY)
+        session.commit()
+    person = Person(live_url, *owner)
+    with httpx.Client(base_url=live_url) as app:
+        pending = app.post("/okap/authorize", json=OKAP_BODY, headers={"prefer": "wait=0"})
+    consent = pending.json()["consent_url"]
+    page = person.open(consent)
+    form = person.form_of(page.text, "/consent/")
     # A stream admitted before the lock finishes while the database is locked: its
     # settlement must wait and be written afterwards, not be lost.
     fake_upstream.script("openai", SlowStream(delay=0.25))
@@ -109,8 +144,16 @@ def test_sqlite_locked_past_the_busy_timeout_fails_cleanly_and_recovers(
         with httpx.Client(base_url=live_url, timeout=30) as app:
             answers["par"] = app.post("/oauth/par", data=par_form(1))
 
+    def approved() -> None:
+        fields = _multi([*form.fields, ("decision", "approve")])
+        answers["consent"] = person.client.post(form.action, data=fields)
+
     with sqlite_locked(path, SQLITE_BUSY_TIMEOUT_MS / 1000 + 2):
-        callers = [threading.Thread(target=proxied), threading.Thread(target=pushed)]
+        callers = [
+            threading.Thread(target=proxied),
+            threading.Thread(target=pushed),
+            threading.Thread(target=approved),
+        ]
         for caller in callers:
             caller.start()
         for caller in [*callers, reader]:
@@ -120,10 +163,19 @@ def test_sqlite_locked_past_the_busy_timeout_fails_cleanly_and_recovers(
     assert isinstance(refused, openai.InternalServerError)
     assert (refused.status_code, refused.code) == (503, "vault_unavailable")
     assert_rfc_error(answers["par"])
-    # Recovered: the proxy and the authorization server work again.
+    assert answers["consent"].status_code == 503  # a page that says so, not a traceback
+    # Nothing half-written: the approval left no grant and the request still waits.
+    with vault.session() as session:
+        assert len(session.exec(select(Grant)).all()) == 1  # the test's own grant
+        assert session.exec(select(AuthorizationRequest)).one().status == "pending"
+    # Recovered: the proxy, the authorization server and the consent page work again.
     assert client.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=50)
     with httpx.Client(base_url=live_url, timeout=30) as app:
         assert app.post("/oauth/par", data=par_form(2)).status_code == 201
+        assert person.approve(consent).status_code < 400
+        granted = app.get(pending.json()["poll_url"]).json()
+    assert granted["status"] == "granted"
+    person.close()
     books = settled_books(vault, grant.grant_id, 3)
     assert_balanced(books, 3)  # the refused request was never admitted: nothing to settle
     assert [log.status for log in books.logs] == [200, 200, 200]

@@ -163,9 +163,7 @@ ERROR_CLASSES: dict[str, tuple[type[Exception], ...]] = {
 
 def test_a_429_and_5xx_storm(vault: Vault, live_url: str, faulty: FaultyUpstream) -> None:
     grant = make_grant(vault, entry("openai", limits=LIMITED), entry("anthropic", limits=LIMITED))
-    faulty.storm(
-        Fault.PASS, Fault.STATUS_429, Fault.STATUS_500, Fault.STATUS_502, Fault.STATUS_503
-    )
+    faulty.storm(Fault.PASS, Fault.STATUS_429, Fault.STATUS_500, Fault.STATUS_502, Fault.STATUS_503)
     outcomes: dict[str, int] = {"ok": 0, "native": 0}
 
     def one(n: int) -> str:
@@ -190,4 +188,3 @@ def test_a_429_and_5xx_storm(vault: Vault, live_url: str, faulty: FaultyUpstream
     assert len(failed) == outcomes["native"]
     assert all(log.cost_micros == 0 for log in failed)
     assert all(log.cost_micros > 0 for log in books.logs if log.status == 200)
-

@@ -45,7 +45,11 @@ def openai_key(vault: Vault, owner: tuple[str, str]) -> str:
         account = find_account(session, owner[0])
         assert account is not None
         key = vault.keys.add(
-            session, account_id=account.id, provider="openai", label="personal", secret=OPENAI_SECRET
+            session,
+            account_id=account.id,
+            provider="openai",
+            label="personal",
+            secret=OPENAI_SECRET,
         )
         session.commit()
     return key.id

@@ -100,3 +100,44 @@ def test_a_corrupt_row_aborts_rotation(cli: CliRunner, cli_env: Settings) -> Non
     assert "does not decrypt" in result.err and "nothing was changed" in result.err
     assert cli_env.master_key_file.read_bytes() == key_before
     assert not pending_key_file(cli_env).exists()
+
+
+def test_rolling_rotation_with_no_downtime(
+    cli: CliRunner, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Team vaults: servers restart one by one with the new key and the previous one, so
+    every server can read every secret at every moment; then --reseal retires the old key."""
+    old = encode_master_key(generate_master_key())
+    monkeypatch.setenv("OKAP_MASTER_KEY", old)
+    _stock(cli)
+    generated = cli("rotate-master-key", "--generate-key")
+    assert generated.code == 0, generated.err
+    new = generated.out.strip()
+    assert new != old and "OKAP_MASTER_KEY_PREVIOUS" in generated.err
+    # A server still on the old key alone and one restarted with new + previous both work.
+    still_old = cli_env.model_copy(update={"master_key": SecretStr(old)})
+    both = cli_env.model_copy(
+        update={"master_key": SecretStr(new), "master_key_previous": SecretStr(old)}
+    )
+    assert _revealed(still_old) == KEYS
+    assert _revealed(both) == KEYS
+    monkeypatch.setenv("OKAP_MASTER_KEY", new)
+    monkeypatch.setenv("OKAP_MASTER_KEY_PREVIOUS", old)
+    resealed = cli("rotate-master-key", "--reseal")
+    assert resealed.code == 0, resealed.err
+    assert "resealed 2 key(s)" in resealed.out
+    assert new not in resealed.out + resealed.err and old not in resealed.out + resealed.err
+    # During the roll-out both keys still open the vault; afterwards the new key alone does.
+    assert _revealed(both) == KEYS
+    assert _revealed(cli_env.model_copy(update={"master_key": SecretStr(new)})) == KEYS
+    with pytest.raises(MasterKeyError):
+        open_vault(still_old)
+
+
+def test_reseal_needs_both_keys(
+    cli: CliRunner, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKAP_MASTER_KEY", encode_master_key(generate_master_key()))
+    _stock(cli)
+    result = cli("rotate-master-key", "--reseal")
+    assert result.code != 0 and "OKAP_MASTER_KEY_PREVIOUS" in result.err
