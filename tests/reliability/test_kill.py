@@ -167,7 +167,10 @@ def test_sigkill_under_load_loses_nothing(
         workers = [threading.Thread(target=load, args=(n,)) for n in range(6)]
         for worker in workers:
             worker.start()
-        time.sleep(2.0)
+        deadline = time.monotonic() + 30
+        while len(finished) < 20 and time.monotonic() < deadline:  # load is flowing
+            time.sleep(0.1)
+        time.sleep(0.5)
         killed_at = time.monotonic()
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
