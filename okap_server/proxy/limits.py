@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import TextClause, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from okap_server.clock import new_id
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
@@ -139,6 +140,18 @@ class Admitted:
     reserved_periods: tuple[str, ...]
     day: str
     month: str
+
+
+class AdmissionInterrupted(Exception):
+    """The database went away while the admission committed: the hold may or may not be
+    stored. The request is not forwarded; ``reservation_id`` is released once the database
+    answers again (never charged), so an ambiguous commit holds no budget for long."""
+
+    def __init__(self, reservation_id: str, amount: int, periods: tuple[str, ...]) -> None:
+        super().__init__("admission interrupted")
+        self.reservation_id = reservation_id
+        self.amount = amount
+        self.periods = periods
 
 
 class RateLimiter(Protocol):
@@ -351,14 +364,21 @@ class Admission:
         day, month = day_key(now), month_key(now)
         if not limits.rate_limited and not limits.spend_limited:
             return Admitted(None, None, 0, (), day, month)
-        with self.engine.begin() as conn:
-            state = self.rate.hit(conn, grant_id, provider, limits, now)
-            try:
-                rid, periods = self.budget.reserve(
-                    conn, grant_id, provider, limits, amount, now, self.reservation_ttl
-                )
-            except BudgetExceeded as exc:
-                if state is not None:
-                    exc.headers.update(state.headers())
-                raise
+        rid: str | None = None
+        periods: tuple[str, ...] = ()
+        try:
+            with self.engine.begin() as conn:
+                state = self.rate.hit(conn, grant_id, provider, limits, now)
+                try:
+                    rid, periods = self.budget.reserve(
+                        conn, grant_id, provider, limits, amount, now, self.reservation_ttl
+                    )
+                except BudgetExceeded as exc:
+                    if state is not None:
+                        exc.headers.update(state.headers())
+                    raise
+        except DBAPIError as exc:
+            if rid is not None:
+                raise AdmissionInterrupted(rid, amount, periods) from exc
+            raise
         return Admitted(state, rid, amount if rid else 0, periods, day, month)

@@ -58,6 +58,8 @@ class Outcome:
     reserved_periods: tuple[str, ...] = ()
     # What to bill if the request ends with no answer seen (its worst case).
     unknown_outcome_cost: int = 0
+    # Never forwarded, admission interrupted: only release the hold (no request, no spend).
+    abandoned: bool = False
     day: str = ""
     month: str = ""
 
@@ -137,6 +139,12 @@ def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None
             conn, [i.reservation_id for i in batch if i.admitted and i.reservation_id]
         )
         for item in batch:
+            if item.abandoned:
+                if item.reservation_id in held:
+                    for period in item.reserved_periods:
+                        key = (item.grant_id, item.provider, period)
+                        deltas.setdefault(key, [0, 0, 0])[1] -= item.reserved_micros
+                continue
             if not item.admitted:
                 continue
             previous = last_used.get(item.grant_id, item.created_at)
@@ -157,7 +165,7 @@ def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None
         budget.apply(conn, deltas)
         if replaced:
             conn.execute(delete(LOG).where(LOG.c.id.in_(replaced)))
-        rows = [item.log_row() for item in batch]
+        rows = [item.log_row() for item in batch if not item.abandoned]
         if rows:
             conn.execute(RequestLog.__table__.insert(), rows)  # type: ignore[attr-defined]
         for grant_id, when in last_used.items():

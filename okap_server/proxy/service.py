@@ -24,6 +24,7 @@ from okap_server.clock import utcnow
 from okap_server.proxy import errors
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
 from okap_server.proxy.headers import client_response_headers
+from okap_server.proxy.limits import AdmissionInterrupted
 from okap_server.proxy.providers.base import Adapter, StreamObserver
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
@@ -102,6 +103,14 @@ class ProxyService:
         try:
             plan = await self.check(request, row, adapter, audit)
             return await self.forward(plan, row, adapter, started)
+        except AdmissionInterrupted as exc:
+            log.error("proxy: database unavailable while admitting a request")
+            for outcome in audit:
+                outcome.admitted, outcome.abandoned = True, True
+                outcome.reservation_id, outcome.reserved_micros = exc.reservation_id, exc.amount
+                outcome.reserved_periods = exc.periods
+                self.runtime.recorder.submit(outcome)
+            return self.render(adapter, errors.ProxyUnavailable())
         except SQLAlchemyError as exc:
             log.error("proxy: database unavailable (%s)", type(exc).__name__)
             return self.render(adapter, errors.ProxyUnavailable())
