@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 
 from okap_server.settings import Settings
-from tests.support.databases import database_url_for
-from tests.support.fake_upstream import FakeUpstream, running_fake_upstream
-from tests.support.live import free_port
+from tests.support.fake_upstream import FakeUpstream
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,35 +35,18 @@ def backend() -> str:
     return "sqlite"
 
 
-@pytest.fixture(scope="session")
-def fake_upstream_server() -> Iterator[FakeUpstream]:
-    with running_fake_upstream() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake_upstream(fake_upstream_server: FakeUpstream) -> Iterator[FakeUpstream]:
-    fake_upstream_server.reset()
-    yield fake_upstream_server
-    fake_upstream_server.reset()
-
-
-@pytest.fixture
-def settings(okap_home: Path, backend: str, fake_upstream: FakeUpstream) -> Iterator[Settings]:
-    port = free_port()
-    with database_url_for(backend, okap_home) as url:
-        yield Settings(
-            home=okap_home,
-            database_url=url,
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            upstreams=fake_upstream.upstreams(),
-            proxy_retry_base_seconds=0.01,
-            proxy_audit_flush_seconds=0.05,
-            okap_wait_seconds=0.2,
-            okap_poll_interval_seconds=1,
-            dashboard_poll_seconds=0.3,
-        )
+def settings(settings: Settings, fake_upstream: FakeUpstream) -> Settings:
+    return settings.model_copy(
+        update={
+            "upstreams": fake_upstream.upstreams(),
+            "proxy_retry_base_seconds": 0.01,
+            "proxy_audit_flush_seconds": 0.05,
+            "okap_wait_seconds": 0.2,
+            "okap_poll_interval_seconds": 1,
+            "dashboard_poll_seconds": 0.3,
+        }
+    )
 
 
 @pytest.fixture(scope="module")  # sync Playwright holds a running loop: end it with the module

@@ -4,7 +4,6 @@ stored key, and a loopback redirect listener for the code flow."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,31 +11,25 @@ from okap_server.accounts.service import find_account
 from okap_server.context import Vault
 from okap_server.settings import Settings
 from tests.server.authorization.conftest import RedirectListener
-from tests.support.databases import database_url_for
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.live import free_port
 from tests.support.person import Person
 
 OPENAI_SECRET = "sk-proj-SECURITYsuite0123456789abcdefXYZ"
 
 
 @pytest.fixture
-def settings(okap_home: Path, backend: str, fake_upstream: FakeUpstream) -> Iterator[Settings]:
-    port = free_port()
-    with database_url_for(backend, okap_home) as url:
-        yield Settings(
-            home=okap_home,
-            database_url=url,
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            upstreams=fake_upstream.upstreams(),
-            okap_wait_seconds=1.0,
-            device_poll_interval_seconds=1,
-            okap_poll_interval_seconds=1,
-            proxy_retry_base_seconds=0.01,
-            proxy_audit_flush_seconds=0.05,
-            proxy_max_body_bytes=64 * 1024,
-        )
+def settings(settings: Settings, fake_upstream: FakeUpstream) -> Settings:
+    return settings.model_copy(
+        update={
+            "upstreams": fake_upstream.upstreams(),
+            "okap_wait_seconds": 1.0,
+            "device_poll_interval_seconds": 1,
+            "okap_poll_interval_seconds": 1,
+            "proxy_retry_base_seconds": 0.01,
+            "proxy_audit_flush_seconds": 0.05,
+            "proxy_max_body_bytes": 64 * 1024,
+        }
+    )
 
 
 @pytest.fixture

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from okap_server.settings import Settings
-from tests.support.databases import database_url_for
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.live import free_port
 
 
 @pytest.fixture
-def settings(okap_home: Path, backend: str, fake_upstream: FakeUpstream) -> Iterator[Settings]:
+def settings(settings: Settings, fake_upstream: FakeUpstream) -> Settings:
     """The shared settings fixture, with every upstream pointed at the fake and the waits
     shortened; the grant cache TTL is long so revocation must come from invalidation."""
-    port = free_port()
-    with database_url_for(backend, okap_home) as url:
-        yield Settings(
-            home=okap_home,
-            database_url=url,
-            port=port,
-            public_url=f"http://127.0.0.1:{port}",
-            upstreams=fake_upstream.upstreams(),
-            proxy_retry_base_seconds=0.01,
-            proxy_audit_flush_seconds=0.05,
-            proxy_grant_cache_seconds=60,
-            proxy_max_body_bytes=256 * 1024,
-        )
+    return settings.model_copy(
+        update={
+            "upstreams": fake_upstream.upstreams(),
+            "proxy_retry_base_seconds": 0.01,
+            "proxy_audit_flush_seconds": 0.05,
+            "proxy_grant_cache_seconds": 60,
+            "proxy_max_body_bytes": 256 * 1024,
+        }
+    )
 
 
 @pytest.fixture
