@@ -11,8 +11,8 @@ from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import Admission, SqlBudget, day_key, month_key
-from okap_server.proxy.recorder import Outcome, write_batch
-from tests.server.proxy.records import spend
+from okap_server.proxy.recorder import write_batch
+from tests.server.proxy.records import settled_outcome, spend
 from tests.support.grants import entry, make_grant
 
 
@@ -36,21 +36,7 @@ def test_a_swept_hold_is_charged_once_in_every_period(vault: Vault, limits: Limi
         assert budget.sweep(conn, utcnow()) == 1
     # The dead request is charged its worst case everywhere spend is reported.
     assert periods(vault, grant.grant_id) == {"total": 400, "day": 400, "month": 400}
-    outcome = Outcome(
-        account_id=grant.account_id,
-        grant_id=grant.grant_id,
-        client_name="x",
-        provider="openai",
-        endpoint="POST chat/completions",
-        status=200,
-        cost_micros=150,
-        admitted=True,
-        reservation_id=held.reservation_id,
-        reserved_micros=400,
-        reserved_periods=held.reserved_periods,
-        day=day_key(now),
-        month=month_key(now),
-    )
+    outcome = settled_outcome(grant, held, now, 150)
     write_batch(vault.engine, budget, [outcome])
     # Corrected to the real cost, once, in every period.
     assert periods(vault, grant.grant_id) == {"total": 150, "day": 150, "month": 150}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from sqlmodel import select
 
 from okap_server.context import Vault
+from okap_server.proxy.limits import Admitted, day_key, month_key
 from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
+from okap_server.proxy.recorder import Outcome
+from tests.support.grants import IssuedGrant
 
 
 def wait_for_logs(vault: Vault, count: int, timeout: float = 10.0) -> list[RequestLog]:
@@ -39,3 +43,22 @@ def spend(vault: Vault, grant_id: str, period: str = "total") -> SpendCounter | 
             )
         ).all()
         return rows[0] if rows else None
+
+
+def settled_outcome(grant: IssuedGrant, held: Admitted, now: datetime, cost: int) -> Outcome:
+    """The settlement record of a request admitted with ``held``, that finally cost ``cost``."""
+    return Outcome(
+        account_id=grant.account_id,
+        grant_id=grant.grant_id,
+        client_name="x",
+        provider="openai",
+        endpoint="POST chat/completions",
+        status=200,
+        cost_micros=cost,
+        admitted=True,
+        reservation_id=held.reservation_id,
+        reserved_micros=held.reserved_micros,
+        reserved_periods=held.reserved_periods,
+        day=day_key(now),
+        month=month_key(now),
+    )

@@ -11,11 +11,11 @@ import pytest
 from okap_server.clock import utcnow
 from okap_server.context import Vault, open_vault
 from okap_server.proxy.grants import Limits
-from okap_server.proxy.limits import Admission, SqlBudget, day_key, month_key
+from okap_server.proxy.limits import Admission, SqlBudget, day_key
 from okap_server.proxy.models import Reservation, SpendCounter
-from okap_server.proxy.recorder import Outcome, write_batch
+from okap_server.proxy.recorder import write_batch
 from okap_server.settings import Settings
-from tests.server.proxy.records import spend, wait_for_logs, wait_until_settled
+from tests.server.proxy.records import settled_outcome, spend, wait_for_logs, wait_until_settled
 from tests.server.proxy.test_sdks import openai_client
 from tests.support.fake_upstream import FakeUpstream, FakeUsage
 from tests.support.grants import entry, make_grant
@@ -130,21 +130,7 @@ def test_stale_holds_are_charged_at_worst_case_then_corrected(vault: Vault) -> N
     counter = spend(vault, grant.grant_id)
     assert counter is not None and (counter.spent_micros, counter.reserved_micros) == (400, 0)
     # The request did finish after all: its settlement corrects the charge to the real cost.
-    outcome = Outcome(
-        account_id=grant.account_id,
-        grant_id=grant.grant_id,
-        client_name="x",
-        provider="openai",
-        endpoint="POST chat/completions",
-        status=200,
-        cost_micros=150,
-        admitted=True,
-        reservation_id=held.reservation_id,
-        reserved_micros=400,
-        reserved_periods=held.reserved_periods,
-        day=day_key(now),
-        month=month_key(now),
-    )
+    outcome = settled_outcome(grant, held, now, 150)
     write_batch(vault.engine, budget, [outcome])
     counter = spend(vault, grant.grant_id)
     assert counter is not None and (counter.spent_micros, counter.reserved_micros) == (150, 0)
