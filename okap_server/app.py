@@ -23,6 +23,7 @@ from okap_server.web import (
     setup_routes,
     signin_routes,
     unavailable,
+    usage_routes,
 )
 from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.templating import static_dir
@@ -56,6 +57,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(oauth_routes.router)
     app.include_router(okap_routes.router)
     app.include_router(proxy_routes.router)
+    app.include_router(usage_routes.router)
     app.include_router(dashboard_routes.router)
     if vault.settings.trusted_proxy_list:
         # Outermost, so every handler (and the sign-in throttle's per-IP key) sees the real

@@ -1,23 +1,20 @@
-"""Thin routes over the proxy core: ``/v1/{provider}/{path}`` and ``GET /okap/usage``."""
+"""Thin route over the proxy core: ``/v1/{provider}/{path}``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.context import Vault
 from okap_server.proxy import redaction
 from okap_server.proxy.relay import StreamInterrupted
 from okap_server.proxy.runtime import ProxyRuntime
 from okap_server.proxy.service import ProxyRequest, ProxyResponse, ProxyService
-from okap_server.proxy.usage import find_grant, usage_document
 
 router = APIRouter()
 
@@ -123,42 +120,3 @@ async def proxy(provider: str, path: str, request: Request) -> Response:
         )
     )
     return RelayResponse(answer)
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-@router.get("/okap/usage", include_in_schema=False)
-async def usage(request: Request) -> Response:
-    """What a token may still spend and send (OKAP usage endpoint)."""
-    service: ProxyService = request.app.state.proxy
-    runtime = service.runtime
-    token = _bearer(request)
-    challenge = {"www-authenticate": 'Bearer error="invalid_token"', "cache-control": "no-store"}
-    if token is None or not looks_like_token(token):
-        return JSONResponse(
-            {"error": "invalid_token", "error_description": "A valid okap token is required."},
-            status_code=401,
-            headers=challenge,
-        )
-
-    def build() -> dict[str, Any] | None:
-        with runtime.vault.session() as session:
-            grant = find_grant(session, token_hash(token))
-            if grant is None:
-                return None
-            return usage_document(session, grant, runtime.settings, runtime.catalog)
-
-    document = await anyio.to_thread.run_sync(build)
-    if document is None or not document.get("active"):
-        return JSONResponse(
-            {
-                "error": "invalid_token",
-                "error_description": "The okap token is unknown, revoked or expired.",
-            },
-            status_code=401,
-            headers=challenge,
-        )
-    return JSONResponse(document, headers={"cache-control": "no-store"})
