@@ -169,7 +169,7 @@ class ProxyService:
         outcome = plan.outcome
         upstream_started = time.perf_counter()
         try:
-            response = await self.runtime.upstreams.send(row.id, plan.upstream_request)
+            response = await self.runtime.upstreams.send(plan.upstream_request)
         except errors.ProxyError:
             outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
             raise

@@ -1,4 +1,4 @@
-"""Talking to the providers: one pooled async HTTP client per upstream, and retries.
+"""Talking to the providers: one pooled transport for every upstream, and retries.
 
 Retries cover 429, 502, 503 and connection errors, with exponential backoff and full
 jitter, honouring ``Retry-After`` (RFC 9110 §10.2.3), bounded in attempts and total time.
@@ -19,6 +19,7 @@ import httpx
 
 from okap_server.clock import utcnow
 from okap_server.proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from okap_server.proxy.transport import AiohttpTransport
 from okap_server.settings import Settings
 
 RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503})
@@ -51,46 +52,35 @@ class RetryPolicy:
 
 
 class UpstreamPool:
-    """The HTTP clients of one vault, one per provider, created on first use."""
+    """The vault's upstream transport (aiohttp's pool unless one is injected), and retries.
+
+    Requests go straight to the transport, not through ``httpx.AsyncClient``: the proxy
+    needs no cookies, auth flows, redirects or event hooks, only timeouts and the pool.
+    """
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
-        self._settings = settings
-        self._transport = transport
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._transport = transport if transport is not None else AiohttpTransport()
+        self._timeout = httpx.Timeout(
+            connect=settings.proxy_connect_timeout,
+            read=settings.proxy_read_timeout,
+            write=settings.proxy_read_timeout,
+            pool=settings.proxy_connect_timeout,
+        ).as_dict()
         self.policy = RetryPolicy(
             attempts=settings.proxy_retry_attempts,
             max_seconds=settings.proxy_retry_max_seconds,
             base_seconds=settings.proxy_retry_base_seconds,
         )
 
-    def client(self, provider: str) -> httpx.AsyncClient:
-        client = self._clients.get(provider)
-        if client is None:
-            s = self._settings
-            client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=httpx.Timeout(
-                    connect=s.proxy_connect_timeout,
-                    read=s.proxy_read_timeout,
-                    write=s.proxy_read_timeout,
-                    pool=s.proxy_connect_timeout,
-                ),
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-                follow_redirects=False,
-                trust_env=False,
-            )
-            self._clients[provider] = client
-        return client
-
-    async def send(self, provider: str, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: httpx.Request) -> httpx.Response:
         """The upstream's response with its body not yet read, after any retries."""
-        client = self.client(provider)
+        request.extensions["timeout"] = self._timeout
         policy = self.policy
         deadline = time.monotonic() + policy.max_seconds
         for attempt in range(policy.attempts):
             last = attempt == policy.attempts - 1
             try:
-                response = await client.send(request, stream=True)
+                response = await self._transport.handle_async_request(request)
             except httpx.TimeoutException as exc:
                 if (
                     isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -103,6 +93,7 @@ class UpstreamPool:
                 if last or not await self._pause(policy.backoff(attempt), deadline):
                     raise UpstreamUnavailable() from None
                 continue
+            response.request = request
             if response.status_code not in RETRY_STATUSES or last:
                 return response
             delay = retry_after_seconds(response.headers.get("retry-after"))
@@ -123,6 +114,4 @@ class UpstreamPool:
         return True
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        await self._transport.aclose()

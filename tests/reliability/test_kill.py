@@ -158,7 +158,9 @@ def test_sigkill_under_load_loses_nothing(
                         text = "".join(events.text_stream)
                         assert text == "Hello from the fake upstream."
                 finished.append(time.monotonic())
-            except (openai.APIError, anthropic.APIError, httpx.HTTPError, AssertionError):
+            # Any failure while the vault is killed (the SDKs raise their own errors, or
+            # httpx's or httpx2's, by version) just means: try again until told to stop.
+            except Exception:  # noqa: BLE001
                 if stop.is_set():
                     return
                 time.sleep(0.01)

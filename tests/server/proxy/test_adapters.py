@@ -89,9 +89,9 @@ def test_openai_relay_drops_only_the_injected_usage_chunk() -> None:
     finished: list[str] = []
 
     async def run() -> bytes:
-        pool = UpstreamPool(Settings())
+        pool = UpstreamPool(Settings(), transport=httpx.AsyncHTTPTransport())
         request = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
-        response = await pool.send("openai", request)
+        response = await pool.send(request)
         observer = OpenAIAdapter("openai").stream_observer(injected_usage=True)
         out = b"".join(
             [

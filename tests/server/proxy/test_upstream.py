@@ -70,7 +70,7 @@ def test_connection_errors_become_502_and_timeouts_504() -> None:
 
     request = httpx.Request("POST", "https://api.example/v1/x", headers={"authorization": "k"})
     with pytest.raises(UpstreamUnavailable) as refused:
-        asyncio.run(pool(httpx.MockTransport(refuse)).send("openai", request))
+        asyncio.run(pool(httpx.MockTransport(refuse)).send(request))
     assert len(attempts) == 3
     assert "api.example" not in str(refused.value) and refused.value.__cause__ is None
 
@@ -78,7 +78,7 @@ def test_connection_errors_become_502_and_timeouts_504() -> None:
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(UpstreamTimeout) as timed_out:
-        asyncio.run(pool(httpx.MockTransport(slow)).send("openai", request))
+        asyncio.run(pool(httpx.MockTransport(slow)).send(request))
     assert timed_out.value.status == 504
 
 

@@ -1,0 +1,126 @@
+"""The proxy's default upstream transport: httpx's request/response types over aiohttp's pool.
+
+Chosen by measurement (``bench/RESULTS.md``): under concurrency httpcore's pool polls every
+open connection on each request, and a minimal passthrough on aiohttp's pool served 5x the
+requests per second of the same passthrough on httpx's at c=32. okap keeps httpx's types
+(``httpx.Request``/``httpx.Response``) everywhere and swaps only the sockets, behind the
+``httpx.AsyncBaseTransport`` seam, so tests and operators can still inject any transport.
+
+Errors are raised as httpx's own exception types (``ConnectError``, ``ConnectTimeout``,
+``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``), so retries and error rendering do
+not know which transport ran. Bodies are passed through as sent: no re-quoting of the URL,
+no added ``User-Agent``/``Accept``/``Content-Type``, no decompression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+from yarl import URL
+
+# aiohttp adds these when absent; the upstream must see only what the app sent.
+_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def _text(value: bytes) -> str:
+    """A header value as aiohttp will write it back (UTF-8), so its bytes go out unchanged;
+    bytes that are not UTF-8 (obs-text, RFC 9110 §5.5) fall back to latin-1."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _timeouts(request: httpx.Request) -> aiohttp.ClientTimeout:
+    timeout: dict[str, float | None] = request.extensions.get("timeout", {})
+    return aiohttp.ClientTimeout(
+        total=None,
+        sock_connect=timeout.get("connect"),
+        sock_read=timeout.get("read"),
+    )
+
+
+def _request_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception a request that failed before its response is."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout("upstream connect timed out", request=request)
+    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
+        return httpx.ReadTimeout("upstream read timed out", request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError("upstream connection failed", request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError("upstream closed the connection", request=request)
+    return httpx.ReadError("upstream request failed", request=request)
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as it arrives; closing early drops the connection, never reuses it."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
+                raise httpx.ReadTimeout("upstream read timed out", request=self._request) from None
+            raise httpx.ReadError("upstream read failed", request=self._request) from None
+
+    async def aclose(self) -> None:
+        # release() keeps the connection only when the body was read to its end.
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (one pool for every upstream), made in the serving event loop."""
+
+    def __init__(self, *, max_connections: int = 512, keepalive_seconds: float = 30.0) -> None:
+        self._max_connections = max_connections
+        self._keepalive_seconds = keepalive_seconds
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, keepalive_timeout=self._keepalive_seconds
+                ),
+                auto_decompress=False,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = [(name.decode("latin-1"), _text(value)) for name, value in request.headers.raw]
+        options: dict[str, Any] = {
+            "headers": headers,
+            "data": body or None,
+            "allow_redirects": False,
+            "skip_auto_headers": _SKIP_AUTO_HEADERS,
+            "timeout": _timeouts(request),
+        }
+        try:
+            response = await self._client().request(
+                request.method, URL(str(request.url), encoded=True), **options
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _request_error(exc, request) from None
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            stream=_Body(response, request),
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
