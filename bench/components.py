@@ -26,7 +26,7 @@ from bench.loop import run
 from bench.okap_target import seed
 from bench.report import components_table
 from okap_server.authorization.tokens import token_hash
-from okap_server.clock import new_id, utcnow
+from okap_server.clock import utcnow
 from okap_server.context import open_vault
 from okap_server.proxy.forwarding import build_upstream_request
 from okap_server.proxy.recorder import Outcome, write_batch
@@ -55,31 +55,6 @@ def timed(fn: Callable[[], Any], calls: int) -> dict[str, Any]:
     return {
         "median_us": round(samples[len(samples) // 2] / 1000, 1),
         "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1000, 1),
-    }
-
-
-def plain_row(item: Outcome) -> dict[str, Any]:
-    """What ``Outcome.log_row`` could return: the same columns, without an ORM instance."""
-    usage = item.usage
-    return {
-        "id": new_id("log_"),
-        "created_at": item.created_at,
-        "account_id": item.account_id,
-        "grant_id": item.grant_id,
-        "client_name": item.client_name[:200],
-        "provider": item.provider,
-        "model": item.model[:200] if item.model else None,
-        "endpoint": item.endpoint[:300],
-        "capability": item.capability,
-        "status": item.status,
-        "error_type": item.error_type,
-        "latency_ms": round(item.latency_ms, 3),
-        "upstream_latency_ms": item.upstream_latency_ms,
-        "input_tokens": usage.input_tokens if usage else 0,
-        "output_tokens": usage.output_tokens if usage else 0,
-        "cached_tokens": usage.cached_tokens if usage else 0,
-        "cost_micros": item.cost_micros,
-        "streamed": item.streamed,
     }
 
 
@@ -173,10 +148,7 @@ def measure(grants: int, calls: int, database_url: str | None = None) -> dict[st
             samples[:] = samples or [outcome()]
             return samples[0].log_row()
 
-        result["audit row as a SQLModel object (Outcome.log_row, as is)"] = timed(log_row, calls)
-        result["audit row as a plain dict (proposed)"] = timed(
-            lambda: plain_row(samples[0] if samples else outcome()), calls
-        )
+        result["audit row (Outcome.log_row)"] = timed(log_row, calls)
         result["thread hand-off (anyio.to_thread.run_sync of a no-op)"] = hand_off(calls)
         per_batch = timed(record_batch, max(calls // 20, 20))
         result[f"audit + settlement, per request (batches of {batch})"] = {

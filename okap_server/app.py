@@ -56,9 +56,10 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(device_routes.router)
     app.include_router(oauth_routes.router)
     app.include_router(okap_routes.router)
-    app.include_router(proxy_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(dashboard_routes.router)
+    # Added last, so it runs first: proxy calls skip the page routes and their middleware.
+    app.add_middleware(proxy_routes.ProxyFrontDoor)
     if vault.settings.trusted_proxy_list:
         # Outermost, so every handler (and the sign-in throttle's per-IP key) sees the real
         # client address, and only when the peer is one of OKAP_TRUSTED_PROXIES.

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # On PostgreSQL, replicas tell each other of revoked and edited grants (LISTEN/NOTIFY)
     # so the change is seen at once; the cache TTL above bounds it when a notice is missed.
     proxy_grant_notify: bool = True
+    # Log each proxy call in the server's access log too (the audit has every one anyway).
+    proxy_access_log: bool = False
     proxy_audit_flush_seconds: float = Field(default=0.25, gt=0, le=60)
     proxy_sweep_seconds: float = Field(default=60.0, gt=0)
     housekeeping_seconds: float = Field(default=60.0, gt=0)

@@ -1,14 +1,23 @@
-"""Thin route over the proxy core: ``/v1/{provider}/{path}``."""
+"""The proxy's front door: ``/v1/{provider}/{path}`` as a plain ASGI layer over the core.
+
+Every request of every app passes here, so it skips the framework: no route scan over the
+page routes, no endpoint wrapping, no ``Request`` object. It turns the ASGI scope into a
+plain :class:`ProxyRequest`, hands it to :class:`ProxyService`, and sends the answer.
+Anything that is not a proxy call (other paths, other methods, ``/v1/{provider}`` with no
+path) goes on to the app, which answers as for any unknown route.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 import anyio
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okap_server.context import Vault
 from okap_server.proxy import redaction
@@ -16,9 +25,8 @@ from okap_server.proxy.relay import StreamInterrupted
 from okap_server.proxy.runtime import ProxyRuntime
 from okap_server.proxy.service import ProxyRequest, ProxyResponse, ProxyService
 
-router = APIRouter()
-
-PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+PREFIX = "/v1/"
+PROXY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @asynccontextmanager
@@ -29,11 +37,31 @@ async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
     app.state.proxy = ProxyService(runtime)
     log_filter = redaction.RedactSecrets()
     redaction.install(log_filter)
+    quiet = None if vault.settings.proxy_access_log else QuietProxyAccessLog()
+    if quiet is not None:
+        logging.getLogger("uvicorn.access").addFilter(quiet)
     try:
         yield
     finally:
         await runtime.aclose()
         redaction.uninstall(log_filter)
+        if quiet is not None:
+            logging.getLogger("uvicorn.access").removeFilter(quiet)
+
+
+class QuietProxyAccessLog(logging.Filter):
+    """Drops the server's access-log line of proxy calls: the audit (``request_log``) has
+    every one, with its grant, model, status and cost, and a log line per call costs more
+    than the rest of the proxy's logging. ``OKAP_PROXY_ACCESS_LOG=true`` keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            isinstance(args, tuple)
+            and len(args) > 2
+            and isinstance(args[2], str)
+            and args[2].startswith(PREFIX)
+        )
 
 
 class RelayResponse(Response):
@@ -87,36 +115,69 @@ class RelayResponse(Response):
                 await stream.aclose()
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return b"", True
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool] | None:
+    """The body, and whether it was over ``limit`` (then not kept); None if the client left."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return b"", True
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return b"", True
         parts.append(chunk)
-    return b"".join(parts), False
+        if not message.get("more_body", False):
+            return b"".join(parts), False
 
 
-@router.api_route("/v1/{provider}/{path:path}", methods=PROXY_METHODS, include_in_schema=False)
-async def proxy(provider: str, path: str, request: Request) -> Response:
-    service: ProxyService = request.app.state.proxy
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    prefix_end = len(b"/v1/") + len(provider.encode())
+def _split_path(scope: Scope) -> tuple[str, str] | None:
+    """``(provider, path after it)`` of a proxy call, else None. The path is taken from the
+    raw request target, as sent, so the core's own normalisation sees any ``%2e%2e``."""
+    path: str = scope["path"]
+    if scope["type"] != "http" or not path.startswith(PREFIX):
+        return None
+    if scope["method"] not in PROXY_METHODS:
+        return None
+    provider, slash, _ = path[len(PREFIX) :].partition("/")
+    if not slash or not provider:
+        return None
+    raw_path: bytes = scope.get("raw_path") or path.encode()
     raw = raw_path.split(b"?", 1)[0].decode("latin-1")
-    body, too_large = await _read_body(request, service.runtime.settings.proxy_max_body_bytes)
-    answer = await service.handle(
-        ProxyRequest(
-            method=request.method,
-            provider=provider,
-            raw_path=raw[prefix_end:].lstrip("/"),
-            query=list(request.query_params.multi_items()),
-            headers=list(request.headers.items()),
-            body=body,
-            body_too_large=too_large,
+    prefix_end = len(PREFIX) + len(provider.encode())
+    return provider, raw[prefix_end:].lstrip("/")
+
+
+class ProxyFrontDoor:
+    """ASGI middleware answering proxy calls itself and passing the rest to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = _split_path(scope) if scope["type"] == "http" else None
+        if target is None:
+            await self.app(scope, receive, send)
+            return
+        service: ProxyService = scope["app"].state.proxy
+        read = await _read_body(scope, receive, service.runtime.settings.proxy_max_body_bytes)
+        if read is None:
+            return  # the app went away before sending its request
+        provider, path = target
+        body, too_large = read
+        answer = await service.handle(
+            ProxyRequest(
+                method=scope["method"],
+                provider=provider,
+                raw_path=path,
+                query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+                body=body,
+                body_too_large=too_large,
+            )
         )
-    )
-    return RelayResponse(answer)
+        await RelayResponse(answer)(scope, receive, send)

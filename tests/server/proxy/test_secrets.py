@@ -10,12 +10,19 @@ import pytest
 
 from okap_server.context import Vault
 from okap_server.proxy.models import RequestLog
+from okap_server.settings import Settings
 from tests.server.proxy.records import wait_for_logs
 from tests.server.proxy.test_sdks import anthropic_client, google_client, openai_client
 from tests.support.fake_upstream import BreakStream, FakeUpstream, Respond
 from tests.support.grants import FAKE_KEYS, entry, make_grant, revoke
 
 HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """With proxy calls in the access log too, so its redaction is what is tested."""
+    return settings.model_copy(update={"proxy_access_log": True})
 
 
 def test_no_key_or_token_in_logs_responses_or_audit(
