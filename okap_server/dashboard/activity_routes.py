@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from okap_server.clock import utcnow
 from okap_server.dashboard import activity
+from okap_server.web import openapi as oa
 from okap_server.web.pages import NO_STORE, render_page
 from okap_server.web.sessions import SignedIn, current_account, vault_of
 
@@ -41,7 +42,32 @@ def activity_page(request: Request, signed_in: SignedIn = Depends(current_accoun
     )
 
 
-@router.get("/activity.csv", include_in_schema=False)
+@router.get(
+    "/activity.csv",
+    summary="This account's activity as CSV (the /activity page's filters)",
+    tags=[oa.DASHBOARD_TAG],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One row per request or security event",
+            "content": {"text/csv": {"schema": oa.TEXT}},
+        },
+        303: oa.redirect("Not signed in: to /signin"),
+        503: oa.html("The vault cannot reach its database"),
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in {
+                "app": oa.TEXT,
+                "provider": oa.TEXT,
+                "status": {"type": "string", "enum": list(activity.STATUSES)},
+                "period": {"type": "string", "enum": list(activity.PERIODS)},
+                "kind": {"type": "string", "enum": list(activity.KINDS)},
+            }.items()
+        ]
+    },
+)
 def activity_csv(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
     vault = vault_of(request)
     filters = activity.Filters.from_query(dict(request.query_params))

@@ -13,11 +13,18 @@ from okap_server.accounts.models import Account
 from okap_server.accounts.passwords import MIN_PASSWORD_LENGTH
 from okap_server.dashboard import admin
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import error_page, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
 
 router = APIRouter()
+
+ADMIN_PAGES = {
+    403: "Not an admin, or the CSRF token is wrong",
+    404: "No such account",
+    422: "Refused (for example: your own account): the page again",
+}
 
 
 def _forbidden(request: Request) -> Response:
@@ -91,7 +98,19 @@ async def _act(
     return done("/admin", notice)
 
 
-@router.post("/admin/accounts", include_in_schema=False)
+@router.post(
+    "/admin/accounts",
+    **oa.form_post(
+        "Create an account (admins only)",
+        {
+            "username": oa.TEXT,
+            "password": oa.TEXT,
+            "is_admin": {"type": "string", "enum": ["1"]},
+        },
+        done="Created: to /admin",
+        pages={403: "Not an admin, or the CSRF token is wrong", 422: "Refused: the form again"},
+    ),
+)
 async def add_account(request: Request, signed_in: SignedIn = Depends(require_csrf)) -> Response:
     ip = client_ip(request)
     return await _act(
@@ -104,7 +123,15 @@ async def add_account(request: Request, signed_in: SignedIn = Depends(require_cs
     )
 
 
-@router.post("/admin/accounts/{account_id}/disable", include_in_schema=False)
+@router.post(
+    "/admin/accounts/{account_id}/disable",
+    **oa.form_post(
+        "Disable an account: sign it out everywhere and revoke its apps (admins only)",
+        {},
+        done="Disabled: to /admin",
+        pages=ADMIN_PAGES,
+    ),
+)
 async def disable(
     request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -117,7 +144,12 @@ async def disable(
     )
 
 
-@router.post("/admin/accounts/{account_id}/enable", include_in_schema=False)
+@router.post(
+    "/admin/accounts/{account_id}/enable",
+    **oa.form_post(
+        "Enable an account (admins only)", {}, done="Enabled: to /admin", pages=ADMIN_PAGES
+    ),
+)
 async def enable(
     request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -130,7 +162,15 @@ async def enable(
     )
 
 
-@router.post("/admin/accounts/{account_id}/password", include_in_schema=False)
+@router.post(
+    "/admin/accounts/{account_id}/password",
+    **oa.form_post(
+        "Reset an account's password and sign it out everywhere (admins only)",
+        {"password": oa.TEXT},
+        done="Reset: to /admin",
+        pages=ADMIN_PAGES,
+    ),
+)
 async def reset_password(
     request: Request, account_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:

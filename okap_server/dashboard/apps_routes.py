@@ -12,11 +12,17 @@ from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
 
 router = APIRouter()
+
+# Entry i of the grant is edited by fields prefixed "p{i}."; documented for the first.
+LIMIT_FIELDS: dict[str, oa.Schema] = {
+    f"p0.{name}": {"type": "string", "description": "Empty means no limit"} for name in LIMIT_NAMES
+}
 
 
 def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
@@ -115,7 +121,15 @@ def edit_limits_page(
     return _limits_page(request, signed_in, grant_id)
 
 
-@router.post("/apps/{grant_id}/limits", include_in_schema=False)
+@router.post(
+    "/apps/{grant_id}/limits",
+    **oa.form_post(
+        "Change a connected app's limits",
+        LIMIT_FIELDS,
+        done="Saved: to the app's page",
+        pages={404: "No such app in this account", 422: "A limit was refused: the form again"},
+    ),
+)
 async def edit_limits_submit(
     request: Request, grant_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -134,7 +148,15 @@ async def edit_limits_submit(
     return done(f"/apps/{grant.id}", "limits")
 
 
-@router.post("/apps/{grant_id}/revoke", include_in_schema=False)
+@router.post(
+    "/apps/{grant_id}/revoke",
+    **oa.form_post(
+        "Revoke a connected app's access",
+        {},
+        done="Revoked: to the dashboard",
+        pages={404: "No such app in this account"},
+    ),
+)
 async def revoke(
     request: Request, grant_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:

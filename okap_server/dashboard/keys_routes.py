@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from okap_server.dashboard import keys
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.vault.keys import KeyStoreError
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -50,7 +51,20 @@ def keys_page(request: Request, signed_in: SignedIn = Depends(current_account)) 
     return _page(request, signed_in)
 
 
-@router.post("/keys", include_in_schema=False)
+@router.post(
+    "/keys",
+    **oa.form_post(
+        "Store a provider key, encrypted",
+        {
+            "provider": {"type": "string", "examples": ["openai"]},
+            "label": oa.TEXT,
+            "secret": {"type": "string", "description": "The provider's API key"},
+            "make_default": {"type": "string", "enum": ["1"]},
+        },
+        done="Stored: to /keys",
+        pages={422: "The key was refused; nothing was stored"},
+    ),
+)
 async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf)) -> Response:
     form = await form_of(request)
     vault = vault_of(request)
@@ -78,7 +92,15 @@ async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf))
     return done("/keys", "key_added")
 
 
-@router.post("/keys/{key_id}/default", include_in_schema=False)
+@router.post(
+    "/keys/{key_id}/default",
+    **oa.form_post(
+        "Make a key its provider's default",
+        {},
+        done="Changed: to /keys",
+        pages={404: "No such key in this account"},
+    ),
+)
 async def make_default(
     request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -91,7 +113,15 @@ async def make_default(
     return done("/keys", "key_default")
 
 
-@router.post("/keys/{key_id}/test", include_in_schema=False)
+@router.post(
+    "/keys/{key_id}/test",
+    **oa.form_post(
+        "Check a key against its provider",
+        {},
+        done="(not used)",
+        pages={200: "The keys page, with the result", 404: "No such key in this account"},
+    ),
+)
 async def test(
     request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -113,7 +143,15 @@ def remove_page(
     return render_page(request, "dashboard/key_remove.html", signed_in=signed_in, key=found[0])
 
 
-@router.post("/keys/{key_id}/remove", include_in_schema=False)
+@router.post(
+    "/keys/{key_id}/remove",
+    **oa.form_post(
+        "Remove a key",
+        {},
+        done="Removed: to /keys",
+        pages={404: "No such key in this account"},
+    ),
+)
 async def remove(
     request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:

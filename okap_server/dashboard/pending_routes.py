@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from okap_server.dashboard import pending
 from okap_server.dashboard.settings import auto_open_consent
 from okap_server.dashboard.web import done, not_found, notice_of
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import NO_STORE, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -52,7 +53,28 @@ def pending_fragment(request: Request, signed_in: SignedIn = Depends(current_acc
     return _page(request, signed_in, template="dashboard/pending_list.html")
 
 
-@router.get("/pending/status", include_in_schema=False)
+@router.get(
+    "/pending/status",
+    summary="Requests waiting for this account (polled by the dashboard's script)",
+    tags=[oa.DASHBOARD_TAG],
+    responses={
+        200: oa.json_response(
+            "The waiting requests",
+            {
+                "type": "object",
+                "required": ["count", "ids", "auto_open", "poll_ms"],
+                "properties": {
+                    "count": {"type": "integer", "minimum": 0},
+                    "ids": {"type": "array", "items": oa.TEXT},
+                    "auto_open": {"type": "boolean"},
+                    "poll_ms": {"type": "integer"},
+                },
+            },
+        ),
+        303: oa.redirect("Not signed in: to /signin"),
+        503: oa.html("The vault cannot reach its database"),
+    },
+)
 def pending_status(request: Request, signed_in: SignedIn = Depends(current_account)) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
@@ -88,14 +110,30 @@ async def _decide(
     return done("/pending", "approved" if approve else "denied")
 
 
-@router.post("/pending/{request_id}/approve", include_in_schema=False)
+@router.post(
+    "/pending/{request_id}/approve",
+    **oa.form_post(
+        "Approve a waiting request as asked",
+        {},
+        done="Approved: to /pending",
+        pages={404: "No such request", 409: "It cannot be approved from the list"},
+    ),
+)
 async def approve(
     request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
     return await _decide(request, request_id, signed_in, approve=True)
 
 
-@router.post("/pending/{request_id}/deny", include_in_schema=False)
+@router.post(
+    "/pending/{request_id}/deny",
+    **oa.form_post(
+        "Deny a waiting request",
+        {},
+        done="Denied: to /pending",
+        pages={404: "No such request", 409: "It was decided meanwhile"},
+    ),
+)
 async def deny(
     request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:

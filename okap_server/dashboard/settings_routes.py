@@ -11,6 +11,7 @@ from okap_server.authorization.defaults import default_limits_for
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard import settings as prefs
 from okap_server.dashboard.web import done, form_of, notice_of
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -52,7 +53,21 @@ def settings_page(request: Request, signed_in: SignedIn = Depends(current_accoun
     return _page(request, signed_in)
 
 
-@router.post("/settings/preferences", include_in_schema=False)
+@router.post(
+    "/settings/preferences",
+    **oa.form_post(
+        "Save default limits and whether the consent page opens by itself",
+        {
+            **{
+                name: {"type": "string", "description": "Empty means no default"}
+                for name in prefs.DEFAULT_LIMIT_FIELDS
+            },
+            "auto_open": {"type": "string", "enum": ["1"]},
+        },
+        done="Saved: to /settings",
+        pages={422: "A value was refused: the form again"},
+    ),
+)
 async def save_preferences(
     request: Request, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
@@ -72,7 +87,15 @@ async def save_preferences(
     return done("/settings", "settings")
 
 
-@router.post("/settings/password", include_in_schema=False)
+@router.post(
+    "/settings/password",
+    **oa.form_post(
+        "Change this account's password (signs out its other sessions)",
+        {"current_password": oa.TEXT, "new_password": oa.TEXT, "confirm_password": oa.TEXT},
+        done="Changed: to /settings",
+        pages={422: "Refused: the form again, with the reason"},
+    ),
+)
 async def change_password(
     request: Request, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:

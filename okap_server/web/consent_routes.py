@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from okap_server.authorization.authorize import finish_url
+from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.authorization.codes import issue_code
 from okap_server.authorization.defaults import default_limits_for, with_account_defaults
 from okap_server.authorization.models import AuthorizationRequest
@@ -29,6 +30,7 @@ from okap_server.authorization.requests import (
 )
 from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
+from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
 from okap_server.web.csrf import CSRF_FIELD, check_csrf
 from okap_server.web.pages import NO_STORE, error_page, render_page
@@ -218,7 +220,36 @@ def _submit(
         return _decided(request, vault, session, row, approved=True)
 
 
-@router.post("/consent/{request_id}", include_in_schema=False)
+# Entry i of the request is narrowed by fields prefixed "d{i}."; documented for the first.
+CONSENT_FIELDS: dict[str, oa.Schema] = {
+    "decision": {"type": "string", "enum": ["approve", "deny"]},
+    "d0.include": {"type": "string", "enum": ["1"]},
+    "d0.models": oa.TEXT,
+    "d0.models_text": {"type": "string", "description": "Comma-separated model names"},
+    "d0.capabilities": oa.TEXT,
+    **{f"d0.limit.{name}": oa.TEXT for name in LIMIT_NAMES},
+    "d0.expires": {"type": "string", "description": "YYYY-MM-DDTHH:MM, UTC"},
+    "d0.key_id": oa.TEXT,
+    "d0.new_key": {"type": "string", "description": "A provider key to store with the grant"},
+    "d0.new_key_label": oa.TEXT,
+}
+
+
+@router.post(
+    "/consent/{request_id}",
+    **oa.form_post(
+        "Approve (optionally narrowed) or deny an app's request",
+        CONSENT_FIELDS,
+        done="Decided, code flow: back to the app's redirect_uri with code or error",
+        pages={
+            200: "Decided (device or OKAP flow): the app is told on its next poll",
+            404: "No such request",
+            409: "Someone decided the request meanwhile",
+            410: "Already decided or expired",
+            422: "The narrowing was refused; the form again, with the reason",
+        },
+    ),
+)
 async def consent_submit(
     request: Request, request_id: str, signed_in: SignedIn = Depends(current_account)
 ) -> Response:

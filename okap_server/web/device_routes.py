@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from okap_server.audit.events import record_event
 from okap_server.authorization.device import find_by_user_code, normalize_user_code
 from okap_server.authorization.requests import status_of
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import check_csrf
 from okap_server.web.pages import NO_STORE, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -31,7 +32,18 @@ def device_page(
     return render_page(request, "device.html", signed_in=signed_in, user_code=shown, error=None)
 
 
-@router.post("/device", include_in_schema=False)
+@router.post(
+    "/device",
+    **oa.form_post(
+        "Enter a device's user code (RFC 8628 §3.3)",
+        None,
+        done="To the consent page of the device's request",
+        pages={
+            400: "The code is not valid or has expired",
+            429: "Too many wrong codes: wait 15 minutes",
+        },
+    ),
+)
 def device_submit(
     request: Request,
     user_code: Annotated[str, Form(max_length=64)] = "",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
 from okap_server.authorization import codes, device, par
 from okap_server.authorization.authorize import RedirectableError, check_authorize, finish_url
@@ -21,11 +20,13 @@ from okap_server.authorization.metadata import server_metadata
 from okap_server.authorization.okap_binding import consent_url
 from okap_server.authorization.requests import create_request
 from okap_server.authorization.revocation import revoke_token
+from okap_server.web import openapi as oa
+from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
 from okap_server.web.pages import NO_STORE, error_page
 from okap_server.web.sessions import client_ip, vault_of
 
-router = APIRouter()
+router = APIRouter(tags=[oa.PROTOCOL_TAG])
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 MAX_FORM_FIELD = 20_000
@@ -33,7 +34,10 @@ MAX_FORM_FIELD = 20_000
 
 async def form_params(request: Request) -> dict[str, str]:
     """Single-valued form parameters; a repeated parameter is invalid (RFC 6749 §3.1)."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException as exc:  # a malformed multipart body: Starlette's 400, in RFC shape
+        raise InvalidRequest(f"body: {str(exc.detail)[:80]}") from None
     params: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
@@ -50,13 +54,36 @@ def _json(body: object, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers=NO_STORE)
 
 
-@router.get("/.well-known/oauth-authorization-server", include_in_schema=False)
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    responses={200: oa.json_response("The metadata document", schemas.METADATA)},
+)
 def metadata(request: Request) -> JSONResponse:
     vault = vault_of(request)
     return JSONResponse(server_metadata(vault.settings, vault.providers))
 
 
-@router.post("/oauth/par", include_in_schema=False)
+@router.post(
+    "/oauth/par",
+    summary="Pushed authorization request (RFC 9126)",
+    status_code=201,
+    responses={
+        201: oa.json_response(
+            "The request_uri to pass to /oauth/authorize",
+            {
+                "type": "object",
+                "required": ["request_uri", "expires_in"],
+                "properties": {
+                    "request_uri": {"type": "string", "pattern": "^urn:ietf:params:oauth:"},
+                    "expires_in": {"type": "integer"},
+                },
+            },
+        ),
+        **oa.oauth_errors(400, 401),
+    },
+    openapi_extra=oa.form_body(schemas.AUTHORIZE_FIELDS, ["client_id"]),
+)
 async def pushed_authorization(request: Request) -> JSONResponse:
     params = await form_params(request)
     vault = vault_of(request)
@@ -69,7 +96,23 @@ async def pushed_authorization(request: Request) -> JSONResponse:
     return _json(body, status)
 
 
-@router.get("/oauth/authorize", include_in_schema=False)
+@router.get(
+    "/oauth/authorize",
+    summary="Authorization endpoint (RFC 6749 §4.1.1, PKCE required)",
+    status_code=303,
+    response_class=RedirectResponse,
+    response_description="To the consent page, or back to redirect_uri with an error",
+    responses={
+        400: oa.html("The request is not valid and has no safe redirect_uri"),
+        503: oa.json_response("The database cannot be reached", oa.OAUTH_ERROR),
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": name, "in": "query", "required": name == "client_id", "schema": schema}
+            for name, schema in {**schemas.AUTHORIZE_FIELDS, "request_uri": oa.TEXT}.items()
+        ]
+    },
+)
 def authorize(request: Request) -> Response:
     """Validate, store the request, and send the person to its consent page."""
     vault = vault_of(request)
@@ -105,7 +148,25 @@ def authorize(request: Request) -> Response:
     return RedirectResponse(url, status_code=303, headers=NO_STORE)
 
 
-@router.post("/oauth/token", include_in_schema=False)
+@router.post(
+    "/oauth/token",
+    summary="Token endpoint: authorization code (PKCE) or device code grant",
+    responses={200: oa.json_response("The okap token", schemas.TOKEN), **oa.oauth_errors(400, 401)},
+    openapi_extra=oa.form_body(
+        {
+            "grant_type": {
+                "type": "string",
+                "enum": ["authorization_code", DEVICE_GRANT],
+            },
+            "code": oa.TEXT,
+            "redirect_uri": oa.URL,
+            "client_id": schemas.CLIENT_ID,
+            "code_verifier": {"type": "string", "minLength": 43, "maxLength": 128},
+            "device_code": oa.TEXT,
+        },
+        ["grant_type"],
+    ),
+)
 async def token(request: Request) -> JSONResponse:
     params = await form_params(request)
     vault = vault_of(request)
@@ -137,7 +198,20 @@ async def token(request: Request) -> JSONResponse:
     return await run_in_threadpool(run)
 
 
-@router.post("/oauth/device_authorization", include_in_schema=False)
+@router.post(
+    "/oauth/device_authorization",
+    summary="Device authorization request (RFC 8628 §3.1)",
+    responses={200: oa.json_response("Codes to show", schemas.DEVICE), **oa.oauth_errors(400, 401)},
+    openapi_extra=oa.form_body(
+        {
+            "client_id": schemas.CLIENT_ID,
+            "authorization_details": oa.DETAILS_JSON_FIELD,
+            "client_name": oa.TEXT,
+            "client_uri": oa.URL,
+        },
+        ["client_id", "authorization_details"],
+    ),
+)
 async def device_authorization(request: Request) -> JSONResponse:
     params = await form_params(request)
     vault = vault_of(request)
@@ -149,7 +223,19 @@ async def device_authorization(request: Request) -> JSONResponse:
     return _json(await run_in_threadpool(run))
 
 
-@router.post("/oauth/revoke", include_in_schema=False)
+@router.post(
+    "/oauth/revoke",
+    summary="Token revocation (RFC 7009): 200 whether or not the token was known",
+    response_class=Response,
+    responses={200: {"description": "Revoked, or nothing to revoke"}, **oa.oauth_errors(400)},
+    openapi_extra=oa.form_body(
+        {
+            "token": oa.TEXT,
+            "token_type_hint": {"type": "string", "examples": ["access_token"]},
+        },
+        ["token"],
+    ),
+)
 async def revoke(request: Request) -> Response:
     params = await form_params(request)
     vault = vault_of(request)
@@ -169,10 +255,30 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200, headers=NO_STORE)
 
 
-@router.post("/oauth/introspect", include_in_schema=False)
-async def introspection(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> JSONResponse:
+@router.post(
+    "/oauth/introspect",
+    summary="Token introspection (RFC 7662), authenticated by the token itself",
+    responses={
+        200: oa.json_response(
+            "Whether the token is active, and what it may do", schemas.INTROSPECTION
+        ),
+        **oa.oauth_errors(400, 401),
+    },
+    openapi_extra={
+        **oa.form_body({"token": oa.TEXT}, ["token"]),
+        "parameters": [
+            {
+                "name": "Authorization",
+                "in": "header",
+                "required": True,
+                "description": "Bearer: the okap token being introspected (or one of its grant)",
+                "schema": {"type": "string", "examples": ["Bearer okap_..."]},
+            }
+        ],
+    },
+)
+async def introspection(request: Request) -> JSONResponse:
+    authorization = request.headers.get("authorization")
     params = await form_params(request)
     vault = vault_of(request)
 

@@ -18,11 +18,13 @@ from okap_server.authorization import okap_binding, reference
 from okap_server.authorization.details import MAX_DETAILS_BYTES
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.context import Vault
+from okap_server.web import openapi as oa
+from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
 from okap_server.web.pages import NO_STORE
 from okap_server.web.sessions import vault_of
 
-router = APIRouter()
+router = APIRouter(tags=[oa.PROTOCOL_TAG])
 
 CHECK_EVERY = 0.25
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+)", re.IGNORECASE)
@@ -65,7 +67,25 @@ def _json(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.post("/okap/authorize", include_in_schema=False)
+@router.post(
+    "/okap/authorize",
+    summary="OKAP v1.0 access request: waits a bounded time for the person",
+    responses={
+        200: oa.json_response("Granted, denied, or still pending", schemas.OKAP_ANSWER),
+        **oa.oauth_errors(400),
+    },
+    openapi_extra={
+        **oa.json_body(
+            schemas.OKAP_REQUEST,
+            {
+                "okap": "1.0",
+                "authorization_details": [{"type": "ai_model_access", "provider": "openai"}],
+                "client": {"name": "Notes", "url": "https://notes.example"},
+            },
+        ),
+        "parameters": [schemas.PREFER],
+    },
+)
 async def okap_authorize(request: Request) -> JSONResponse:
     vault = vault_of(request)
     body = await read_body(request)
@@ -97,7 +117,15 @@ async def _answer_or_pending(
     return _json(result)
 
 
-@router.get("/okap/authorize/{handle}", include_in_schema=False)
+@router.get(
+    "/okap/authorize/{handle}",
+    summary="Poll a pending OKAP request (the poll_url)",
+    responses={
+        200: oa.json_response("Granted, denied, or still pending", schemas.OKAP_ANSWER),
+        **oa.oauth_errors(400),
+    },
+    openapi_extra={"parameters": [schemas.PREFER]},
+)
 async def okap_poll(request: Request, handle: str) -> JSONResponse:
     vault = vault_of(request)
 
@@ -111,7 +139,20 @@ async def okap_poll(request: Request, handle: str) -> JSONResponse:
     return await _answer_or_pending(vault, started, seconds, request.is_disconnected)
 
 
-@router.post("/okap/request", include_in_schema=False)
+@router.post(
+    "/okap/request",
+    summary="The reference SDK's flat access request (okap 0.1.x on PyPI)",
+    responses={
+        200: oa.json_response(
+            "Approved (token) or not (error, error_code)", schemas.REFERENCE_ANSWER
+        ),
+        **oa.oauth_errors(400),
+    },
+    openapi_extra=oa.json_body(
+        schemas.REFERENCE_REQUEST,
+        {"provider": "openai", "models": ["gpt-4o-mini"], "app_name": "Notes"},
+    ),
+)
 async def reference_request(request: Request) -> JSONResponse:
     vault = vault_of(request)
     body = await read_body(request)

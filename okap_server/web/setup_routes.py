@@ -23,6 +23,7 @@ from okap_server.accounts.setup import (
     claim_vault,
     setup_csrf_token,
 )
+from okap_server.web import openapi as oa
 from okap_server.web.pages import NO_STORE, error_page, render_page
 from okap_server.web.sessions import client_ip, is_secure, vault_of
 
@@ -80,7 +81,20 @@ def setup_form(request: Request, token: str = "") -> Response:
     return _form(request, token, nonce[:64])
 
 
-@router.post("/setup", include_in_schema=False)
+@router.post(
+    "/setup",
+    **oa.form_post(
+        "Claim a new vault with its one-time setup link: create the owner account",
+        None,
+        signed_in=False,
+        done="Created: to /signin",
+        pages={
+            400: "The username or password was refused",
+            403: "The setup link or the form's token is not valid",
+            410: "This vault is already set up",
+        },
+    ),
+)
 def setup_submit(
     request: Request,
     token: Annotated[str, Form()] = "",

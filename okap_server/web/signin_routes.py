@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from okap_server.accounts.service import authenticate, find_account
 from okap_server.audit.events import record_event
+from okap_server.web import openapi as oa
 from okap_server.web.csrf import (
     check_presession,
     presession_token,
@@ -66,7 +67,20 @@ def signin_page(request: Request, next: str = "/") -> Response:
     return _form(request, next_url=next_url)
 
 
-@router.post("/signin", include_in_schema=False)
+@router.post(
+    "/signin",
+    **oa.form_post(
+        "Sign in (the form carries the okap_presession cookie's value as csrf_token)",
+        None,
+        signed_in=False,
+        done="Signed in: to `next` (a path on this vault), with the session cookie",
+        pages={
+            401: "Wrong username or password",
+            403: "The form's token does not match its cookie",
+            429: "Too many failed sign-ins: wait 15 minutes",
+        },
+    ),
+)
 def signin_submit(
     request: Request,
     username: Annotated[str, Form(max_length=200)] = "",
@@ -116,7 +130,10 @@ def signin_submit(
     return response
 
 
-@router.post("/signout", include_in_schema=False)
+@router.post(
+    "/signout",
+    **oa.form_post("Sign out this browser", {}, done="Signed out: to /signin", pages={}),
+)
 def signout(request: Request, signed_in: Annotated[SignedIn, Depends(require_csrf)]) -> Response:
     response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
     account_id = end_session(request, response)

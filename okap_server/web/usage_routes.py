@@ -11,8 +11,21 @@ from fastapi.responses import JSONResponse, Response
 from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.proxy.service import ProxyService
 from okap_server.proxy.usage import find_grant, usage_document
+from okap_server.web import openapi as oa
 
-router = APIRouter()
+router = APIRouter(tags=[oa.PROTOCOL_TAG])
+
+USAGE: oa.Schema = {
+    "type": "object",
+    "required": ["active", "grant_id", "expires_at", "authorization_details", "usage"],
+    "properties": {
+        "active": {"type": "boolean", "enum": [True]},
+        "grant_id": oa.TEXT,
+        "expires_at": {"type": "string", "format": "date-time"},
+        "authorization_details": oa.GRANTED_DETAILS,
+        "usage": {"type": "object", "description": "Per provider: spend and requests used"},
+    },
+}
 
 
 def _bearer(request: Request) -> str | None:
@@ -20,7 +33,24 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-@router.get("/okap/usage", include_in_schema=False)
+@router.get(
+    "/okap/usage",
+    summary="What an okap token may still spend and send",
+    responses={
+        200: oa.json_response("The token's limits and what is left", USAGE),
+        **oa.oauth_errors(401),
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Authorization",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "examples": ["Bearer okap_..."]},
+            }
+        ]
+    },
+)
 async def usage(request: Request) -> Response:
     """What a token may still spend and send (OKAP usage endpoint)."""
     service: ProxyService = request.app.state.proxy
