@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 import httpx
 
 from okap_server.proxy import errors
@@ -166,9 +165,7 @@ async def plan_forward(
         injected_usage=injected,
     )
     amount = plan.worst_case() if limits.spend_limited else 0
-    admitted = await anyio.to_thread.run_sync(
-        runtime.admission.admit, grant.id, row.id, limits, amount, now
-    )
+    admitted = await runtime.admissions.admit(grant.id, row.id, limits, amount, now)
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id

@@ -1,12 +1,14 @@
 """Rate windows and spend budgets, enforced with atomic SQL so they hold across processes.
 
-Admission is one transaction: each rate window is counted with a conditional upsert
-(``INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit RETURNING``), then the
-worst-case cost is reserved on each limited spend period with the same shape
-(``WHERE spent + reserved + amount <= limit``). If any statement returns no row the
-transaction rolls back: nothing is counted or held. A ``Reservation`` row with an expiry
-records the hold, so a crashed process cannot keep spend reserved for ever: the sweeper
-charges a stale hold at its worst case (its outcome is unknown, so never $0) and releases it.
+Each rate window is counted with a conditional upsert (``INSERT ... ON CONFLICT DO UPDATE
+... WHERE count < limit RETURNING``), then the worst-case cost is reserved on each limited
+spend period with the same shape (``WHERE spent + reserved + amount <= limit``). If any
+statement returns no row, what the request did count or hold is taken back in the same
+transaction: a refusal counts and holds nothing (``admission.py`` runs many admissions in
+one transaction, so a refusal cannot roll the transaction back). A ``Reservation`` row with
+an expiry records the hold, so a crashed process cannot keep spend reserved for ever: the
+sweeper charges a stale hold at its worst case (its outcome is unknown, so never $0) and
+releases it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import TextClause, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection
 
 from okap_server.clock import new_id
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
@@ -81,6 +82,16 @@ _RESERVE = text(
 )
 
 
+_UNCOUNT = text(
+    "UPDATE rate_counter SET count = count - 1 WHERE grant_id = :g AND provider = :p "
+    'AND "window" = :w'
+)
+_UNHOLD = text(
+    "UPDATE spend_counter SET reserved_micros = reserved_micros - CAST(:a AS BIGINT) "
+    "WHERE grant_id = :g AND provider = :p AND period = :period"
+)
+
+
 _APPLY = text(
     "INSERT INTO spend_counter "
     "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
@@ -132,34 +143,23 @@ class RateState:
         }
 
 
-@dataclass(frozen=True)
-class Admitted:
-    rate: RateState | None
-    reservation_id: str | None
-    reserved_micros: int
-    reserved_periods: tuple[str, ...]
-    day: str
-    month: str
-
-
-class AdmissionInterrupted(Exception):
-    """The database went away while the admission committed: the hold may or may not be
-    stored. The request is not forwarded; ``reservation_id`` is released once the database
-    answers again (never charged), so an ambiguous commit holds no budget for long."""
-
-    def __init__(self, reservation_id: str, amount: int, periods: tuple[str, ...]) -> None:
-        super().__init__("admission interrupted")
-        self.reservation_id = reservation_id
-        self.amount = amount
-        self.periods = periods
-
-
 class RateLimiter(Protocol):
-    """Counts one request in each of a grant entry's windows, or refuses (RateLimited)."""
+    """Counts one request in each of a grant entry's windows, or refuses (RateLimited) with
+    nothing counted; ``uncount`` takes a counted request back out."""
 
     def hit(
         self, conn: Connection, grant_id: str, provider: str, limits: Limits, now: datetime
-    ) -> RateState | None: ...
+    ) -> Counted: ...
+
+    def uncount(self, conn: Connection, grant_id: str, provider: str, counted: Counted) -> None: ...
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one admission counted: the windows, and the tightest for the headers."""
+
+    windows: tuple[str, ...] = ()
+    tightest: RateState | None = None
 
 
 class SqlRateLimiter:
@@ -167,7 +167,7 @@ class SqlRateLimiter:
 
     def hit(
         self, conn: Connection, grant_id: str, provider: str, limits: Limits, now: datetime
-    ) -> RateState | None:
+    ) -> Counted:
         windows: list[tuple[str, int, datetime]] = []
         if limits.requests_per_minute is not None:
             minute = int(now.timestamp() // 60)
@@ -176,7 +176,7 @@ class SqlRateLimiter:
         if limits.requests_per_day is not None:
             windows.append((day_key(now), limits.requests_per_day, _next_midnight(now)))
         if not windows:
-            return None
+            return Counted()
         # One statement for every window: a row is counted only while under its limit.
         params: dict[str, Any] = {"g": grant_id, "p": provider}
         for i, (window, limit, end) in enumerate(windows):
@@ -187,6 +187,9 @@ class SqlRateLimiter:
         for window, limit, end in windows:
             reset = max(int((end - now).total_seconds() + 0.999), 1)
             if window not in counted:
+                # Other windows of this request may have counted it: take that back, so a
+                # refusal counts nothing (admissions share one transaction, see admission.py).
+                self.uncount(conn, grant_id, provider, Counted(tuple(counted)))
                 kind = "minute" if window.startswith("minute") else "day"
                 raise RateLimited(
                     f"Rate limit reached: {limit} requests per {kind} for this grant.",
@@ -195,7 +198,13 @@ class SqlRateLimiter:
             state = RateState(limit, limit - counted[window], reset)
             if tightest is None or state.remaining < tightest.remaining:
                 tightest = state
-        return tightest
+        return Counted(tuple(counted), tightest)
+
+    def uncount(self, conn: Connection, grant_id: str, provider: str, counted: Counted) -> None:
+        if counted.windows:
+            conn.execute(
+                _UNCOUNT, [{"g": grant_id, "p": provider, "w": w} for w in counted.windows]
+            )
 
 
 class SqlBudget:
@@ -242,6 +251,11 @@ class SqlBudget:
         held = {str(row[0]) for row in conn.execute(_hold_statement(len(periods)), params)}
         for period, limit, label in periods:
             if period not in held:
+                if held:  # take back the holds of the periods that had room
+                    conn.execute(
+                        _UNHOLD,
+                        [{"g": grant_id, "p": provider, "a": amount, "period": h} for h in held],
+                    )
                 raise refused(limit, label)
         reservation_id = new_id("rsv_")
         conn.execute(
@@ -339,46 +353,3 @@ class SqlBudget:
 
 def _split(periods: str) -> Iterable[str]:
     return [p for p in periods.split(",") if p]
-
-
-class Admission:
-    """Rate windows and the spend hold of one request, in one transaction."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        rate: RateLimiter | None = None,
-        budget: SqlBudget | None = None,
-        reservation_ttl: timedelta = timedelta(minutes=15),
-    ) -> None:
-        self.engine = engine
-        self.rate = rate or SqlRateLimiter()
-        self.budget = budget or SqlBudget()
-        self.reservation_ttl = reservation_ttl
-
-    def admit(
-        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
-    ) -> Admitted:
-        """Count and hold, or raise RateLimited/BudgetExceeded with nothing written."""
-        day, month = day_key(now), month_key(now)
-        if not limits.rate_limited and not limits.spend_limited:
-            return Admitted(None, None, 0, (), day, month)
-        rid: str | None = None
-        periods: tuple[str, ...] = ()
-        try:
-            with self.engine.begin() as conn:
-                state = self.rate.hit(conn, grant_id, provider, limits, now)
-                try:
-                    rid, periods = self.budget.reserve(
-                        conn, grant_id, provider, limits, amount, now, self.reservation_ttl
-                    )
-                except BudgetExceeded as exc:
-                    if state is not None:
-                        exc.headers.update(state.headers())
-                    raise
-        except DBAPIError as exc:
-            if rid is not None:
-                raise AdmissionInterrupted(rid, amount, periods) from exc
-            raise
-        return Admitted(state, rid, amount if rid else 0, periods, day, month)

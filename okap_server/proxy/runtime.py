@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from okap_server.proxy.admission import Admission, AdmissionQueue, AdmissionRequest, Admitted
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
-from okap_server.proxy.limits import Admission
 from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.pricing import PriceTable
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
-from okap_server.proxy.recorder import Recorder
+from okap_server.proxy.recorder import Outcome, Recorder
 from okap_server.proxy.upstream import UpstreamPool
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class ProxyRuntime:
         self.admission = Admission(
             vault.engine, reservation_ttl=timedelta(seconds=settings.proxy_reservation_seconds)
         )
+        self.admissions = AdmissionQueue(self.admission, on_orphan=self._release_orphan)
         self.recorder = Recorder(
             vault.engine,
             flush_seconds=settings.proxy_audit_flush_seconds,
@@ -53,6 +54,25 @@ class ProxyRuntime:
     def _load_grant(self, hashed: str) -> GrantView | None:
         with self.vault.session() as session:
             return load_grant(session, hashed, self.catalog, self.settings.default_limits)
+
+    def _release_orphan(self, request: AdmissionRequest, admitted: Admitted) -> None:
+        """A hold taken for a request that was cancelled while it waited: never forwarded,
+        so released by the recorder (no request, no spend) rather than swept later."""
+        self.recorder.submit(
+            Outcome(
+                account_id="",
+                grant_id=request.grant_id,
+                client_name="",
+                provider=request.provider,
+                endpoint="",
+                status=0,
+                admitted=True,
+                abandoned=True,
+                reservation_id=admitted.reservation_id,
+                reserved_micros=admitted.reserved_micros,
+                reserved_periods=admitted.reserved_periods,
+            )
+        )
 
     def start(self) -> None:
         """In the serving event loop: start the recorder, listen for grant changes (here,
@@ -73,6 +93,7 @@ class ProxyRuntime:
             self.vault.grant_listeners.append(self.channel.publish)
             self.channel.start()
         self.recorder.start()
+        self.admissions.start()
 
     async def aclose(self) -> None:
         """Flush every record and close the upstream clients."""
@@ -83,5 +104,6 @@ class ProxyRuntime:
                 self.vault.grant_listeners.remove(self.channel.publish)
             await anyio.to_thread.run_sync(self.channel.stop)
             self.channel = None
+        await self.admissions.aclose()
         await self.recorder.aclose()
         await self.upstreams.aclose()

@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.clock import utcnow
 from okap_server.proxy import errors
+from okap_server.proxy.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
 from okap_server.proxy.headers import client_response_headers
-from okap_server.proxy.limits import AdmissionInterrupted
 from okap_server.proxy.providers.base import Adapter, StreamObserver
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome

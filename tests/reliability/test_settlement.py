@@ -9,8 +9,9 @@ import pytest
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.proxy.admission import Admission
 from okap_server.proxy.grants import Limits
-from okap_server.proxy.limits import Admission, SqlBudget, day_key, month_key
+from okap_server.proxy.limits import SqlBudget, day_key, month_key
 from okap_server.proxy.recorder import write_batch
 from tests.server.proxy.records import settled_outcome, spend
 from tests.support.grants import entry, make_grant

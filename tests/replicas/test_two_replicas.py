@@ -127,8 +127,10 @@ def test_200_concurrent_requests_across_replicas_admit_at_most_50_and_never_over
     # The rate limit is global: exactly 50 of 200 admitted, not 50 per replica.
     roomy_codes = Counter((r.status_code, r.headers.get("x-okap-error")) for r in roomy_answers)
     assert roomy_codes == {(200, None): 50, (429, "rate_limit_exceeded"): 150}, roomy_codes
-    served_by = Counter(r.url.port for r in roomy_answers if r.status_code == 200)
-    assert len(served_by) == 2, served_by  # both replicas admitted some
+    # Both replicas answered (admitting or refusing): the 50 were shared between them, not
+    # 50 each. Which replica admitted how many is up to whose admission group commits first.
+    answered_by = Counter(r.url.port for r in roomy_answers)
+    assert len(answered_by) == 2, answered_by
     refused = next(r for r in roomy_answers if r.status_code == 429)
     assert refused.headers["x-ratelimit-limit"] == "50"
     assert refused.headers["x-ratelimit-remaining"] == "0"

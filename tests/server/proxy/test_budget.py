@@ -10,8 +10,9 @@ import pytest
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault, open_vault
+from okap_server.proxy.admission import Admission
 from okap_server.proxy.grants import Limits
-from okap_server.proxy.limits import Admission, SqlBudget, day_key
+from okap_server.proxy.limits import SqlBudget, day_key
 from okap_server.proxy.models import Reservation, SpendCounter
 from okap_server.proxy.recorder import write_batch
 from okap_server.settings import Settings
@@ -114,7 +115,8 @@ def test_a_budget_refusal_holds_and_counts_nothing(vault: Vault) -> None:
     with pytest.raises(Exception) as refused:
         admission.admit(grant.grant_id, "openai", limits, 60, now)
     assert type(refused.value).__name__ == "BudgetExceeded"
-    assert refused.value.headers["x-ratelimit-remaining"] == "8"  # type: ignore[attr-defined]
+    # The refusal is not counted: 9 of 10 left, as the next admission shows.
+    assert refused.value.headers["x-ratelimit-remaining"] == "9"  # type: ignore[attr-defined]
     again = admission.admit(grant.grant_id, "openai", limits, 40, now)
     assert again.rate is not None and again.rate.remaining == 8  # the refusal was not counted
 

@@ -1,0 +1,261 @@
+"""Admitting a request: its rate windows and its spend hold, committed in groups.
+
+Every limited request must be counted and held in the database before it is forwarded
+(``limits.py``: atomic SQL, so limits hold across workers and replicas). Doing that in one
+transaction per request, from a pool of threads, makes concurrent requests queue on the
+database's write lock and pay a commit each. Instead, one admission thread per process takes
+every admission waiting and runs them in one transaction, one commit for the group, as a
+database's own group commit does. A refusal inside the group takes back what that request
+counted (``limits.py``), so it counts and holds nothing, as before.
+
+Rows are locked in (grant, provider) order within a group, the order settlement uses, so
+groups from different replicas cannot deadlock on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection, Engine
+
+from okap_server.proxy.errors import BudgetExceeded, RateLimited
+from okap_server.proxy.grants import Limits
+from okap_server.proxy.limits import (
+    RateLimiter,
+    RateState,
+    SqlBudget,
+    SqlRateLimiter,
+    day_key,
+    month_key,
+)
+
+log = logging.getLogger("okap.proxy.admission")
+
+MAX_GROUP = 128
+
+
+@dataclass(frozen=True)
+class Admitted:
+    rate: RateState | None
+    reservation_id: str | None
+    reserved_micros: int
+    reserved_periods: tuple[str, ...]
+    day: str
+    month: str
+
+
+class AdmissionInterrupted(Exception):
+    """The database went away while the admission committed: the hold may or may not be
+    stored. The request is not forwarded; ``reservation_id`` is released once the database
+    answers again (never charged), so an ambiguous commit holds no budget for long."""
+
+    def __init__(self, reservation_id: str, amount: int, periods: tuple[str, ...]) -> None:
+        super().__init__("admission interrupted")
+        self.reservation_id = reservation_id
+        self.amount = amount
+        self.periods = periods
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    grant_id: str
+    provider: str
+    limits: Limits
+    amount: int
+    now: datetime
+
+    @property
+    def limited(self) -> bool:
+        return self.limits.rate_limited or self.limits.spend_limited
+
+    def unlimited(self) -> Admitted:
+        return Admitted(None, None, 0, (), day_key(self.now), month_key(self.now))
+
+
+AdmissionResult = Admitted | Exception
+
+
+class Admission:
+    """Rate windows and spend holds of a group of requests, in one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rate: RateLimiter | None = None,
+        budget: SqlBudget | None = None,
+        reservation_ttl: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.engine = engine
+        self.rate = rate or SqlRateLimiter()
+        self.budget = budget or SqlBudget()
+        self.reservation_ttl = reservation_ttl
+
+    def admit(
+        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
+    ) -> Admitted:
+        """Count and hold one request, or raise RateLimited/BudgetExceeded with nothing
+        written (AdmissionInterrupted, or the database's error, if the database is away)."""
+        (result,) = self.admit_many([AdmissionRequest(grant_id, provider, limits, amount, now)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def admit_many(self, requests: Sequence[AdmissionRequest]) -> list[AdmissionResult]:
+        """One result per request, in order: ``Admitted``, or the exception to raise."""
+        results: list[AdmissionResult | None] = [
+            None if r.limited else r.unlimited() for r in requests
+        ]
+        todo = sorted(
+            (i for i, r in enumerate(requests) if r.limited),
+            key=lambda i: (requests[i].grant_id, requests[i].provider),
+        )
+        if todo:
+            try:
+                with self.engine.begin() as conn:
+                    for i in todo:
+                        try:
+                            results[i] = self._admit_one(conn, requests[i])
+                        except (RateLimited, BudgetExceeded) as exc:
+                            results[i] = exc
+            except Exception as exc:
+                for i in todo:
+                    results[i] = _failed(results[i], exc)
+        return [r if r is not None else RuntimeError("not admitted") for r in results]
+
+    def _admit_one(self, conn: Connection, request: AdmissionRequest) -> Admitted:
+        r = request
+        counted = self.rate.hit(conn, r.grant_id, r.provider, r.limits, r.now)
+        try:
+            rid, periods = self.budget.reserve(
+                conn, r.grant_id, r.provider, r.limits, r.amount, r.now, self.reservation_ttl
+            )
+        except BudgetExceeded as exc:
+            self.rate.uncount(conn, r.grant_id, r.provider, counted)
+            tightest = counted.tightest
+            if tightest is not None:  # as it stands with this request taken back out
+                exc.headers.update(replace(tightest, remaining=tightest.remaining + 1).headers())
+            raise
+        return Admitted(
+            counted.tightest,
+            rid,
+            r.amount if rid else 0,
+            periods,
+            day_key(r.now),
+            month_key(r.now),
+        )
+
+
+def _failed(result: AdmissionResult | None, exc: Exception) -> AdmissionResult:
+    """What a request of a group whose transaction failed gets: a refusal stays a refusal
+    (it wrote nothing); a stored hold may or may not be committed (interrupted)."""
+    if isinstance(result, RateLimited | BudgetExceeded):
+        return result
+    if isinstance(result, Admitted) and result.reservation_id is not None:
+        interrupted = AdmissionInterrupted(
+            result.reservation_id, result.reserved_micros, result.reserved_periods
+        )
+        interrupted.__cause__ = exc
+        return interrupted
+    return exc
+
+
+@dataclass
+class _Waiting:
+    request: AdmissionRequest
+    future: asyncio.Future[Admitted]
+
+
+class AdmissionQueue:
+    """The event loop's side of group admission: ``await admit(...)`` queues the request
+    for the admission thread and wakes when its group has committed.
+
+    ``on_orphan`` gets a hold admitted for a request that was cancelled while it waited
+    (its app left, the server is stopping), so the caller can release it at once instead
+    of leaving it to the sweeper.
+    """
+
+    def __init__(
+        self,
+        admission: Admission,
+        *,
+        on_orphan: Callable[[AdmissionRequest, Admitted], None] | None = None,
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self.admission = admission
+        self.on_orphan = on_orphan
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """In the serving event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="okap-admission", daemon=True)
+        self._thread.start()
+
+    async def admit(
+        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
+    ) -> Admitted:
+        request = AdmissionRequest(grant_id, provider, limits, amount, now)
+        if not request.limited:
+            return request.unlimited()
+        if self._thread is None:  # not started (a tool using the runtime outside serving)
+            return await asyncio.to_thread(
+                self.admission.admit, grant_id, provider, limits, amount, now
+            )
+        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Waiting(request, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stopping = False
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            try:
+                results = self.admission.admit_many([w.request for w in group])
+            except Exception as exc:
+                results = [exc] * len(group)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._resolve, group, results)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                return
+            if stopping:
+                return
+
+    def _resolve(self, group: list[_Waiting], results: list[AdmissionResult]) -> None:
+        for waiting, result in zip(group, results, strict=True):
+            future = waiting.future
+            if future.cancelled():
+                if isinstance(result, Admitted) and result.reservation_id and self.on_orphan:
+                    self.on_orphan(waiting.request, result)
+            elif isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def aclose(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(thread.join)

@@ -1,0 +1,132 @@
+"""Group admission: many requests' rate windows and holds in one transaction, refusals
+taking back what they counted, and the event loop's queue in front of it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlmodel import select
+
+from okap_server.clock import utcnow
+from okap_server.context import Vault
+from okap_server.proxy.admission import Admission, AdmissionQueue, AdmissionRequest, Admitted
+from okap_server.proxy.errors import BudgetExceeded, RateLimited
+from okap_server.proxy.grants import Limits
+from okap_server.proxy.limits import day_key
+from okap_server.proxy.models import RateCounter, Reservation
+from tests.server.proxy.records import spend
+from tests.support.grants import entry, make_grant
+
+
+def rate_counts(vault: Vault, grant_id: str) -> dict[str, int]:
+    with vault.session() as session:
+        rows = session.exec(select(RateCounter).where(RateCounter.grant_id == grant_id)).all()
+        return {row.window.split(":")[0]: row.count for row in rows}
+
+
+def holds(vault: Vault) -> int:
+    with vault.session() as session:
+        return len(session.exec(select(Reservation)).all())
+
+
+def test_a_group_admits_and_refuses_each_request_on_its_own(vault: Vault) -> None:
+    a = make_grant(vault, entry("openai"))
+    b = make_grant(vault, entry("openai"))
+    now = utcnow()
+    tight = Limits(requests_per_minute=100, requests_per_day=2, daily_spend=1000)
+    group = [
+        AdmissionRequest(a.grant_id, "openai", tight, 400, now),
+        AdmissionRequest(b.grant_id, "openai", Limits(daily_spend=500), 300, now),
+        AdmissionRequest(a.grant_id, "openai", tight, 400, now),
+        AdmissionRequest(a.grant_id, "openai", tight, 400, now),  # over the day's 2 requests
+        AdmissionRequest(b.grant_id, "openai", Limits(daily_spend=500), 300, now),  # over $
+        AdmissionRequest(b.grant_id, "openai", Limits(), 999, now),  # no limits: no database
+    ]
+    results = Admission(vault.engine).admit_many(group)
+    assert [type(r).__name__ for r in results] == [
+        "Admitted",
+        "Admitted",
+        "Admitted",
+        "RateLimited",
+        "BudgetExceeded",
+        "Admitted",
+    ]
+    # The refused request counted in no window: the minute's count is 2, not 3.
+    assert rate_counts(vault, a.grant_id) == {"minute": 2, "day": 2}
+    day_a = spend(vault, a.grant_id, day_key(now))
+    day_b = spend(vault, b.grant_id, day_key(now))
+    assert day_a is not None and day_a.reserved_micros == 800
+    assert day_b is not None and day_b.reserved_micros == 300
+    assert holds(vault) == 3
+    unlimited = results[5]
+    assert isinstance(unlimited, Admitted) and unlimited.reservation_id is None
+
+
+def test_a_budget_refusal_takes_back_the_rate_count_and_other_periods(vault: Vault) -> None:
+    grant = make_grant(vault, entry("openai"))
+    now = utcnow()
+    limits = Limits(requests_per_minute=10, total_spend=10_000, daily_spend=500)
+    admission = Admission(vault.engine)
+    admission.admit(grant.grant_id, "openai", limits, 400, now)
+    (refused,) = admission.admit_many(
+        [AdmissionRequest(grant.grant_id, "openai", limits, 400, now)]
+    )
+    assert isinstance(refused, BudgetExceeded)
+    assert refused.headers["x-ratelimit-remaining"] == "9"
+    total = spend(vault, grant.grant_id, "total")
+    assert total is not None and total.reserved_micros == 400  # the total's hold taken back
+    assert rate_counts(vault, grant.grant_id) == {"minute": 1}
+
+
+def test_concurrent_admissions_through_the_queue_never_pass_the_limit(vault: Vault) -> None:
+    grant = make_grant(vault, entry("openai"))
+    limits = Limits(requests_per_minute=20, total_spend=1_000_000)
+
+    async def run() -> list[object]:
+        queue = AdmissionQueue(Admission(vault.engine))
+        queue.start()
+        try:
+
+            async def one() -> object:
+                try:
+                    return await queue.admit(grant.grant_id, "openai", limits, 100, utcnow())
+                except RateLimited as exc:
+                    return exc
+
+            return await asyncio.gather(*(one() for _ in range(60)))
+        finally:
+            await queue.aclose()
+
+    results = asyncio.run(run())
+    admitted = [r for r in results if isinstance(r, Admitted)]
+    assert len(admitted) == 20
+    assert sum(isinstance(r, RateLimited) for r in results) == 40
+    total = spend(vault, grant.grant_id, "total")
+    assert total is not None and total.reserved_micros == 20 * 100
+    assert rate_counts(vault, grant.grant_id) == {"minute": 20}
+
+
+def test_a_hold_for_a_cancelled_waiter_is_handed_back(vault: Vault) -> None:
+    grant = make_grant(vault, entry("openai"))
+    orphans: list[Admitted] = []
+
+    async def run() -> None:
+        queue = AdmissionQueue(
+            Admission(vault.engine), on_orphan=lambda _request, held: orphans.append(held)
+        )
+        queue.start()
+        try:
+            waiter = asyncio.create_task(
+                queue.admit(grant.grant_id, "openai", Limits(total_spend=1000), 100, utcnow())
+            )
+            await asyncio.sleep(0)  # queued; cancelled before the group commits
+            waiter.cancel()
+            for _ in range(200):
+                if orphans:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await queue.aclose()
+
+    asyncio.run(run())
+    assert len(orphans) == 1 and orphans[0].reservation_id is not None
