@@ -1,7 +1,8 @@
 """Admitting a request: its rate windows and its spend hold, committed in groups.
 
-Every limited request must be counted and held in the database before it is forwarded
-(``limits.py``: atomic SQL, so limits hold across workers and replicas). Doing that in one
+Every request is counted, held and recorded in flight in the database before it is
+forwarded (``limits.py``: atomic SQL, so limits hold across workers and replicas, and a
+process killed mid-request leaves a trace the sweeper audits). Doing that in one
 transaction per request, from a pool of threads, makes concurrent requests queue on the
 database's write lock and pay a commit each. Instead, one admission thread per process takes
 every admission waiting and runs them in one transaction, one commit for the group, as a
@@ -42,8 +43,11 @@ MAX_GROUP = 128
 
 @dataclass(frozen=True)
 class Admitted:
+    """A request counted and recorded in flight (``reservation_id``), its hold, if any,
+    of ``reserved_micros`` on ``reserved_periods``."""
+
     rate: RateState | None
-    reservation_id: str | None
+    reservation_id: str
     reserved_micros: int
     reserved_periods: tuple[str, ...]
     day: str
@@ -69,13 +73,6 @@ class AdmissionRequest:
     limits: Limits
     amount: int
     now: datetime
-
-    @property
-    def limited(self) -> bool:
-        return self.limits.rate_limited or self.limits.spend_limited
-
-    def unlimited(self) -> Admitted:
-        return Admitted(None, None, 0, (), day_key(self.now), month_key(self.now))
 
 
 AdmissionResult = Admitted | Exception
@@ -109,24 +106,20 @@ class Admission:
 
     def admit_many(self, requests: Sequence[AdmissionRequest]) -> list[AdmissionResult]:
         """One result per request, in order: ``Admitted``, or the exception to raise."""
-        results: list[AdmissionResult | None] = [
-            None if r.limited else r.unlimited() for r in requests
-        ]
+        results: list[AdmissionResult | None] = [None] * len(requests)
         todo = sorted(
-            (i for i, r in enumerate(requests) if r.limited),
-            key=lambda i: (requests[i].grant_id, requests[i].provider),
+            range(len(requests)), key=lambda i: (requests[i].grant_id, requests[i].provider)
         )
-        if todo:
-            try:
-                with self.engine.begin() as conn:
-                    for i in todo:
-                        try:
-                            results[i] = self._admit_one(conn, requests[i])
-                        except (RateLimited, BudgetExceeded) as exc:
-                            results[i] = exc
-            except Exception as exc:
+        try:
+            with self.engine.begin() as conn:
                 for i in todo:
-                    results[i] = _failed(results[i], exc)
+                    try:
+                        results[i] = self._admit_one(conn, requests[i])
+                    except (RateLimited, BudgetExceeded) as exc:
+                        results[i] = exc
+        except Exception as exc:
+            for i in todo:
+                results[i] = _failed(results[i], exc)
         return [r if r is not None else RuntimeError("not admitted") for r in results]
 
     def _admit_one(self, conn: Connection, request: AdmissionRequest) -> Admitted:
@@ -142,14 +135,7 @@ class Admission:
             if tightest is not None:  # as it stands with this request taken back out
                 exc.headers.update(replace(tightest, remaining=tightest.remaining + 1).headers())
             raise
-        return Admitted(
-            counted.tightest,
-            rid,
-            r.amount if rid else 0,
-            periods,
-            day_key(r.now),
-            month_key(r.now),
-        )
+        return Admitted(counted.tightest, rid, r.amount, periods, day_key(r.now), month_key(r.now))
 
 
 def _failed(result: AdmissionResult | None, exc: Exception) -> AdmissionResult:
@@ -157,7 +143,7 @@ def _failed(result: AdmissionResult | None, exc: Exception) -> AdmissionResult:
     (it wrote nothing); a stored hold may or may not be committed (interrupted)."""
     if isinstance(result, RateLimited | BudgetExceeded):
         return result
-    if isinstance(result, Admitted) and result.reservation_id is not None:
+    if isinstance(result, Admitted):
         interrupted = AdmissionInterrupted(
             result.reservation_id, result.reserved_micros, result.reserved_periods
         )
@@ -205,8 +191,6 @@ class AdmissionQueue:
         self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
     ) -> Admitted:
         request = AdmissionRequest(grant_id, provider, limits, amount, now)
-        if not request.limited:
-            return request.unlimited()
         if self._thread is None:  # not started (a tool using the runtime outside serving)
             return await asyncio.to_thread(
                 self.admission.admit, grant_id, provider, limits, amount, now
@@ -247,7 +231,7 @@ class AdmissionQueue:
         for waiting, result in zip(group, results, strict=True):
             future = waiting.future
             if future.cancelled():
-                if isinstance(result, Admitted) and result.reservation_id and self.on_orphan:
+                if isinstance(result, Admitted) and self.on_orphan is not None:
                     self.on_orphan(waiting.request, result)
             elif isinstance(result, Exception):
                 future.set_exception(result)

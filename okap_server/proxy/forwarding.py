@@ -164,7 +164,8 @@ async def plan_forward(
         output_bound=output_bound,
         injected_usage=injected,
     )
-    amount = plan.worst_case() if limits.spend_limited else 0
+    # Held on limited periods, and what the request is charged if its outcome is lost.
+    amount = plan.worst_case() if limits.spend_limited or route.billable else 0
     admitted = await runtime.admissions.admit(grant.id, row.id, limits, amount, now)
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)

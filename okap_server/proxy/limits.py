@@ -219,7 +219,13 @@ class SqlBudget:
         amount: int,
         now: datetime,
         ttl: timedelta,
-    ) -> tuple[str | None, tuple[str, ...]]:
+    ) -> tuple[str, tuple[str, ...]]:
+        """Hold ``amount`` on every limited spend period, and record the request in flight.
+
+        The ``reservation`` row is written for every admitted request, limited in spend or
+        not: it is the durable trace that the request may be answered, so if the process
+        dies before recording it the sweeper still audits it (outcome unknown, charged at
+        ``amount``, its worst case). Returns the row's id and the periods held against."""
         # Sorted by period, the order settlement uses too: rows are always locked in one
         # order, so concurrent holds and settlements cannot deadlock on PostgreSQL.
         periods = sorted(
@@ -231,8 +237,6 @@ class SqlBudget:
             )
             if limit is not None
         )
-        if not periods:
-            return None, ()
 
         def refused(limit: int, label: str) -> BudgetExceeded:
             return BudgetExceeded(
@@ -248,7 +252,11 @@ class SqlBudget:
         params = {"g": grant_id, "p": provider, "a": amount}
         for i, (period, limit, _) in enumerate(periods):
             params.update({f"p{i}": period, f"l{i}": limit})
-        held = {str(row[0]) for row in conn.execute(_hold_statement(len(periods)), params)}
+        held = (
+            {str(row[0]) for row in conn.execute(_hold_statement(len(periods)), params)}
+            if periods
+            else set()
+        )
         for period, limit, label in periods:
             if period not in held:
                 if held:  # take back the holds of the periods that had room

@@ -35,6 +35,9 @@ pytestmark = pytest.mark.slow
 
 HI = [{"role": "user", "content": "hi"}]
 LIMITED = {"daily_spend": 50.0, "monthly_spend": 100.0}
+# No spend limit, so no budget is held: the request's in-flight record alone must let the
+# restarted vault audit what the dead one had not written.
+RATE_ONLY = {"requests_per_minute": 100_000}
 
 
 def server_env(settings: Settings, fake: FakeUpstream) -> dict[str, str]:
@@ -129,10 +132,15 @@ def census(vault: Vault, grant_id: str) -> dict[str, int]:
         }
 
 
+@pytest.mark.parametrize("limits", [LIMITED, RATE_ONLY], ids=["spend-limited", "rate-only"])
 def test_sigkill_under_load_loses_nothing(
-    settings: Settings, vault: Vault, fake_upstream: FakeUpstream, tmp_path: Path
+    settings: Settings,
+    vault: Vault,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    limits: dict[str, float],
 ) -> None:
-    grant = make_grant(vault, entry("openai", limits=LIMITED), entry("anthropic", limits=LIMITED))
+    grant = make_grant(vault, entry("openai", limits=limits), entry("anthropic", limits=limits))
     other = make_grant(vault, entry("openai"), username="someone-else")
     before = census(vault, grant.grant_id)
     # Streams slow enough that some are in flight at the kill.

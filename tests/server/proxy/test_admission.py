@@ -40,7 +40,7 @@ def test_a_group_admits_and_refuses_each_request_on_its_own(vault: Vault) -> Non
         AdmissionRequest(a.grant_id, "openai", tight, 400, now),
         AdmissionRequest(a.grant_id, "openai", tight, 400, now),  # over the day's 2 requests
         AdmissionRequest(b.grant_id, "openai", Limits(daily_spend=500), 300, now),  # over $
-        AdmissionRequest(b.grant_id, "openai", Limits(), 999, now),  # no limits: no database
+        AdmissionRequest(b.grant_id, "openai", Limits(), 999, now),  # no limits: recorded
     ]
     results = Admission(vault.engine).admit_many(group)
     assert [type(r).__name__ for r in results] == [
@@ -57,9 +57,11 @@ def test_a_group_admits_and_refuses_each_request_on_its_own(vault: Vault) -> Non
     day_b = spend(vault, b.grant_id, day_key(now))
     assert day_a is not None and day_a.reserved_micros == 800
     assert day_b is not None and day_b.reserved_micros == 300
-    assert holds(vault) == 3
+    # Every admitted request is recorded in flight, the one with no limits too (its row
+    # holds no budget: it is what the sweeper audits if the process dies).
+    assert holds(vault) == 4
     unlimited = results[5]
-    assert isinstance(unlimited, Admitted) and unlimited.reservation_id is None
+    assert isinstance(unlimited, Admitted) and unlimited.reserved_periods == ()
 
 
 def test_a_budget_refusal_takes_back_the_rate_count_and_other_periods(vault: Vault) -> None:
