@@ -65,3 +65,12 @@ def create_app(vault: Vault) -> FastAPI:
         # client address, and only when the peer is one of OKAP_TRUSTED_PROXIES.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=vault.settings.trusted_proxy_list)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of a worker process (``okap-server serve --workers N``): each worker opens
+    the vault from the same settings (environment, ``OKAP_CONFIG``) as the parent did."""
+    from okap_server.context import open_vault
+    from okap_server.settings import load_settings
+
+    return create_app(open_vault(load_settings(), create_key=False))

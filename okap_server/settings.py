@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
+    # Server processes on one port (uvicorn workers). Limits hold across them: they are kept
+    # in the database, as across replicas.
+    workers: int = Field(default=1, ge=1, le=64)
     master_key: SecretStr | None = None
     # During a rolling rotation: the key being retired, still accepted for decryption.
     master_key_previous: SecretStr | None = None

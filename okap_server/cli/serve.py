@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import uvicorn
@@ -19,6 +20,12 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--open-browser", action="store_true", help="open consent pages in this machine's browser"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes sharing the port (1); limits hold across them",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -30,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.open_browser:
         overrides["open_browser"] = True
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     settings = settings_from_env().model_copy(update=overrides)
     vault = open_vault_or_fail(settings)
     with translated_failures(settings), vault.session() as session:
@@ -44,16 +53,29 @@ def run(args: argparse.Namespace) -> int:
             f"It works once, for {hours:g} hours. Or run: okap-server users add NAME\n",
             flush=True,
         )
-    config = uvicorn.Config(
-        create_app(vault),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if settings.workers > 1:
+        # The vault is migrated and its master key checked here, once; each worker then
+        # opens it from the same settings. The command line's choices reach them as
+        # environment variables, so links and the browser behave as asked.
+        vault.dispose()
+        os.environ.update(
+            OKAP_HOST=settings.host,
+            OKAP_PORT=str(settings.port),
+            OKAP_OPEN_BROWSER="true" if settings.open_browser else "false",
+        )
+        uvicorn.run(
+            "okap_server.app:app_from_env", factory=True, workers=settings.workers, **options
+        )
+        return 0
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn.Config(create_app(vault), **options)).run()
     finally:
         vault.dispose()
     return 0

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import anthropic
-import httpx
 import openai
 import pytest
 from sqlalchemy import func, update
@@ -30,6 +25,7 @@ from okap_server.settings import Settings
 from okap_server.vault.models import ProviderKey
 from tests.support.fake_upstream import FakeUpstream, SlowStream
 from tests.support.grants import entry, make_grant
+from tests.support.process import server_env, vault_process
 
 pytestmark = pytest.mark.slow
 
@@ -38,57 +34,6 @@ LIMITED = {"daily_spend": 50.0, "monthly_spend": 100.0}
 # No spend limit, so no budget is held: the request's in-flight record alone must let the
 # restarted vault audit what the dead one had not written.
 RATE_ONLY = {"requests_per_minute": 100_000}
-
-
-def server_env(settings: Settings, fake: FakeUpstream) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OKAP_")}
-    upstreams = fake.upstreams()
-    env.update(
-        PYTHONUNBUFFERED="1",
-        OKAP_HOME=str(settings.home),
-        OKAP_DATABASE_URL=settings.effective_database_url,
-        OKAP_PUBLIC_URL=settings.effective_public_url,
-        OKAP_UPSTREAM_OPENAI=upstreams["openai"],
-        OKAP_UPSTREAM_ANTHROPIC=upstreams["anthropic"],
-        OKAP_PROXY_AUDIT_FLUSH_SECONDS="0.05",
-        OKAP_PROXY_SWEEP_SECONDS="0.2",
-        OKAP_PROXY_RETRY_BASE_SECONDS="0.01",
-        OKAP_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@contextmanager
-def vault_process(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``okap-server serve`` as a real process, ready when /healthz answers."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "okap_server.cli", "serve", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the vault did not start:\n" + log.read_text())
-            time.sleep(0.05)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def census(vault: Vault, grant_id: str) -> dict[str, int]:
