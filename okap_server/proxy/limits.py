@@ -33,6 +33,7 @@ SPEND_TABLE: Any = SpendCounter.__table__  # type: ignore[attr-defined]
 RESERVATION: Any = Reservation.__table__  # type: ignore[attr-defined]
 RATE = RATE_TABLE.c
 SPEND = SPEND_TABLE.c
+RELEASE_CHUNK = 256
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -306,15 +307,21 @@ class SqlBudget:
         return reservation_id in self.release_many(conn, [reservation_id])
 
     def release_many(self, conn: Connection, reservation_ids: list[str]) -> set[str]:
-        """Drop holds; the ids that were still held (the others were swept)."""
-        if not reservation_ids:
-            return set()
-        rows = conn.execute(
-            delete(RESERVATION)
-            .where(RESERVATION.c.id.in_(reservation_ids))
-            .returning(RESERVATION.c.id)
-        )
-        return {str(row[0]) for row in rows}
+        """Drop holds; the ids that were still held (the others were swept).
+
+        Ids go in chunks padded to a power of two (repeating an id is harmless in ``IN``),
+        so the driver prepares a handful of statement shapes, not one per batch size: each
+        pooled SQLite connection keeps every shape it has seen (bench/README.md, soak)."""
+        ids = list(dict.fromkeys(reservation_ids))
+        released: set[str] = set()
+        for start in range(0, len(ids), RELEASE_CHUNK):
+            chunk = ids[start : start + RELEASE_CHUNK]
+            chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
+            rows = conn.execute(
+                delete(RESERVATION).where(RESERVATION.c.id.in_(chunk)).returning(RESERVATION.c.id)
+            )
+            released.update(str(row[0]) for row in rows)
+        return released
 
     def sweep(
         self,
