@@ -95,11 +95,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=["httpx", "aiohttp", "httpx2"],
         help="passthrough upstream clients besides httpx, if installed (httpx,aiohttp,httpx2)",
     )
-    p.add_argument(
-        "--experiments",
-        action="store_true",
-        help="also okap with an aiohttp-backed httpx transport (bench/aiohttp_transport.py)",
-    )
     p.add_argument("--okap-db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--okap-log-level", default="INFO", help="okap's log level (INFO, as shipped)")
     p.add_argument("--workers", default="1,2", help="worker counts for the scale check")
@@ -231,17 +226,6 @@ def start_targets(
         log_level=settings.okap_log_level,
     )
     run.append(keep(okap))
-    if args.experiments and targets.available("aiohttp"):
-        experiment, _ = targets.okap(
-            workdir,
-            upstream,
-            cpus=settings.server_cpus,
-            name="okap-aiohttp-transport",
-            log_level=settings.okap_log_level,
-            seeded=seeded,
-            factory="bench.aiohttp_transport:app_with_aiohttp_transport",
-        )
-        run.append(keep(experiment))
     if args.with_litellm:
         log("starting LiteLLM (installs into its own venv on first use)")
         run.append(keep(targets.litellm(workdir, upstream, settings.server_cpus)))
