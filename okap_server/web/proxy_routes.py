@@ -138,9 +138,9 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
 def _split_path(scope: Scope) -> tuple[str, str] | None:
     """``(provider, path after it)`` of a proxy call, else None. The path is taken from the
     raw request target, as sent, so the core's own normalisation sees any ``%2e%2e``."""
-    path: str = scope["path"]
-    if scope["type"] != "http" or not path.startswith(PREFIX):
+    if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
         return None
+    path: str = scope["path"]
     if scope["method"] not in PROXY_METHODS:
         return None
     provider, slash, _ = path[len(PREFIX) :].partition("/")
@@ -159,7 +159,7 @@ class ProxyFrontDoor:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        target = _split_path(scope) if scope["type"] == "http" else None
+        target = _split_path(scope)
         if target is None:
             await self.app(scope, receive, send)
             return
