@@ -43,8 +43,8 @@ def _timeouts(request: httpx.Request) -> aiohttp.ClientTimeout:
     )
 
 
-def _request_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    """The httpx exception a request that failed before its response is."""
+def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception an aiohttp failure is, before the response or while reading it."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout("upstream connect timed out", request=request)
     if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
@@ -68,9 +68,7 @@ class _Body(httpx.AsyncByteStream):
             async for chunk in self._response.content.iter_any():
                 yield chunk
         except (aiohttp.ClientError, TimeoutError) as exc:
-            if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
-                raise httpx.ReadTimeout("upstream read timed out", request=self._request) from None
-            raise httpx.ReadError("upstream read failed", request=self._request) from None
+            raise _transport_error(exc, self._request) from None
 
     async def aclose(self) -> None:
         # release() keeps the connection only when the body was read to its end.
@@ -112,7 +110,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method, URL(str(request.url), encoded=True), **options
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _request_error(exc, request) from None
+            raise _transport_error(exc, request) from None
         return httpx.Response(
             response.status,
             headers=list(response.raw_headers),
