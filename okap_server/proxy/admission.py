@@ -11,6 +11,12 @@ counted (``limits.py``), so it counts and holds nothing, as before.
 
 Rows are locked in (grant, provider) order within a group, the order settlement uses, so
 groups from different replicas cannot deadlock on PostgreSQL.
+
+A request with no other in flight has no group to join, and the hop to the admission thread
+and back would cost it more than its statements do. On SQLite such a lone request is
+admitted on the event loop itself (:class:`LoneAdmission`), on a connection that never waits
+for the database's write lock: if another writer holds it, the request goes to the
+admission thread as any other, which waits as long as the busy timeout allows.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
+from okap_server.db.cursor import Cursor
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import (
@@ -112,25 +119,39 @@ class Admission:
         )
         try:
             with self.engine.begin() as conn:
-                for i in todo:
-                    try:
-                        results[i] = self._admit_one(conn, requests[i])
-                    except (RateLimited, BudgetExceeded) as exc:
-                        results[i] = exc
+                self.run_group(conn, requests, todo, results)
         except Exception as exc:
             for i in todo:
                 results[i] = _failed(results[i], exc)
         return [r if r is not None else RuntimeError("not admitted") for r in results]
 
-    def _admit_one(self, conn: Connection, request: AdmissionRequest) -> Admitted:
+    def run_group(
+        self,
+        conn: Connection,
+        requests: Sequence[AdmissionRequest],
+        order: Sequence[int],
+        results: list[AdmissionResult | None],
+    ) -> None:
+        """The group's statements, in ``order``, inside the caller's transaction."""
+        cursor = Cursor(conn)
+        try:
+            for i in order:
+                try:
+                    results[i] = self._admit_one(cursor, requests[i])
+                except (RateLimited, BudgetExceeded) as exc:
+                    results[i] = exc
+        finally:
+            cursor.close()
+
+    def _admit_one(self, cursor: Cursor, request: AdmissionRequest) -> Admitted:
         r = request
-        counted = self.rate.hit(conn, r.grant_id, r.provider, r.limits, r.now)
+        counted = self.rate.hit(cursor, r.grant_id, r.provider, r.limits, r.now)
         try:
             rid, periods = self.budget.reserve(
-                conn, r.grant_id, r.provider, r.limits, r.amount, r.now, self.reservation_ttl
+                cursor, r.grant_id, r.provider, r.limits, r.amount, r.now, self.reservation_ttl
             )
         except BudgetExceeded as exc:
-            self.rate.uncount(conn, r.grant_id, r.provider, counted)
+            self.rate.uncount(cursor, r.grant_id, r.provider, counted)
             tightest = counted.tightest
             if tightest is not None:  # as it stands with this request taken back out
                 exc.headers.update(replace(tightest, remaining=tightest.remaining + 1).headers())
@@ -152,6 +173,50 @@ def _failed(result: AdmissionResult | None, exc: Exception) -> AdmissionResult:
     return exc
 
 
+class LoneAdmission:
+    """SQLite only: one request admitted on the event loop's own connection, which never
+    waits for the write lock (``busy_timeout=0``) and never checkpoints the WAL (other
+    connections do), so the loop is held only for the statements themselves."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self._conn: Connection | None = None
+
+    @staticmethod
+    def supported(engine: Engine) -> bool:
+        return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+    def try_admit(self, request: AdmissionRequest) -> AdmissionResult | None:
+        """The request's result, or None if it could not be tried here (the write lock is
+        taken, or any other error): nothing was written, and the caller queues it."""
+        results: list[AdmissionResult | None] = [None]
+        try:
+            conn = self._connection()
+            with conn.begin():
+                self.admission.run_group(conn, [request], [0], results)
+        except Exception:
+            if self._conn is not None and self._conn.invalidated:
+                self.close()
+            return None
+        return results[0]
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            conn = self.admission.engine.connect()
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        """Its connection is not given back to the pool: its pragmas are not the pool's."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()
+            conn.close()
+
+
 @dataclass
 class _Waiting:
     request: AdmissionRequest
@@ -164,7 +229,8 @@ class AdmissionQueue:
 
     ``on_orphan`` gets a hold admitted for a request that was cancelled while it waited
     (its app left, the server is stopping), so the caller can release it at once instead
-    of leaving it to the sweeper.
+    of leaving it to the sweeper. ``lone`` admits a request that is alone in flight on the
+    loop itself (SQLite).
     """
 
     def __init__(
@@ -173,9 +239,11 @@ class AdmissionQueue:
         *,
         on_orphan: Callable[[AdmissionRequest, Admitted], None] | None = None,
         max_group: int = MAX_GROUP,
+        lone: LoneAdmission | None = None,
     ) -> None:
         self.admission = admission
         self.on_orphan = on_orphan
+        self.lone = lone
         self.max_group = max_group
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -188,9 +256,23 @@ class AdmissionQueue:
         self._thread.start()
 
     async def admit(
-        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
+        self,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        amount: int,
+        now: datetime,
+        *,
+        alone: bool = False,
     ) -> Admitted:
+        """``alone``: no other request is in flight, so there is no group to wait for."""
         request = AdmissionRequest(grant_id, provider, limits, amount, now)
+        if alone and self.lone is not None and self._thread is not None:
+            result = self.lone.try_admit(request)
+            if isinstance(result, Exception):
+                raise result
+            if result is not None:
+                return result
         if self._thread is None:  # not started (a tool using the runtime outside serving)
             return await asyncio.to_thread(
                 self.admission.admit, grant_id, provider, limits, amount, now
@@ -243,3 +325,5 @@ class AdmissionQueue:
         if thread is not None:
             self._queue.put(None)
             await asyncio.to_thread(thread.join)
+        if self.lone is not None:
+            self.lone.close()

@@ -166,7 +166,9 @@ async def plan_forward(
     )
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
-    admitted = await runtime.admissions.admit(grant.id, row.id, limits, amount, now)
+    admitted = await runtime.admissions.admit(
+        grant.id, row.id, limits, amount, now, alone=runtime.in_flight <= 1
+    )
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from okap_server.proxy.admission import Admission, AdmissionQueue, AdmissionRequest, Admitted
+from okap_server.proxy.admission import (
+    Admission,
+    AdmissionQueue,
+    AdmissionRequest,
+    Admitted,
+    LoneAdmission,
+)
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.pricing import PriceTable
@@ -39,7 +45,10 @@ class ProxyRuntime:
         self.admission = Admission(
             vault.engine, reservation_ttl=timedelta(seconds=settings.proxy_reservation_seconds)
         )
-        self.admissions = AdmissionQueue(self.admission, on_orphan=self._release_orphan)
+        lone = LoneAdmission(self.admission) if LoneAdmission.supported(vault.engine) else None
+        self.admissions = AdmissionQueue(self.admission, on_orphan=self._release_orphan, lone=lone)
+        # Proxied requests being handled now: one alone is admitted without a thread hop.
+        self.in_flight = 0
         self.recorder = Recorder(
             vault.engine,
             flush_seconds=settings.proxy_audit_flush_seconds,

@@ -100,6 +100,7 @@ class ProxyService:
             return self.render(adapter, errors.UnknownProvider())
         adapter = self.runtime.adapter(row.id)
         audit: list[Outcome] = []  # filled as soon as the grant is known
+        self.runtime.in_flight += 1
         try:
             plan = await self.check(request, row, adapter, audit)
             return await self.forward(plan, row, adapter, started)
@@ -127,6 +128,8 @@ class ProxyService:
                     outcome.cost_micros = outcome.unknown_outcome_cost
                     self.runtime.recorder.submit(outcome)
             raise
+        finally:
+            self.runtime.in_flight -= 1
 
     async def check(
         self, request: ProxyRequest, row: ProviderRow, adapter: Adapter, audit: list[Outcome]

@@ -4,12 +4,25 @@ taking back what they counted, and the event loop's queue in front of it."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
 
+import pytest
 from sqlmodel import select
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.proxy.admission import Admission, AdmissionQueue, AdmissionRequest, Admitted
+from okap_server.db.engine import sqlite_path
+from okap_server.proxy.admission import (
+    Admission,
+    AdmissionQueue,
+    AdmissionRequest,
+    AdmissionResult,
+    Admitted,
+    LoneAdmission,
+)
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import day_key
@@ -132,3 +145,86 @@ def test_a_hold_for_a_cancelled_waiter_is_handed_back(vault: Vault) -> None:
 
     asyncio.run(run())
     assert len(orphans) == 1 and orphans[0].reservation_id is not None
+
+
+class CountingAdmission(Admission):
+    """Counts the groups the admission thread runs."""
+
+    groups = 0
+
+    def admit_many(self, requests: Sequence[AdmissionRequest]) -> list[AdmissionResult]:
+        self.groups += 1
+        return super().admit_many(requests)
+
+
+def test_a_lone_request_is_admitted_on_the_loop_and_a_locked_database_sends_it_to_the_thread(
+    vault: Vault,
+) -> None:
+    """SQLite: no thread hop for a request alone in flight, the same rows written, and a
+    write lock held elsewhere never stalls the event loop (the thread waits instead)."""
+    path = sqlite_path(vault.settings.effective_database_url)
+    if path is None:
+        pytest.skip("the lone path is SQLite's")
+    grant = make_grant(vault, entry("openai"))
+    limits = Limits(requests_per_minute=3, total_spend=1_000_000)
+    admission = CountingAdmission(vault.engine)
+    assert LoneAdmission.supported(vault.engine)
+    ticks: list[float] = []
+
+    async def run() -> tuple[object, ...]:
+        queue = AdmissionQueue(admission, lone=LoneAdmission(admission))
+        queue.start()
+        try:
+            first = await queue.admit(grant.grant_id, "openai", limits, 100, utcnow(), alone=True)
+            assert admission.groups == 0  # admitted on the loop
+            locked, release = threading.Event(), threading.Event()
+
+            def hold() -> None:
+                conn = sqlite3.connect(path, isolation_level=None)
+                conn.execute("BEGIN IMMEDIATE")
+                locked.set()
+                release.wait(10)
+                conn.execute("ROLLBACK")
+                conn.close()
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            locked.wait(10)
+
+            async def tick() -> None:
+                for _ in range(20):
+                    ticks.append(time.monotonic())
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.create_task(tick())
+            started = time.monotonic()
+            waiting = asyncio.create_task(
+                queue.admit(grant.grant_id, "openai", limits, 100, utcnow(), alone=True)
+            )
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # the thread waits for the lock, the loop does not
+            release.set()
+            second = await waiting
+            await ticker
+            holder.join()
+            assert admission.groups == 1
+            assert time.monotonic() - started >= 0.3
+            third = await queue.admit(grant.grant_id, "openai", limits, 100, utcnow(), alone=True)
+            try:
+                await queue.admit(grant.grant_id, "openai", limits, 100, utcnow(), alone=True)
+            except RateLimited as exc:
+                refused: object = exc
+            return first, second, third, refused
+        finally:
+            await queue.aclose()
+
+    first, second, third, refused = asyncio.run(run())
+    assert all(isinstance(r, Admitted) for r in (first, second, third))
+    assert isinstance(refused, RateLimited)
+    assert admission.groups == 1  # the third and the refusal ran on the loop again
+    # While the lock was held the loop went on ticking every 10 ms.
+    assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < 0.2
+    assert rate_counts(vault, grant.grant_id) == {"minute": 3}
+    total = spend(vault, grant.grant_id, "total")
+    assert total is not None and total.reserved_micros == 300
+    assert holds(vault) == 3
