@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okap_server import __version__, housekeeping
@@ -29,6 +30,14 @@ from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.templating import static_dir
 
 
+class VaultApp(FastAPI):
+    """FastAPI with the proxy's front door outside the whole page stack, its error and
+    telemetry layers included: every app request passes it, so it skips them all."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return proxy_routes.ProxyFrontDoor(super().build_middleware_stack())
+
+
 def create_app(vault: Vault) -> FastAPI:
     """An app serving one opened vault. Start-up work that can fail is done by ``open_vault``."""
 
@@ -37,7 +46,7 @@ def create_app(vault: Vault) -> FastAPI:
         async with proxy_routes.running(app, vault), housekeeping.running(vault):
             yield
 
-    app = FastAPI(
+    app = VaultApp(
         title="okap vault",
         version=__version__,
         lifespan=lifespan,
@@ -58,8 +67,6 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(okap_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(dashboard_routes.router)
-    # Added last, so it runs first: proxy calls skip the page routes and their middleware.
-    app.add_middleware(proxy_routes.ProxyFrontDoor)
     if vault.settings.trusted_proxy_list:
         # Outermost, so every handler (and the sign-in throttle's per-IP key) sees the real
         # client address, and only when the peer is one of OKAP_TRUSTED_PROXIES.

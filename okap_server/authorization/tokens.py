@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import zlib
 
@@ -16,6 +17,7 @@ TOKEN_PREFIX = "okap_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RANDOM_CHARS = 43  # 62**43 > 2**256
 _CHECKSUM_CHARS = 6
+_SHAPE = re.compile(f"{TOKEN_PREFIX}[0-9A-Za-z]{{{_RANDOM_CHARS + _CHECKSUM_CHARS}}}")
 
 
 def _base62(number: int, width: int) -> str:
@@ -37,11 +39,9 @@ def new_access_token() -> str:
 
 def looks_like_token(value: str) -> bool:
     """Format and checksum check, done before any lookup."""
-    if not value.startswith(TOKEN_PREFIX):
+    if _SHAPE.fullmatch(value) is None:
         return False
     rest = value[len(TOKEN_PREFIX) :]
-    if len(rest) != _RANDOM_CHARS + _CHECKSUM_CHARS or any(c not in _ALPHABET for c in rest):
-        return False
     body, check = rest[:_RANDOM_CHARS], rest[_RANDOM_CHARS:]
     return hmac.compare_digest(_checksum(body), check)
 

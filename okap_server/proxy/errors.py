@@ -104,3 +104,10 @@ class UpstreamTimeout(ProxyError):
 class ProxyUnavailable(ProxyError):
     status, code = 503, "vault_unavailable"
     default_message = "The vault cannot reach its database right now."
+
+
+class InternalError(ProxyError):
+    """A fault of the vault itself: the app still gets its provider's error shape."""
+
+    status, code = 500, "internal_error"
+    default_message = "The vault failed while handling this request."

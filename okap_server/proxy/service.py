@@ -238,6 +238,12 @@ class ProxyService:
         outcome.upstream_latency_ms = (now - upstream_started) * 1000
         self.runtime.recorder.submit(outcome)
 
+    def failed(self, provider: str) -> ProxyResponse:
+        """The answer to a request the vault itself failed on (a bug, not a refusal)."""
+        row = self.runtime.catalog.get(provider)
+        adapter = self.runtime.adapter(row.id if row is not None else "openai")
+        return self.render(adapter, errors.InternalError())
+
     def render(self, adapter: Adapter, exc: errors.ProxyError) -> ProxyResponse:
         body = json.dumps(adapter.error_body(exc.status, exc.code, exc.message)).encode()
         headers = [("content-type", "application/json"), ("x-okap-error", exc.code)]

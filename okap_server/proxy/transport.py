@@ -14,6 +14,7 @@ no added ``User-Agent``/``Accept``/``Content-Type``, no decompression.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,11 +37,19 @@ def _text(value: bytes) -> str:
 
 def _timeouts(request: httpx.Request) -> aiohttp.ClientTimeout:
     timeout: dict[str, float | None] = request.extensions.get("timeout", {})
-    return aiohttp.ClientTimeout(
-        total=None,
-        sock_connect=timeout.get("connect"),
-        sock_read=timeout.get("read"),
-    )
+    return _client_timeout(timeout.get("connect"), timeout.get("read"))
+
+
+# Both built once per value, not per request: the proxy uses one timeout setting and a
+# handful of upstream URLs.
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
+@functools.lru_cache(maxsize=512)
+def _aiohttp_url(url: str) -> URL:
+    return URL(url, encoded=True)
 
 
 def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -107,7 +116,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         }
         try:
             response = await self._client().request(
-                request.method, URL(str(request.url), encoded=True), **options
+                request.method, _aiohttp_url(str(request.url)), **options
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, request) from None

@@ -153,7 +153,12 @@ def _split_path(scope: Scope) -> tuple[str, str] | None:
 
 
 class ProxyFrontDoor:
-    """ASGI middleware answering proxy calls itself and passing the rest to ``app``."""
+    """ASGI middleware answering proxy calls itself and passing the rest to ``app``.
+
+    It is the outermost layer (``app.VaultApp``): a proxy call passes through none of the
+    page stack's middleware. A fault of the vault's own is answered here, in the provider's
+    error shape, and raised on for the server to log, as the page stack's error layer does.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -169,15 +174,18 @@ class ProxyFrontDoor:
             return  # the app went away before sending its request
         provider, path = target
         body, too_large = read
-        answer = await service.handle(
-            ProxyRequest(
-                method=scope["method"],
-                provider=provider,
-                raw_path=path,
-                query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-                body=body,
-                body_too_large=too_large,
-            )
+        request = ProxyRequest(
+            method=scope["method"],
+            provider=provider,
+            raw_path=path,
+            query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            body=body,
+            body_too_large=too_large,
         )
+        try:
+            answer = await service.handle(request)
+        except Exception:
+            await RelayResponse(service.failed(provider))(scope, receive, send)
+            raise
         await RelayResponse(answer)(scope, receive, send)

@@ -144,3 +144,28 @@ def test_a_clean_shutdown_flushes_every_record(
             assert session.exec(select(Reservation)).all() == []  # every hold settled
     finally:
         other.dispose()
+
+
+class BrokenTransport(httpx.AsyncBaseTransport):
+    """A fault inside the vault itself, not an upstream error (no httpx.TransportError)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in the vault")
+
+
+def test_a_fault_of_the_vault_itself_is_a_500_in_the_providers_shape(
+    vault: Vault, fake_upstream: FakeUpstream
+) -> None:
+    """The proxy's front door sits outside the page stack's error layer, so it answers its
+    own faults: the SDK raises its usual 500 error, and the server stays up."""
+    grant = make_grant(vault, entry("openai"))
+    vault.proxy_transport = BrokenTransport()
+    with serve_vault(vault) as url:
+        client = openai_client(url, grant.token).with_options(max_retries=0)
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model="gpt-4o-mini", messages=HI)
+        assert failed.value.status_code == 500
+        assert failed.value.code == "internal_error"
+        assert failed.value.response.headers["x-okap-error"] == "internal_error"
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    assert fake_upstream.requests_for("openai") == []
