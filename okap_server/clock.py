@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 
 
@@ -19,5 +19,6 @@ def isoformat_z(value: datetime) -> str:
 
 
 def new_id(prefix: str = "") -> str:
-    """A random, unguessable identifier for a row."""
-    return prefix + uuid.uuid4().hex
+    """A random, unguessable identifier for a row: 128 random bits in hex, as a UUID4's hex
+    would be but without building a ``UUID`` (two are made for every proxied request)."""
+    return prefix + os.urandom(16).hex()

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
 from okap_server.authorization.models import Grant
 from okap_server.clock import new_id, utcnow
+from okap_server.db.cursor import Cursor, Sql
 from okap_server.proxy.limits import SqlBudget, SweptHold
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.providers.base import Usage
@@ -92,6 +93,13 @@ class Outcome:
 
 UNKNOWN_ENDPOINT = "(unknown: the vault stopped before recording this request)"
 LOG: Any = RequestLog.__table__  # type: ignore[attr-defined]
+_LOG_COLUMNS = [column.name for column in LOG.columns]
+# Settlement runs these for every request, so on the driver's cursor (``db/cursor.py``).
+_INSERT_LOG = Sql(
+    f"INSERT INTO request_log ({', '.join(_LOG_COLUMNS)}) "  # noqa: S608 (the table's columns)
+    f"VALUES ({', '.join(':' + name for name in _LOG_COLUMNS)})"
+)
+_LAST_USED = Sql('UPDATE "grant" SET last_used_at = :when WHERE id = :id')
 
 
 def unknown_outcome_log_id(reservation_id: str) -> str:
@@ -167,11 +175,15 @@ def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None
         budget.apply(conn, deltas)
         if replaced:
             conn.execute(delete(LOG).where(LOG.c.id.in_(replaced)))
+        cursor = Cursor(conn)
         rows = [item.log_row() for item in batch if not item.abandoned]
-        if rows:
-            conn.execute(RequestLog.__table__.insert(), rows)  # type: ignore[attr-defined]
-        for grant_id, when in last_used.items():
-            conn.execute(update(GRANT).where(GRANT.c.id == grant_id).values(last_used_at=when))
+        for row in rows:
+            row["created_at"] = cursor.timestamp(row["created_at"])
+        cursor.run_many(_INSERT_LOG, rows)
+        cursor.run_many(
+            _LAST_USED,
+            [{"id": g, "when": cursor.timestamp(when)} for g, when in sorted(last_used.items())],
+        )
 
 
 class Recorder:
