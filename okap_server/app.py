@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okap_server import __version__, housekeeping
@@ -31,11 +33,15 @@ from okap_server.web.templating import static_dir
 
 
 class VaultApp(FastAPI):
-    """FastAPI with the proxy's front door outside the whole page stack, its error and
-    telemetry layers included: every app request passes it, so it skips them all."""
+    """FastAPI with the proxy's front door in front of all of it (its error and telemetry
+    layers included): every request of every app passes there, so it skips them all."""
 
-    def build_middleware_stack(self) -> ASGIApp:
-        return proxy_routes.ProxyFrontDoor(super().build_middleware_stack())
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._front_door = proxy_routes.ProxyFrontDoor(partial(FastAPI.__call__, self), self.state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._front_door(scope, receive, send)
 
 
 def create_app(vault: Vault) -> FastAPI:

@@ -84,6 +84,26 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+# A JSON answer of known length up to this size is read in one go by the transport: the
+# proxy reads such answers whole anyway (for their usage), and one read skips a chunked
+# stream's layers. Anything else (SSE, files, no length) streams as it arrives.
+READ_AT_ONCE_BYTES = 1 << 20
+
+
+class _Read(httpx.AsyncByteStream):
+    """A body the transport read whole: given in one piece, or the error that cut it off
+    (raised when it is read, as a streamed body's would be, never as a failed request)."""
+
+    def __init__(self, content: bytes, error: httpx.TransportError | None = None) -> None:
+        self._content = content
+        self._error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._error is not None:
+            raise self._error
+        yield self._content
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (one pool for every upstream), made in the serving event loop."""
 
@@ -120,11 +140,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, request) from None
+        stream: httpx.AsyncByteStream = _Body(response, request)
+        length = response.content_length
+        if length is not None and length <= READ_AT_ONCE_BYTES and "json" in response.content_type:
+            try:
+                stream = _Read(await response.read())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                response.close()
+                stream = _Read(b"", _transport_error(exc, request))
         return httpx.Response(
-            response.status,
-            headers=list(response.raw_headers),
-            stream=_Body(response, request),
-            request=request,
+            response.status, headers=list(response.raw_headers), stream=stream, request=request
         )
 
     async def aclose(self) -> None:

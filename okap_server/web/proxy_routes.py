@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import anyio
 from fastapi import FastAPI
 from fastapi.responses import Response
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okap_server.context import Vault
@@ -153,22 +154,25 @@ def _split_path(scope: Scope) -> tuple[str, str] | None:
 
 
 class ProxyFrontDoor:
-    """ASGI middleware answering proxy calls itself and passing the rest to ``app``.
+    """ASGI layer answering proxy calls itself and passing the rest to ``app``.
 
-    It is the outermost layer (``app.VaultApp``): a proxy call passes through none of the
-    page stack's middleware. A fault of the vault's own is answered here, in the provider's
-    error shape, and raised on for the server to log, as the page stack's error layer does.
+    It stands in front of the whole page application (``app.VaultApp``): a proxy call
+    passes through none of FastAPI's layers, its error and telemetry middleware included.
+    A fault of the vault's own is answered here, in the provider's error shape, and raised
+    on for the server to log, as the page stack's error layer does. ``state`` is the app's,
+    where the lifespan puts the running :class:`ProxyService`.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _split_path(scope)
         if target is None:
             await self.app(scope, receive, send)
             return
-        service: ProxyService = scope["app"].state.proxy
+        service: ProxyService = self.state.proxy
         read = await _read_body(scope, receive, service.runtime.settings.proxy_max_body_bytes)
         if read is None:
             return  # the app went away before sending its request

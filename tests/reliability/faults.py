@@ -39,6 +39,7 @@ class Fault(Enum):
     INVALID_JSON = "invalid_json"  # 200 application/json, body that does not parse
     RESET_MID_STREAM = "reset_mid_stream"  # 200 text/event-stream, two events, then RST
     GARBAGE_SSE = "garbage_sse"  # 200 text/event-stream whose events are not JSON
+    CUT_JSON = "cut_json"  # 200 application/json, half its content-length, then RST
     STATUS_429 = "429"
     STATUS_500 = "500"
     STATUS_502 = "502"
@@ -262,6 +263,11 @@ class FaultyUpstream:
             conn.close()
         elif fault is Fault.RESET_MID_STREAM:
             conn.sendall(_stream_head() + b"".join(_chunk(e) for e in FIRST_EVENTS[provider]))
+            time.sleep(0.05)
+            _reset(conn)
+        elif fault is Fault.CUT_JSON:
+            whole = _response("200 OK", "application/json", b'{"id": "chatcmpl-1"' + b" " * 200)
+            conn.sendall(whole[: len(whole) - 150])
             time.sleep(0.05)
             _reset(conn)
         elif fault is Fault.GARBAGE_SSE:

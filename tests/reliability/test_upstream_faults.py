@@ -130,6 +130,25 @@ def test_an_answer_that_is_not_json_is_a_native_error(
     assert_balanced(books, 2)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_answer_cut_off_mid_body_is_a_native_error_billed_and_not_retried(
+    vault: Vault, live_url: str, faulty: FaultyUpstream, provider: str
+) -> None:
+    """The provider answered 200 and broke off within its body: it may have billed the
+    answer, so the request is not sent again, and it is settled above $0."""
+    grant = make_grant(vault, entry(provider, limits=LIMITED))
+    faulty.script(Fault.CUT_JSON)
+    with pytest.raises(SERVER_ERROR[provider]) as failed:
+        call(provider, live_url, grant.token)
+    assert status_of(failed.value) == 502
+    assert [seen.fault for seen in faulty.seen] == [Fault.CUT_JSON]  # no retry
+    assert "fake upstream" in call(provider, live_url, grant.token)
+    books = settled_books(vault, grant.grant_id, 2)
+    assert_balanced(books, 2)
+    assert books.logs[0].status == 502 and books.logs[0].cost_micros > 0
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_broken_stream_raises_in_the_app_and_is_settled_above_zero(
     vault: Vault, live_url: str, faulty: FaultyUpstream, provider: str
