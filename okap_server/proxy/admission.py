@@ -192,10 +192,20 @@ class LoneAdmission:
         results: list[AdmissionResult | None] = [None]
         try:
             conn = self._connection()
-            with conn.begin():
-                self.admission.run_group(conn, [request], [0], results)
+            driver = conn.connection.dbapi_connection
+            assert driver is not None
         except Exception:
-            if self._conn is not None and self._conn.invalidated:
+            self.close()
+            return None
+        # The transaction is the driver's own (sqlite3 begins it at the first write): no
+        # statement here goes through SQLAlchemy, so its bookkeeping is skipped too.
+        try:
+            self.admission.run_group(conn, [request], [0], results)
+            driver.commit()
+        except Exception:
+            try:
+                driver.rollback()
+            except Exception:
                 self.close()
             return None
         return results[0]
