@@ -182,10 +182,15 @@ async def plan_forward(
 
 
 @functools.lru_cache(maxsize=512)
-def upstream_url(base: str, path: str) -> httpx.URL:
-    """Parsed once per upstream and path: httpx checks a URL character by character (tens of
-    microseconds a request), and apps call a handful of paths. ``httpx.URL`` is immutable."""
-    return httpx.URL(join_upstream(base, path))
+def upstream_url(base: str, path: str) -> tuple[httpx.URL, bytes]:
+    """The URL and its ``Host``, parsed once per upstream and path: httpx checks a URL
+    character by character (tens of microseconds a request), and apps call a handful of
+    paths. ``httpx.URL`` is immutable."""
+    url = httpx.URL(join_upstream(base, path))
+    return url, url.netloc
+
+
+_SENDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})
 
 
 def build_upstream_request(
@@ -202,10 +207,15 @@ def build_upstream_request(
     query: list[tuple[str, str | int | float | bool | None]] = [
         (k, v) for k, v in request.query if k.lower() not in CLIENT_CREDENTIAL_QUERY
     ]
-    url = upstream_url(row.upstream, path)
+    url, host = upstream_url(row.upstream, path)
     if query:
         url = url.copy_with(params=httpx.QueryParams(query))
     # Header values are passed on as the bytes the client sent (Starlette decoded them as
     # latin-1; RFC 9110 §5.5 allows obs-text), never re-encoded as ASCII, which would fail.
-    raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
-    return httpx.Request(request.method, url, headers=raw, content=body or None)
+    # Host and Content-Length are set here, as httpx would for ``content=``; the body goes
+    # in as a ready stream, so httpx builds the headers once instead of twice.
+    raw = [(b"host", host)]
+    if body or request.method in _SENDS_LENGTH:
+        raw.append((b"content-length", str(len(body)).encode()))
+    raw.extend((n.encode("latin-1"), v.encode("latin-1")) for n, v in headers)
+    return httpx.Request(request.method, url, headers=raw, stream=httpx.ByteStream(body))
