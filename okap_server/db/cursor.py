@@ -93,7 +93,7 @@ class Cursor:
         stores (so rows written here and through SQLAlchemy compare and sort alike), else
         the datetime itself."""
         if self._sqlite:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:26]  # without its UTC offset
         return value
 
     def close(self) -> None:

@@ -132,16 +132,59 @@ class Admission:
         order: Sequence[int],
         results: list[AdmissionResult | None],
     ) -> None:
-        """The group's statements, in ``order``, inside the caller's transaction."""
+        """The group's statements, in ``order``, inside the caller's transaction.
+
+        Requests of one grant entry that fall in the same windows are first tried
+        together: one statement counts all of them in each window and one holds their
+        summed worst case, if all of them fit. If they do not, each is tried on its own,
+        in order, so the ones that fit are admitted and the rest refused, as before."""
         cursor = Cursor(conn)
         try:
-            for i in order:
-                try:
-                    results[i] = self._admit_one(cursor, requests[i])
-                except (RateLimited, BudgetExceeded) as exc:
-                    results[i] = exc
+            for bucket in _buckets(requests, order):
+                if len(bucket) > 1 and self._admit_together(cursor, requests, bucket, results):
+                    continue
+                for i in bucket:
+                    try:
+                        results[i] = self._admit_one(cursor, requests[i])
+                    except (RateLimited, BudgetExceeded) as exc:
+                        results[i] = exc
         finally:
             cursor.close()
+
+    def _admit_together(
+        self,
+        cursor: Cursor,
+        requests: Sequence[AdmissionRequest],
+        bucket: list[int],
+        results: list[AdmissionResult | None],
+    ) -> bool:
+        """Admit every request of ``bucket`` with one statement per table, or none
+        (False, nothing written)."""
+        first = requests[bucket[0]]
+        g, p, limits, now = first.grant_id, first.provider, first.limits, first.now
+        try:
+            counted = self.rate.hit(cursor, g, p, limits, now, requests=len(bucket))
+        except RateLimited:
+            return False
+        total = sum(requests[i].amount for i in bucket)
+        try:
+            periods = self.budget.hold(cursor, g, p, limits, total, now)
+        except BudgetExceeded:
+            self.rate.uncount(cursor, g, p, counted)
+            return False
+        ids = self.budget.record(
+            cursor,
+            g,
+            p,
+            [(requests[i].amount, requests[i].now) for i in bucket],
+            periods,
+            self.reservation_ttl,
+        )
+        day, month = day_key(now), month_key(now)
+        for nth, (i, rid) in enumerate(zip(bucket, ids, strict=True)):
+            amount = requests[i].amount
+            results[i] = Admitted(counted.state_of(nth), rid, amount, periods, day, month)
+        return True
 
     def _admit_one(self, cursor: Cursor, request: AdmissionRequest) -> Admitted:
         r = request
@@ -157,6 +200,27 @@ class Admission:
                 exc.headers.update(replace(tightest, remaining=tightest.remaining + 1).headers())
             raise
         return Admitted(counted.tightest, rid, r.amount, periods, day_key(r.now), month_key(r.now))
+
+
+def _window_of(request: AdmissionRequest) -> tuple[str, str, int, str]:
+    """What must match for requests to be counted together: the grant entry and the
+    minute, day and month they fall in (their limits are compared too)."""
+    now = request.now
+    return request.grant_id, request.provider, int(now.timestamp() // 60), month_key(now)
+
+
+def _buckets(requests: Sequence[AdmissionRequest], order: Sequence[int]) -> list[list[int]]:
+    """``order`` cut into runs of requests that can be counted together."""
+    buckets: list[list[int]] = []
+    last: tuple[tuple[str, str, int, str], Limits] | None = None
+    for i in order:
+        key = (_window_of(requests[i]), requests[i].limits)
+        if key == last:
+            buckets[-1].append(i)
+        else:
+            buckets.append([i])
+            last = key
+    return buckets
 
 
 def _failed(result: AdmissionResult | None, exc: Exception) -> AdmissionResult:

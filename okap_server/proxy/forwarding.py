@@ -218,4 +218,6 @@ def build_upstream_request(
     if body or request.method in _SENDS_LENGTH:
         raw.append((b"content-length", str(len(body)).encode()))
     raw.extend((n.encode("latin-1"), v.encode("latin-1")) for n, v in headers)
-    return httpx.Request(request.method, url, headers=raw, stream=httpx.ByteStream(body))
+    upstream = httpx.Request(request.method, url, headers=raw, stream=httpx.ByteStream(body))
+    upstream.read()  # the body is in memory: marked read, so no async read is needed later
+    return upstream

@@ -8,12 +8,14 @@ revocation takes effect on the very next request here, and within the TTL on any
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import functools
 import itertools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 import anyio.to_thread
@@ -95,9 +97,15 @@ class GrantEntry:
     key: ProviderKey | None
 
     def allows_model(self, model: str) -> bool:
+        pattern = self._model_pattern
+        return pattern is None or pattern.match(model) is not None
+
+    @functools.cached_property
+    def _model_pattern(self) -> re.Pattern[str] | None:
+        """The allow-list's globs as one regex, built once per cached grant, not per call."""
         if not self.models:
-            return True
-        return any(model == p or fnmatchcase(model, p) for p in self.models)
+            return None
+        return re.compile("|".join(fnmatch.translate(p) for p in self.models))
 
 
 @dataclass(frozen=True)

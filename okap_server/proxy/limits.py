@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,13 +46,15 @@ def _insert(conn: Connection, table: Any) -> Any:
 # PostgreSQL, on the driver's cursor (``db/cursor.py``: these run on every request).
 @functools.cache
 def _rate_statement(windows: int) -> Sql:
-    values = ", ".join(f"(:g, :p, :w{i}, 1, :e{i})" for i in range(windows))
+    values = ", ".join(f"(:g, :p, :w{i}, CAST(:k AS BIGINT), :e{i})" for i in range(windows))
     limits = " ".join(f"WHEN :w{i} THEN CAST(:l{i} AS BIGINT)" for i in range(windows))
     return Sql(
         'INSERT INTO rate_counter (grant_id, provider, "window", count, expires_at) '  # noqa: S608
         f"VALUES {values} "
-        'ON CONFLICT (grant_id, provider, "window") DO UPDATE SET count = rate_counter.count + 1 '
-        f'WHERE rate_counter.count < (CASE rate_counter."window" {limits} END) '
+        'ON CONFLICT (grant_id, provider, "window") DO UPDATE SET '
+        "count = rate_counter.count + CAST(:k AS BIGINT) "
+        "WHERE rate_counter.count + CAST(:k AS BIGINT) "
+        f'<= (CASE rate_counter."window" {limits} END) '
         'RETURNING "window", count'
     )
 
@@ -80,8 +82,8 @@ _RESERVE = Sql(
 
 
 _UNCOUNT = Sql(
-    "UPDATE rate_counter SET count = count - 1 WHERE grant_id = :g AND provider = :p "
-    'AND "window" = :w'
+    "UPDATE rate_counter SET count = count - CAST(:k AS BIGINT) "
+    'WHERE grant_id = :g AND provider = :p AND "window" = :w'
 )
 _UNHOLD = Sql(
     "UPDATE spend_counter SET reserved_micros = reserved_micros - CAST(:a AS BIGINT) "
@@ -152,7 +154,13 @@ class RateLimiter(Protocol):
     nothing counted; ``uncount`` takes a counted request back out."""
 
     def hit(
-        self, cursor: Cursor, grant_id: str, provider: str, limits: Limits, now: datetime
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        now: datetime,
+        requests: int = 1,
     ) -> Counted: ...
 
     def uncount(self, cursor: Cursor, grant_id: str, provider: str, counted: Counted) -> None: ...
@@ -160,18 +168,35 @@ class RateLimiter(Protocol):
 
 @dataclass(frozen=True)
 class Counted:
-    """What one admission counted: the windows, and the tightest for the headers."""
+    """What one admission counted: ``requests`` in each of ``windows``, and the tightest
+    window after the last of them, for the headers."""
 
     windows: tuple[str, ...] = ()
     tightest: RateState | None = None
+    requests: int = 1
+    after_last: tuple[RateState, ...] = ()
+
+    def state_of(self, nth: int) -> RateState | None:
+        """The tightest window as it stood after the ``nth`` (from 0) of the requests."""
+        later = self.requests - 1 - nth
+        states = [replace(s, remaining=s.remaining + later) for s in self.after_last]
+        return min(states, key=lambda s: s.remaining) if states else None
 
 
 class SqlRateLimiter:
     """Fixed windows in ``rate_counter``, one conditional upsert per window."""
 
     def hit(
-        self, cursor: Cursor, grant_id: str, provider: str, limits: Limits, now: datetime
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        now: datetime,
+        requests: int = 1,
     ) -> Counted:
+        """Count ``requests`` in every window, all or none (RateLimited if any window lacks
+        room for all of them)."""
         windows: list[tuple[str, int, datetime]] = []
         if limits.requests_per_minute is not None:
             minute = int(now.timestamp() // 60)
@@ -180,32 +205,45 @@ class SqlRateLimiter:
         if limits.requests_per_day is not None:
             windows.append((day_key(now), limits.requests_per_day, _next_midnight(now)))
         if not windows:
-            return Counted()
+            return Counted(requests=requests)
         # One statement for every window: a row is counted only while under its limit.
-        params: dict[str, Any] = {"g": grant_id, "p": provider}
+        params: dict[str, Any] = {"g": grant_id, "p": provider, "k": requests}
         for i, (window, limit, end) in enumerate(windows):
             params.update({f"w{i}": window, f"l{i}": limit, f"e{i}": cursor.timestamp(end)})
         rows = cursor.rows(_rate_statement(len(windows)), params)
         counted = {str(w): int(c) for w, c in rows}
-        tightest: RateState | None = None
-        for window, limit, end in windows:
-            reset = max(int((end - now).total_seconds() + 0.999), 1)
-            if window not in counted:
-                # Other windows of this request may have counted it: take that back, so a
-                # refusal counts nothing (admissions share one transaction, see admission.py).
-                self.uncount(cursor, grant_id, provider, Counted(tuple(counted)))
-                kind = "minute" if window.startswith("minute") else "day"
-                raise RateLimited(
-                    f"Rate limit reached: {limit} requests per {kind} for this grant.",
-                    headers={"retry-after": str(reset), **RateState(limit, 0, reset).headers()},
-                )
-            state = RateState(limit, limit - counted[window], reset)
-            if tightest is None or state.remaining < tightest.remaining:
-                tightest = state
-        return Counted(tuple(counted), tightest)
+
+        def reset_of(end: datetime) -> int:
+            return max(int((end - now).total_seconds() + 0.999), 1)
+
+        # A window's first row is inserted unchecked, so its count is compared here too.
+        full = [(w, limit, end) for w, limit, end in windows if counted.get(w, limit + 1) > limit]
+        if full:
+            # Other windows may have counted these requests: take that back, so a refusal
+            # counts nothing (admissions share one transaction, see admission.py).
+            self.uncount(cursor, grant_id, provider, Counted(tuple(counted), None, requests))
+            window, limit, end = full[0]
+            kind = "minute" if window.startswith("minute") else "day"
+            raise RateLimited(
+                f"Rate limit reached: {limit} requests per {kind} for this grant.",
+                headers={
+                    "retry-after": str(reset_of(end)),
+                    **RateState(limit, 0, reset_of(end)).headers(),
+                },
+            )
+        states = tuple(
+            RateState(limit, limit - counted[w], reset_of(end)) for w, limit, end in windows
+        )
+        return Counted(tuple(counted), min(states, key=lambda s: s.remaining), requests, states)
 
     def uncount(self, cursor: Cursor, grant_id: str, provider: str, counted: Counted) -> None:
-        cursor.run_many(_UNCOUNT, [{"g": grant_id, "p": provider, "w": w} for w in counted.windows])
+        cursor.run_many(
+            _UNCOUNT,
+            [
+                {"g": grant_id, "p": provider, "w": w, "k": counted.requests}
+                for w in counted.windows
+            ],
+        )
 
 
 class SqlBudget:
@@ -227,6 +265,21 @@ class SqlBudget:
         not: it is the durable trace that the request may be answered, so if the process
         dies before recording it the sweeper still audits it (outcome unknown, charged at
         ``amount``, its worst case). Returns the row's id and the periods held against."""
+        periods = self.hold(cursor, grant_id, provider, limits, amount, now)
+        (reservation_id,) = self.record(cursor, grant_id, provider, [(amount, now)], periods, ttl)
+        return reservation_id, periods
+
+    def hold(
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        amount: int,
+        now: datetime,
+    ) -> tuple[str, ...]:
+        """Hold ``amount`` on every limited spend period of ``now``, all or none
+        (BudgetExceeded); the periods held against."""
         # Sorted by period, the order settlement uses too: rows are always locked in one
         # order, so concurrent holds and settlements cannot deadlock on PostgreSQL.
         periods = sorted(
@@ -249,15 +302,13 @@ class SqlBudget:
         for _, limit, label in periods:
             if amount > limit:
                 raise refused(limit, label)
+        if not periods:
+            return ()
         # One statement for every limited period: held only where it still fits.
         params: dict[str, Any] = {"g": grant_id, "p": provider, "a": amount}
         for i, (period, limit, _) in enumerate(periods):
             params.update({f"p{i}": period, f"l{i}": limit})
-        held = (
-            {str(row[0]) for row in cursor.rows(_hold_statement(len(periods)), params)}
-            if periods
-            else set()
-        )
+        held = {str(row[0]) for row in cursor.rows(_hold_statement(len(periods)), params)}
         for period, limit, label in periods:
             if period not in held:
                 # take back the holds of the periods that had room
@@ -266,20 +317,43 @@ class SqlBudget:
                     [{"g": grant_id, "p": provider, "a": amount, "period": h} for h in held],
                 )
                 raise refused(limit, label)
-        reservation_id = new_id("rsv_")
-        cursor.rows(
-            _RESERVE,
-            {
-                "id": reservation_id,
-                "g": grant_id,
-                "p": provider,
-                "a": amount,
-                "periods": ",".join(p for p, _, _ in periods),
-                "created": cursor.timestamp(now),
-                "expires": cursor.timestamp(now + ttl),
-            },
+        return tuple(p for p, _, _ in periods)
+
+    def unhold(
+        self, cursor: Cursor, grant_id: str, provider: str, amount: int, periods: tuple[str, ...]
+    ) -> None:
+        cursor.run_many(
+            _UNHOLD, [{"g": grant_id, "p": provider, "a": amount, "period": p} for p in periods]
         )
-        return reservation_id, tuple(p for p, _, _ in periods)
+
+    def record(
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        requests: list[tuple[int, datetime]],
+        periods: tuple[str, ...],
+        ttl: timedelta,
+    ) -> list[str]:
+        """Record requests in flight, each ``(amount, now)``: one ``reservation`` row each."""
+        ids = [new_id("rsv_") for _ in requests]
+        joined = ",".join(periods)
+        cursor.run_many(
+            _RESERVE,
+            [
+                {
+                    "id": rid,
+                    "g": grant_id,
+                    "p": provider,
+                    "a": amount,
+                    "periods": joined,
+                    "created": cursor.timestamp(now),
+                    "expires": cursor.timestamp(now + ttl),
+                }
+                for rid, (amount, now) in zip(ids, requests, strict=True)
+            ],
+        )
+        return ids
 
     def apply(self, conn: Connection, deltas: dict[tuple[str, str, str], list[int]]) -> None:
         """Add ``[spent, reserved, requests]`` deltas to counters, creating rows as needed."""

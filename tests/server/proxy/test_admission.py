@@ -228,3 +228,45 @@ def test_a_lone_request_is_admitted_on_the_loop_and_a_locked_database_sends_it_t
     total = spend(vault, grant.grant_id, "total")
     assert total is not None and total.reserved_micros == 300
     assert holds(vault) == 3
+
+
+def test_requests_of_one_grant_are_counted_together_and_each_gets_its_own_headers(
+    vault: Vault,
+) -> None:
+    grant = make_grant(vault, entry("openai"))
+    now = utcnow()
+    limits = Limits(requests_per_minute=10, requests_per_day=1000, daily_spend=10_000)
+    group = [
+        AdmissionRequest(grant.grant_id, "openai", limits, 100 * (n + 1), now) for n in range(5)
+    ]
+    results = Admission(vault.engine).admit_many(group)
+    assert all(isinstance(r, Admitted) for r in results)
+    admitted = [r for r in results if isinstance(r, Admitted)]
+    # Each sees the window as it stood after itself, in arrival order.
+    assert [r.rate.remaining for r in admitted if r.rate] == [9, 8, 7, 6, 5]
+    assert [r.reserved_micros for r in admitted] == [100, 200, 300, 400, 500]
+    assert len({r.reservation_id for r in admitted}) == 5
+    assert rate_counts(vault, grant.grant_id) == {"minute": 5, "day": 5}
+    day = spend(vault, grant.grant_id, day_key(now))
+    assert day is not None and day.reserved_micros == 1500
+    assert holds(vault) == 5
+
+
+def test_a_group_that_does_not_fit_together_is_admitted_one_by_one(vault: Vault) -> None:
+    grant = make_grant(vault, entry("openai"))
+    now = utcnow()
+    rate_bound = Limits(requests_per_minute=4)
+    group = [AdmissionRequest(grant.grant_id, "openai", rate_bound, 0, now) for _ in range(6)]
+    results = Admission(vault.engine).admit_many(group)
+    assert [type(r).__name__ for r in results] == ["Admitted"] * 4 + ["RateLimited"] * 2
+    assert [r.rate.remaining for r in results if isinstance(r, Admitted) and r.rate] == [3, 2, 1, 0]
+    assert rate_counts(vault, grant.grant_id) == {"minute": 4}
+    # Spend-bound: the summed worst case does not fit, the first three do.
+    other = make_grant(vault, entry("openai"))
+    spend_bound = Limits(total_spend=1000)
+    group = [AdmissionRequest(other.grant_id, "openai", spend_bound, 300, now) for _ in range(4)]
+    results = Admission(vault.engine).admit_many(group)
+    assert [type(r).__name__ for r in results] == ["Admitted"] * 3 + ["BudgetExceeded"]
+    total = spend(vault, other.grant_id, "total")
+    assert total is not None and total.reserved_micros == 900
+    assert holds(vault) == 4 + 3
