@@ -7,6 +7,7 @@ character or an encoded ``?``/``#`` is refused, so nothing escapes the base (RFC
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, unquote
 
 from okap_server.proxy.errors import InvalidPath
@@ -16,10 +17,12 @@ _SAFE = "/:@!$&'()*+,;=-._~"
 _MAX_DECODE_ROUNDS = 4
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise_path(raw: str) -> str:
     """The path relative to the provider's base, percent-encoded canonically.
 
-    ``raw`` is the still-encoded path after ``/v1/{provider}/``.
+    ``raw`` is the still-encoded path after ``/v1/{provider}/``. Remembered for the last
+    1,024 paths (apps call a handful); a refused path raises every time.
     """
     once = unquote(raw)
     fully = once

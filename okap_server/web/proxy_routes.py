@@ -36,11 +36,13 @@ async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
     runtime = ProxyRuntime(vault)
     runtime.start()
     app.state.proxy = ProxyService(runtime)
-    log_filter = redaction.RedactSecrets()
-    redaction.install(log_filter)
+    # The quiet filter goes first: a proxy call's access line is dropped before any work
+    # is spent redacting it.
     quiet = None if vault.settings.proxy_access_log else QuietProxyAccessLog()
     if quiet is not None:
         logging.getLogger("uvicorn.access").addFilter(quiet)
+    log_filter = redaction.RedactSecrets()
+    redaction.install(log_filter)
     try:
         yield
     finally:
