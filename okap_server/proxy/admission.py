@@ -202,19 +202,14 @@ class Admission:
         return Admitted(counted.tightest, rid, r.amount, periods, day_key(r.now), month_key(r.now))
 
 
-def _window_of(request: AdmissionRequest) -> tuple[str, str, int, str]:
-    """What must match for requests to be counted together: the grant entry and the
-    minute, day and month they fall in (their limits are compared too)."""
-    now = request.now
-    return request.grant_id, request.provider, int(now.timestamp() // 60), month_key(now)
-
-
 def _buckets(requests: Sequence[AdmissionRequest], order: Sequence[int]) -> list[list[int]]:
-    """``order`` cut into runs of requests that can be counted together."""
+    """``order`` cut into runs of requests that can be counted together: the same grant
+    entry and limits, in the same minute (which fixes the day and month too)."""
     buckets: list[list[int]] = []
-    last: tuple[tuple[str, str, int, str], Limits] | None = None
+    last: tuple[str, str, int, Limits] | None = None
     for i in order:
-        key = (_window_of(requests[i]), requests[i].limits)
+        r = requests[i]
+        key = (r.grant_id, r.provider, int(r.now.timestamp() // 60), r.limits)
         if key == last:
             buckets[-1].append(i)
         else:
