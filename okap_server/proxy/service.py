@@ -121,6 +121,13 @@ class ProxyService:
                 outcome.latency_ms = (time.perf_counter() - started) * 1000
                 self.runtime.recorder.submit(outcome)
             return self.render(adapter, exc)
+        except Exception:  # a fault of the vault's own (the front door answers 500)
+            for outcome in audit:
+                outcome.status, outcome.error_type = 500, "internal_error"
+                if outcome.admitted:  # it may have reached the provider: never $0
+                    outcome.cost_micros = outcome.unknown_outcome_cost
+                self.runtime.recorder.submit(outcome)
+            raise
         except BaseException:  # cancelled mid-request (server shutdown): settle, never $0
             for outcome in audit:
                 if outcome.admitted:

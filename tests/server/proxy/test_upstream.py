@@ -169,3 +169,7 @@ def test_a_fault_of_the_vault_itself_is_a_500_in_the_providers_shape(
         assert failed.value.response.headers["x-okap-error"] == "internal_error"
         assert httpx.get(f"{url}/healthz").status_code == 200
     assert fake_upstream.requests_for("openai") == []
+    (log,) = wait_for_logs(vault, 1)
+    # Audited as what it was, and charged at its worst case: it was admitted.
+    assert (log.status, log.error_type) == (500, "internal_error")
+    assert log.cost_micros > 0
