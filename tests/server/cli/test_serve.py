@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from okap_server.vault.models import ProviderKey
 from tests.server.cli.conftest import clean_env, run_subprocess
 from tests.support.databases import database_url_for
 from tests.support.live import free_port
+from tests.support.process import interrupt
 
 SETUP_LINK = re.compile(r"(http://127\.0\.0\.1:\d+/setup\?token=[A-Za-z0-9_-]+)")
 
@@ -62,12 +62,7 @@ def serving(env: dict[str, str], port: int, cwd: Path) -> Iterator[tuple[str, li
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", lines
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process)
         reader.join(timeout=10)
         process.stdout.close()
 
