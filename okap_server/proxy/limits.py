@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select
@@ -122,6 +122,14 @@ def _next_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@functools.lru_cache(maxsize=4)
+def _windows_of(minute: int) -> tuple[str, datetime, str, datetime]:
+    """A UTC minute's rate window (key, end) and its day's: the same for every request of
+    that minute, so worked out once (the minute fixes the day)."""
+    start = datetime.fromtimestamp(minute * 60, tz=UTC)
+    return f"minute:{minute}", start + timedelta(minutes=1), day_key(start), _next_midnight(start)
+
+
 @dataclass(frozen=True)
 class SweptHold:
     """A hold the sweeper charged: a request whose outcome is unknown (its process died)."""
@@ -198,12 +206,11 @@ class SqlRateLimiter:
         """Count ``requests`` in every window, all or none (RateLimited if any window lacks
         room for all of them)."""
         windows: list[tuple[str, int, datetime]] = []
+        minute, minute_end, day, day_end = _windows_of(int(now.timestamp() // 60))
         if limits.requests_per_minute is not None:
-            minute = int(now.timestamp() // 60)
-            end = datetime.fromtimestamp((minute + 1) * 60, tz=now.tzinfo)
-            windows.append((f"minute:{minute}", limits.requests_per_minute, end))
+            windows.append((minute, limits.requests_per_minute, minute_end))
         if limits.requests_per_day is not None:
-            windows.append((day_key(now), limits.requests_per_day, _next_midnight(now)))
+            windows.append((day, limits.requests_per_day, day_end))
         if not windows:
             return Counted(requests=requests)
         # One statement for every window: a row is counted only while under its limit.

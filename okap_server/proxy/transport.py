@@ -119,6 +119,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     limit=self._max_connections, keepalive_timeout=self._keepalive_seconds
                 ),
                 auto_decompress=False,
+                skip_auto_headers=_SKIP_AUTO_HEADERS,  # once here, not as a set per request
                 trust_env=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
@@ -131,7 +132,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             "headers": headers,
             "data": body or None,
             "allow_redirects": False,
-            "skip_auto_headers": _SKIP_AUTO_HEADERS,
             "timeout": _timeouts(request),
         }
         try:
