@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+from multidict import istr
 from yarl import URL
 
 # aiohttp adds these when absent; the upstream must see only what the app sent.
@@ -88,20 +89,19 @@ class _Body(httpx.AsyncByteStream):
 # proxy reads such answers whole anyway (for their usage), and one read skips a chunked
 # stream's layers. Anything else (SSE, files, no length) streams as it arrives.
 READ_AT_ONCE_BYTES = 1 << 20
+_ENCODED = istr("Content-Encoding")
 
 
-class _Read(httpx.AsyncByteStream):
-    """A body the transport read whole: given in one piece, or the error that cut it off
-    (raised when it is read, as a streamed body's would be, never as a failed request)."""
+class _CutOff(httpx.AsyncByteStream):
+    """A body the transport tried to read whole and that was cut off: the error is raised
+    when the body is read, as a streamed body's would be, never as a failed request."""
 
-    def __init__(self, content: bytes, error: httpx.TransportError | None = None) -> None:
-        self._content = content
+    def __init__(self, error: httpx.TransportError) -> None:
         self._error = error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._error is not None:
-            raise self._error
-        yield self._content
+        raise self._error
+        yield b""  # an async generator, as httpx expects  # pragma: no cover
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -140,16 +140,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, request) from None
+        answer_headers = list(response.raw_headers)
         stream: httpx.AsyncByteStream = _Body(response, request)
         length = response.content_length
         if length is not None and length <= READ_AT_ONCE_BYTES and "json" in response.content_type:
             try:
-                stream = _Read(await response.read())
+                content = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 response.close()
-                stream = _Read(b"", _transport_error(exc, request))
+                stream = _CutOff(_transport_error(exc, request))
+            else:
+                if _ENCODED not in response.headers:
+                    # Given as content, the body is taken as read: the caller's ``aread()``
+                    # returns it without a pass through httpx's async iterators.
+                    return httpx.Response(
+                        response.status, headers=answer_headers, content=content, request=request
+                    )
+                stream = httpx.ByteStream(content)  # decoded (or failing) when read, as before
         return httpx.Response(
-            response.status, headers=list(response.raw_headers), stream=stream, request=request
+            response.status, headers=answer_headers, stream=stream, request=request
         )
 
     async def aclose(self) -> None:
