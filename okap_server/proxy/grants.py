@@ -64,7 +64,11 @@ class Limits:
 
     @property
     def spend_limited(self) -> bool:
-        return any(v is not None for v in (self.monthly_spend, self.daily_spend, self.total_spend))
+        return (
+            self.monthly_spend is not None
+            or self.daily_spend is not None
+            or self.total_spend is not None
+        )
 
     @property
     def rate_limited(self) -> bool:
