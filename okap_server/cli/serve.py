@@ -10,6 +10,7 @@ import uvicorn
 
 from okap_server.accounts.setup import issue_setup_token, setup_path
 from okap_server.app import create_app
+from okap_server.cli.arenas import cap_malloc_arenas
 from okap_server.cli.common import open_vault_or_fail, settings_from_env, translated_failures
 
 
@@ -30,6 +31,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cap_malloc_arenas()  # before any thread starts; workers inherit it (cli/arenas.py)
     overrides: dict[str, Any] = {}
     if args.host is not None:
         overrides["host"] = args.host
