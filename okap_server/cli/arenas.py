@@ -11,7 +11,6 @@ operator's own ``MALLOC_ARENA_MAX`` wins; elsewhere than glibc this does nothing
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -24,13 +23,9 @@ def cap_malloc_arenas(limit: int = ARENA_MAX) -> bool:
     environment, which glibc reads at start-up); False if left alone."""
     if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        applied = bool(libc.mallopt(_M_ARENA_MAX, limit))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        applied = bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, limit))  # the loaded libc's
+    except (OSError, AttributeError):  # no C library with mallopt
         return False
     if applied:
         os.environ["MALLOC_ARENA_MAX"] = str(limit)
