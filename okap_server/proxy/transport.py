@@ -141,7 +141,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, request) from None
         answer_headers = list(response.raw_headers)
-        stream: httpx.AsyncByteStream = _Body(response, request)
+        stream: httpx.AsyncByteStream
         length = response.content_length
         if length is not None and length <= READ_AT_ONCE_BYTES and "json" in response.content_type:
             try:
@@ -157,6 +157,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                         response.status, headers=answer_headers, content=content, request=request
                     )
                 stream = httpx.ByteStream(content)  # decoded (or failing) when read, as before
+        else:
+            stream = _Body(response, request)
         return httpx.Response(
             response.status, headers=answer_headers, stream=stream, request=request
         )
