@@ -28,7 +28,9 @@ from okap_server.web import (
     unavailable,
     usage_routes,
 )
+from okap_server.web.bodies import BodyLimits
 from okap_server.web.headers import SecurityHeadersMiddleware
+from okap_server.web.long_poll import DecisionWatch
 from okap_server.web.templating import static_dir
 
 
@@ -60,6 +62,9 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.decisions = DecisionWatch(vault)  # where long-polls wait (web/long_poll.py)
+    # Inside the security headers (its refusals are pages too), outside every route.
+    app.add_middleware(BodyLimits, vault=vault)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)

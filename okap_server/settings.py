@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     # are believed, as comma-separated IPs or CIDR networks. Empty (the default): forwarded
     # headers are ignored and the peer address is the client, as it is without a proxy.
     trusted_proxies: str = ""
+    # Request bodies (issue 15, web/bodies.py): pages and forms, the OAuth/OKAP protocol
+    # (authorization_details JSON), each bounded; a body must arrive within the timeout,
+    # extended by a second per body_min_bytes_per_second received (the proxy's too).
+    form_max_body_bytes: int = Field(default=64 * 1024, ge=4096, le=16 * 1024 * 1024)
+    protocol_max_body_bytes: int = Field(default=128 * 1024, ge=32 * 1024, le=16 * 1024 * 1024)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    body_min_bytes_per_second: int = Field(default=64 * 1024, ge=1)
+    # Long-polls (/okap/authorize and its poll URL) waiting at once in one process, in all
+    # and on one request; past either, the poll answers at once with the current state.
+    okap_max_waiting: int = Field(default=256, ge=0, le=100_000)
+    okap_max_waiting_per_request: int = Field(default=2, ge=1, le=1000)
 
     upstreams: dict[str, str] = Field(default_factory=dict)
     providers: list[CustomProvider] = Field(default_factory=list)

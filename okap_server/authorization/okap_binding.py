@@ -20,7 +20,7 @@ from okap_server.authorization.grants import deliver, okap_grant_body
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import ClientInfo, create_request, status_of
 from okap_server.authorization.tokens import new_secret, token_hash
-from okap_server.clock import isoformat_z
+from okap_server.clock import isoformat_z, utcnow
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
@@ -109,6 +109,20 @@ def find_by_handle(session: Session, handle: str) -> AuthorizationRequest:
     if request is None:
         raise InvalidGrant("unknown poll URL")
     return request
+
+
+def settled_among(session: Session, ids: list[str]) -> set[str]:
+    """Which of these requests no longer wait for a person: decided, expired or gone.
+
+    One query for any number of waiting polls (``web/long_poll.py``)."""
+    still_pending = session.exec(
+        select(AuthorizationRequest.id).where(
+            col(AuthorizationRequest.id).in_(ids),
+            AuthorizationRequest.status == "pending",
+            col(AuthorizationRequest.expires_at) > utcnow(),
+        )
+    )
+    return set(ids) - set(still_pending)
 
 
 def answer(

@@ -86,6 +86,20 @@ class RequestTooLarge(ProxyError):
     status, code = 413, "request_too_large"
 
 
+class RequestTimeout(ProxyError):
+    """The body did not arrive by its deadline (RFC 9110 §15.5.9); the connection closes."""
+
+    status, code = 408, "request_timeout"
+    default_message = "The request body did not arrive in time."
+
+
+class ClientGone(ProxyError):
+    """The app went away before its body was complete: recorded, answered to no one."""
+
+    status, code = 499, "client_disconnected"
+    default_message = "The app closed the connection before sending its whole request."
+
+
 class UpstreamUnavailable(ProxyError):
     status, code = 502, "upstream_unavailable"
     default_message = "The provider could not be reached."

@@ -2,22 +2,84 @@
 
 Some clients send their credential in the URL (Gemini's ``?key=``), and the server's access
 log prints URLs. This filter rewrites such records before any handler sees them.
+
+The token is read from the query by :func:`query_params` (the front door's one parser), so
+the redaction decodes each parameter exactly as it does: percent-escapes in names and
+values, ``+`` as a space. It then redacts a value whose decoded name is a credential's (in
+any case) or whose decoded value holds an ``okap_`` token, and splits on ``;`` as well as
+``&``, so a spelling the parser would read a token from (``?%6Bey=okap_...``,
+``?key=%6Fkap_...``, a repeated ``key``) is never printed, whatever it looks like raw.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import parse_qsl, unquote
 
 _TOKEN = re.compile(r"okap_[0-9A-Za-z]{20,}")
-_QUERY_KEY = re.compile(r"([?&](?:key|api_key|token|access_token)=)[^&\s\"']+", re.IGNORECASE)
+_QUERY = re.compile(r"\?([^\s\"'#]*)")
+_PARAM_SEPARATOR = re.compile(r"([&;])")
+CREDENTIAL_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "api-key"})
+REDACTED = "[redacted]"
+_WORDS = re.compile(r"(\s+)")
+_DECODE_ROUNDS = 4
 
 # The loggers that print request URLs.
 URL_LOGGERS: tuple[str, ...] = ("uvicorn.access", "uvicorn.error", "uvicorn")
 
 
+def query_params(query: str) -> list[tuple[str, str]]:
+    """A request's query parameters, decoded: the one parser for tokens in URLs."""
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def _decoded(part: str) -> str:
+    """As :func:`query_params` decodes a name or a value (``parse_qsl``'s own steps)."""
+    return unquote(part.replace("+", " "), errors="replace")
+
+
+def _fully_decoded(text: str) -> str:
+    """Percent-decoded until it stops changing (a few rounds), for what other parsers,
+    the provider's or a client's, might decode once more."""
+    for _ in range(_DECODE_ROUNDS):
+        decoded = _decoded(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _redact_param(param: str) -> str:
+    name, equals, value = param.partition("=")
+    if not equals:
+        return REDACTED if "okap_" in _fully_decoded(name) else param
+    if _decoded(name).strip().lower() in CREDENTIAL_NAMES or "okap_" in _fully_decoded(value):
+        return f"{name}={REDACTED}"
+    return param
+
+
+def _redact_query(match: re.Match[str]) -> str:
+    parts = _PARAM_SEPARATOR.split(match.group(1))
+    return "?" + "".join(p if p in ("&", ";") else _redact_param(p) for p in parts)
+
+
+def _redact_encoded(text: str) -> str:
+    """A percent-encoded token outside a query (in a path): the word that decodes to it."""
+    words = _WORDS.split(text)
+    return "".join(
+        REDACTED if "%" in word and _TOKEN.search(_fully_decoded(word)) else word for word in words
+    )
+
+
 def redact(text: str) -> str:
-    return _QUERY_KEY.sub(r"\1[redacted]", _TOKEN.sub("okap_[redacted]", text))
+    if "?" in text:
+        text = _QUERY.sub(_redact_query, text)
+    if "%" in text:
+        text = _redact_encoded(text)
+    if "okap_" in text:
+        text = _TOKEN.sub("okap_" + REDACTED, text)
+    return text
 
 
 class RedactSecrets(logging.Filter):

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,10 @@ class ProxyRequest:
     headers: list[tuple[str, str]]
     body: bytes
     body_too_large: bool = False
+    # Reads the body (and sets the two fields above) once the token is known to be good,
+    # so an unknown token never costs the vault a body's worth of memory. None: ``body``
+    # is already all of it.
+    read_body: Callable[[], Awaitable[tuple[bytes, bool]]] | None = None
 
 
 @dataclass
@@ -169,6 +174,8 @@ class ProxyService:
             raise errors.ProviderNotGranted(f"This okap token grants no access to {row.id}.")
         if entry.expires_at is not None and aware(entry.expires_at) <= now:
             raise errors.TokenExpired(f"This okap token's access to {row.id} has expired.")
+        if request.read_body is not None:
+            request.body, request.body_too_large = await request.read_body()
         return await plan_forward(
             self.runtime, request, row, adapter, grant, entry, headers, outcome
         )

@@ -1,12 +1,12 @@
 """OKAP front doors: the v1.0 binding (``/okap/authorize``) and the reference SDK's
-``/okap/request``. Both wait a bounded time for the person, polling the database so the
-decision may land on any replica."""
+``/okap/request``. Both wait a bounded time for the person, without holding a thread: the
+wait is an event the process's sweeper sets once the database says the request is
+decided, on any replica (``web/long_poll.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,12 +21,14 @@ from okap_server.context import Vault
 from okap_server.web import openapi as oa
 from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
+from okap_server.web.long_poll import DecisionWatch
 from okap_server.web.pages import NO_STORE
 from okap_server.web.sessions import vault_of
 
 router = APIRouter(tags=[oa.PROTOCOL_TAG])
 
-CHECK_EVERY = 0.25
+# How often a waiting poll looks whether its app is still connected.
+GONE_CHECK_EVERY = 1.0
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+)", re.IGNORECASE)
 
 
@@ -47,20 +49,44 @@ def wait_seconds(vault: Vault, prefer: str | None) -> float:
 
 
 async def wait_for(
+    watch: DecisionWatch,
+    request_id: str,
     check: Callable[[], dict[str, Any] | None],
     seconds: float,
     gone: Callable[[], Awaitable[bool]] | None = None,
 ) -> dict[str, Any] | None:
-    """Call ``check`` until it answers or time is up; stop early (None) if the app left,
-    so a token is never minted for a caller that is no longer there to receive it."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if gone is not None and await gone():
-            return None
-        result = await run_in_threadpool(check)
-        if result is not None or time.monotonic() >= deadline:
-            return result
-        await asyncio.sleep(min(CHECK_EVERY, max(0.0, deadline - time.monotonic())))
+    """``check``'s answer, now or once the request is decided within ``seconds``; None if
+    still pending then. Stops early (None) if the app left, so a token is never minted for
+    a caller that is no longer there to receive it. Only ``check`` runs on a thread, once
+    now and once after the decision; the wait itself is an event."""
+    if gone is not None and await gone():
+        return None
+    result = await run_in_threadpool(check)
+    if result is not None or seconds <= 0:
+        return result
+    with watch.slot(request_id) as decided:
+        if decided is None:
+            return None  # past a cap: the app is told "pending" now and polls again
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not decided.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                async with asyncio.timeout(min(remaining, GONE_CHECK_EVERY)):
+                    await decided.wait()
+            except TimeoutError:
+                if gone is not None and await gone():
+                    return None
+    if gone is not None and await gone():
+        return None
+    return await run_in_threadpool(check)
+
+
+def watch_of(request: Request) -> DecisionWatch:
+    watch: DecisionWatch = request.app.state.decisions
+    return watch
 
 
 def _json(body: dict[str, Any]) -> JSONResponse:
@@ -97,21 +123,21 @@ async def okap_authorize(request: Request) -> JSONResponse:
     started = await run_in_threadpool(begin)
     announce(vault.settings, okap_binding.consent_url(vault.settings, started.request.id))
     seconds = wait_seconds(vault, request.headers.get("prefer"))
-    return await _answer_or_pending(vault, started, seconds, request.is_disconnected)
+    return await _answer_or_pending(request, started, seconds)
 
 
 async def _answer_or_pending(
-    vault: Vault,
-    started: okap_binding.Started,
-    seconds: float,
-    gone: Callable[[], Awaitable[bool]] | None = None,
+    request: Request, started: okap_binding.Started, seconds: float
 ) -> JSONResponse:
+    vault = vault_of(request)
+
     def check() -> dict[str, Any] | None:
         with vault.session() as session:
             row = session.merge(started.request)
             return okap_binding.answer(session, row, started.poll_handle, vault.settings)
 
-    result = await wait_for(check, seconds, gone)
+    watch = watch_of(request)
+    result = await wait_for(watch, started.request.id, check, seconds, request.is_disconnected)
     if result is None:
         result = okap_binding.pending_body(started.request, started.poll_handle, vault.settings)
     return _json(result)
@@ -136,7 +162,7 @@ async def okap_poll(request: Request, handle: str) -> JSONResponse:
     started = await run_in_threadpool(find)
     prefer = request.headers.get("prefer")
     seconds = wait_seconds(vault, prefer) if prefer else 0
-    return await _answer_or_pending(vault, started, seconds, request.is_disconnected)
+    return await _answer_or_pending(request, started, seconds)
 
 
 @router.post(
@@ -169,7 +195,9 @@ async def reference_request(request: Request) -> JSONResponse:
         with vault.session() as session:
             return reference.answer(session, session.merge(row), vault.settings)
 
-    result = await wait_for(check, vault.settings.okap_wait_seconds, request.is_disconnected)
+    result = await wait_for(
+        watch_of(request), row.id, check, vault.settings.okap_wait_seconds, request.is_disconnected
+    )
     if result is None:
 
         def stop() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Every request of every app passes here, so it skips the framework: no route scan over the
 page routes, no endpoint wrapping, no ``Request`` object. It turns the ASGI scope into a
-plain :class:`ProxyRequest`, hands it to :class:`ProxyService`, and sends the answer.
+plain :class:`ProxyRequest`, hands it to :class:`ProxyService`, and sends the answer. The
+body is not read here: the core reads it (``ProxyRequest.read_body``) once the token has
+checked out, within ``proxy_max_body_bytes`` and the body deadline (``web/bodies.py``).
 Anything that is not a proxy call (other paths, other methods, ``/v1/{provider}`` with no
 path) goes on to the app, which answers as for any unknown route.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import parse_qsl
 
 import anyio
 from fastapi import FastAPI
@@ -21,10 +22,18 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okap_server.context import Vault
-from okap_server.proxy import redaction
+from okap_server.proxy import errors, redaction
 from okap_server.proxy.relay import StreamInterrupted
 from okap_server.proxy.runtime import ProxyRuntime
 from okap_server.proxy.service import ProxyRequest, ProxyResponse, ProxyService
+from okap_server.web.bodies import (
+    BodyAbandoned,
+    BodyRules,
+    BodyTimeout,
+    BodyTooLarge,
+    declared_body,
+    read_body,
+)
 
 PREFIX = "/v1/"
 PROXY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -36,6 +45,12 @@ async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
     runtime = ProxyRuntime(vault)
     runtime.start()
     app.state.proxy = ProxyService(runtime)
+    settings = vault.settings
+    app.state.proxy_body_rules = BodyRules(
+        settings.proxy_max_body_bytes,
+        settings.body_timeout_seconds,
+        settings.body_min_bytes_per_second,
+    )
     # The quiet filter goes first: a proxy call's access line is dropped before any work
     # is spent redacting it.
     quiet = None if vault.settings.proxy_access_log else QuietProxyAccessLog()
@@ -118,24 +133,34 @@ class RelayResponse(Response):
                 await stream.aclose()
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool] | None:
-    """The body, and whether it was over ``limit`` (then not kept); None if the client left."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
+class _BodyReader:
+    """Reads a proxy call's body when the core asks for it: after the token checks out.
+
+    ``complete`` stays False while part of the body is unread (a refusal before reading
+    it, or a body over the limit): the answer then closes the connection instead of
+    leaving the server to drain the rest.
+    """
+
+    __slots__ = ("complete", "length", "receive", "rules")
+
+    def __init__(self, receive: Receive, rules: BodyRules, length: int | None) -> None:
+        self.receive = receive
+        self.rules = rules
+        self.length = length
+        self.complete = False
+
+    async def __call__(self) -> tuple[bytes, bool]:
+        """The body, and whether it was over the limit (then not kept)."""
+        try:
+            body = await read_body(self.receive, self.rules, self.length)
+        except BodyTooLarge:
             return b"", True
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(parts), False
+        except BodyTimeout:
+            raise errors.RequestTimeout() from None
+        except BodyAbandoned:
+            raise errors.ClientGone() from None
+        self.complete = True
+        return body, False
 
 
 def _split_path(scope: Scope) -> tuple[str, str] | None:
@@ -175,23 +200,28 @@ class ProxyFrontDoor:
             await self.app(scope, receive, send)
             return
         service: ProxyService = self.state.proxy
-        read = await _read_body(scope, receive, service.runtime.settings.proxy_max_body_bytes)
-        if read is None:
-            return  # the app went away before sending its request
         provider, path = target
-        body, too_large = read
+        has_body, length = declared_body(scope)
+        reader = _BodyReader(receive, self.state.proxy_body_rules, length) if has_body else None
         request = ProxyRequest(
             method=scope["method"],
             provider=provider,
             raw_path=path,
-            query=parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+            query=redaction.query_params(scope["query_string"].decode("latin-1")),
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            body=body,
-            body_too_large=too_large,
+            body=b"",
+            read_body=reader,
         )
         try:
             answer = await service.handle(request)
         except Exception:
-            await RelayResponse(service.failed(provider))(scope, receive, send)
+            await RelayResponse(_closing(service.failed(provider), reader))(scope, receive, send)
             raise
-        await RelayResponse(answer)(scope, receive, send)
+        await RelayResponse(_closing(answer, reader))(scope, receive, send)
+
+
+def _closing(answer: ProxyResponse, reader: _BodyReader | None) -> ProxyResponse:
+    """Close the connection after an answer given with part of the body unread."""
+    if reader is not None and not reader.complete:
+        answer.headers.append(("connection", "close"))
+    return answer

@@ -147,13 +147,13 @@ def test_success_answers_are_described(spec: dict[str, Any]) -> None:
     assert "text/html" in keys["422"]["content"]
 
 
-def test_a_malformed_multipart_body_is_an_rfc6749_error(live_url: str) -> None:
-    """Starlette refuses it with its own 400 ``{"detail": ...}``; the protocol answers in
-    its own shape (RFC 6749 §5.2) whatever the body."""
+def test_a_multipart_body_is_an_rfc6749_error(live_url: str) -> None:
+    """No protocol endpoint takes multipart (RFC 6749 §3.2: form-urlencoded): it is refused
+    unread, 415, in the protocol's own shape (RFC 6749 §5.2), not Starlette's."""
     response = httpx.post(
         f"{live_url}/oauth/token",
         content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--x--\r\n",
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 415
     assert response.json()["error"] == "invalid_request"
