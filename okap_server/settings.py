@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     protocol_max_body_bytes: int = Field(default=128 * 1024, ge=32 * 1024, le=16 * 1024 * 1024)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     body_min_bytes_per_second: int = Field(default=64 * 1024, ge=1)
+    # The server (cli/protocol.py): a request's headers must arrive within this; at most
+    # this many connections at once (None: as many as the process's open-file limit allows).
+    header_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    max_connections: int | None = Field(default=None, ge=1)
     # Long-polls (/okap/authorize and its poll URL) waiting at once in one process, in all
     # and on one request; past either, the poll answers at once with the current state.
     okap_max_waiting: int = Field(default=256, ge=0, le=100_000)

@@ -12,6 +12,7 @@ from okap_server.accounts.setup import issue_setup_token, setup_path
 from okap_server.app import create_app
 from okap_server.cli.arenas import cap_malloc_arenas
 from okap_server.cli.common import open_vault_or_fail, settings_from_env, translated_failures
+from okap_server.cli.protocol import uvicorn_options
 
 
 def register(commands: Any) -> None:
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         "log_level": settings.log_level.lower(),
         "proxy_headers": False,
         "server_header": False,
+        **uvicorn_options(settings),
     }
     if settings.workers > 1:
         # The vault is migrated and its master key checked here, once; each worker then

@@ -1,0 +1,104 @@
+"""The HTTP server settings ``okap-server serve`` gives uvicorn against slow and many clients.
+
+uvicorn times out an idle keep-alive connection (``timeout_keep_alive``) but not a request
+whose head arrives a byte at a time: a connection that never finishes its headers is held
+for ever (slowloris). :class:`HeadTimeoutProtocol` is uvicorn's httptools protocol with a
+deadline on each request's head (``header_timeout_seconds``): past it the vault answers 408
+and closes. Bodies have their own deadline, in the app (``web/bodies.py``).
+
+``limit_concurrency`` keeps the number of connections under what the process may open
+(every proxied call holds a second socket, to the provider): past it uvicorn answers 503
+instead of failing to accept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import resource
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[standard]
+
+from okap_server.settings import Settings
+
+# Descriptors kept for the database pool, log files and the like.
+RESERVED_FILES = 64
+
+_TIMED_OUT_TEXT = b"The request's headers did not arrive in time."
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\n"
+    b"connection: close\r\n"
+    b"\r\n%s" % (len(_TIMED_OUT_TEXT), _TIMED_OUT_TEXT)
+)
+
+
+class HeadTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline on every request's head: from the
+    connection's first moment for the first request, from the first byte of each
+    later one (the keep-alive timeout covers the idle time in between)."""
+
+    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.head_started = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_started = True
+        if self.head_timer is None:
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self.head_started = False
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self.head_timer = self.loop.call_later(self.header_timeout, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.head_started:  # RFC 9110 §15.5.9; a connection that sent nothing just ends
+            self.transport.write(_TIMED_OUT)
+        self.transport.close()
+
+
+def connection_budget() -> int:
+    """How many connections this process can hold: half its open files (a proxied call
+    uses two sockets), less a reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 100_000
+    return max(64, (soft - RESERVED_FILES) // 2)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The slow- and many-client settings for ``uvicorn.Config``; picklable, so they reach
+    ``--workers`` processes too."""
+    options: dict[str, Any] = {
+        "limit_concurrency": settings.max_connections or connection_budget(),
+        "timeout_keep_alive": 5,
+        "http": functools.partial(
+            HeadTimeoutProtocol, header_timeout=settings.header_timeout_seconds
+        ),
+    }
+    return options
