@@ -22,7 +22,7 @@ _QUERY = re.compile(r"\?([^\s\"'#]*)")
 _PARAM_SEPARATOR = re.compile(r"([&;])")
 CREDENTIAL_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "api-key"})
 REDACTED = "[redacted]"
-_WORDS = re.compile(r"(\s+)")
+_PIECES = re.compile(r"([\s/?&;=]+)")
 _DECODE_ROUNDS = 4
 
 # The loggers that print request URLs.
@@ -65,10 +65,13 @@ def _redact_query(match: re.Match[str]) -> str:
 
 
 def _redact_encoded(text: str) -> str:
-    """A percent-encoded token outside a query (in a path): the word that decodes to it."""
-    words = _WORDS.split(text)
+    """A percent-encoded token outside a query (a path segment): the piece that decodes
+    to one. Pieces are split where a token cannot be (``/``, ``?``, ``&``, ``;``, ``=``,
+    spaces), so the rest of the line stays readable."""
+    pieces = _PIECES.split(text)
     return "".join(
-        REDACTED if "%" in word and _TOKEN.search(_fully_decoded(word)) else word for word in words
+        REDACTED if "%" in piece and _TOKEN.search(_fully_decoded(piece)) else piece
+        for piece in pieces
     )
 
 
