@@ -54,16 +54,22 @@ async def wait_for(
     check: Callable[[], dict[str, Any] | None],
     seconds: float,
     gone: Callable[[], Awaitable[bool]] | None = None,
+    *,
+    checked: bool = False,
 ) -> dict[str, Any] | None:
     """``check``'s answer, now or once the request is decided within ``seconds``; None if
     still pending then. Stops early (None) if the app left, so a token is never minted for
-    a caller that is no longer there to receive it. Only ``check`` runs on a thread, once
-    now and once after the decision; the wait itself is an event."""
-    if gone is not None and await gone():
+    a caller that is no longer there to receive it. Only ``check`` runs on a thread, now
+    (unless the caller has just ``checked``) and once after the decision; the wait itself
+    is an event (``web/long_poll.py``)."""
+    if not checked:
+        if gone is not None and await gone():
+            return None
+        result = await run_in_threadpool(check)
+        if result is not None:
+            return result
+    if seconds <= 0:
         return None
-    result = await run_in_threadpool(check)
-    if result is not None or seconds <= 0:
-        return result
     with watch.slot(request_id) as decided:
         if decided is None:
             return None  # past a cap: the app is told "pending" now and polls again
@@ -123,11 +129,11 @@ async def okap_authorize(request: Request) -> JSONResponse:
     started = await run_in_threadpool(begin)
     announce(vault.settings, okap_binding.consent_url(vault.settings, started.request.id))
     seconds = wait_seconds(vault, request.headers.get("prefer"))
-    return await _answer_or_pending(request, started, seconds)
+    return await _answer_or_pending(request, started, seconds, checked=True)  # just made
 
 
 async def _answer_or_pending(
-    request: Request, started: okap_binding.Started, seconds: float
+    request: Request, started: okap_binding.Started, seconds: float, *, checked: bool
 ) -> JSONResponse:
     vault = vault_of(request)
 
@@ -137,7 +143,9 @@ async def _answer_or_pending(
             return okap_binding.answer(session, row, started.poll_handle, vault.settings)
 
     watch = watch_of(request)
-    result = await wait_for(watch, started.request.id, check, seconds, request.is_disconnected)
+    result = await wait_for(
+        watch, started.request.id, check, seconds, request.is_disconnected, checked=checked
+    )
     if result is None:
         result = okap_binding.pending_body(started.request, started.poll_handle, vault.settings)
     return _json(result)
@@ -155,14 +163,23 @@ async def _answer_or_pending(
 async def okap_poll(request: Request, handle: str) -> JSONResponse:
     vault = vault_of(request)
 
-    def find() -> okap_binding.Started:
+    def find() -> tuple[okap_binding.Started, dict[str, Any] | None]:
+        """The request and its answer now, in one trip to the thread pool; an unknown
+        handle is refused here, at once."""
         with vault.session() as session:
-            return okap_binding.Started(okap_binding.find_by_handle(session, handle), handle)
+            row = okap_binding.find_by_handle(session, handle)
+            return okap_binding.Started(row, handle), okap_binding.answer(
+                session, row, handle, vault.settings
+            )
 
-    started = await run_in_threadpool(find)
+    if await request.is_disconnected():
+        return _json({})  # nobody to answer: never mint a token for a caller that left
+    started, answered = await run_in_threadpool(find)
+    if answered is not None:
+        return _json(answered)
     prefer = request.headers.get("prefer")
     seconds = wait_seconds(vault, prefer) if prefer else 0
-    return await _answer_or_pending(request, started, seconds)
+    return await _answer_or_pending(request, started, seconds, checked=True)
 
 
 @router.post(
@@ -195,9 +212,9 @@ async def reference_request(request: Request) -> JSONResponse:
         with vault.session() as session:
             return reference.answer(session, session.merge(row), vault.settings)
 
-    result = await wait_for(
-        watch_of(request), row.id, check, vault.settings.okap_wait_seconds, request.is_disconnected
-    )
+    seconds = vault.settings.okap_wait_seconds
+    gone = request.is_disconnected
+    result = await wait_for(watch_of(request), row.id, check, seconds, gone, checked=True)
     if result is None:
 
         def stop() -> dict[str, Any]:
