@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,8 +27,6 @@ from okap_server.web.sessions import vault_of
 
 router = APIRouter(tags=[oa.PROTOCOL_TAG])
 
-# How often a waiting poll looks whether its app is still connected.
-GONE_CHECK_EVERY = 1.0
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+)", re.IGNORECASE)
 
 
@@ -53,7 +51,7 @@ async def wait_for(
     request_id: str,
     check: Callable[[], dict[str, Any] | None],
     seconds: float,
-    gone: Callable[[], Awaitable[bool]] | None = None,
+    request: Request,
     *,
     checked: bool = False,
 ) -> dict[str, Any] | None:
@@ -61,9 +59,9 @@ async def wait_for(
     still pending then. Stops early (None) if the app left, so a token is never minted for
     a caller that is no longer there to receive it. Only ``check`` runs on a thread, now
     (unless the caller has just ``checked``) and once after the decision; the wait itself
-    is an event (``web/long_poll.py``)."""
+    is two events, the decision's (``web/long_poll.py``) and the app's disconnect."""
     if not checked:
-        if gone is not None and await gone():
+        if await request.is_disconnected():
             return None
         result = await run_in_threadpool(check)
         if result is not None:
@@ -73,21 +71,24 @@ async def wait_for(
     with watch.slot(request_id) as decided:
         if decided is None:
             return None  # past a cap: the app is told "pending" now and polls again
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not decided.is_set():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            try:
-                async with asyncio.timeout(min(remaining, GONE_CHECK_EVERY)):
-                    await decided.wait()
-            except TimeoutError:
-                if gone is not None and await gone():
-                    return None
-    if gone is not None and await gone():
-        return None
+        waiting = asyncio.ensure_future(decided.wait())
+        leaving = asyncio.ensure_future(_left(request))
+        try:
+            await asyncio.wait(
+                (waiting, leaving), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiting.cancel()
+            leaving.cancel()
+        if leaving.done() or not decided.is_set():
+            return None
     return await run_in_threadpool(check)
+
+
+async def _left(request: Request) -> None:
+    """Returns when the app closes its connection (the server's ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def watch_of(request: Request) -> DecisionWatch:
@@ -143,9 +144,7 @@ async def _answer_or_pending(
             return okap_binding.answer(session, row, started.poll_handle, vault.settings)
 
     watch = watch_of(request)
-    result = await wait_for(
-        watch, started.request.id, check, seconds, request.is_disconnected, checked=checked
-    )
+    result = await wait_for(watch, started.request.id, check, seconds, request, checked=checked)
     if result is None:
         result = okap_binding.pending_body(started.request, started.poll_handle, vault.settings)
     return _json(result)
@@ -213,8 +212,7 @@ async def reference_request(request: Request) -> JSONResponse:
             return reference.answer(session, session.merge(row), vault.settings)
 
     seconds = vault.settings.okap_wait_seconds
-    gone = request.is_disconnected
-    result = await wait_for(watch_of(request), row.id, check, seconds, gone, checked=True)
+    result = await wait_for(watch_of(request), row.id, check, seconds, request, checked=True)
     if result is None:
 
         def stop() -> dict[str, Any]:
