@@ -78,9 +78,14 @@ def timed_get(client: httpx.Client, path: str) -> float:
     return took
 
 
-def settle(watch: Any, count: int, within: float = 60.0) -> None:
+def settle(state: Any, count: int, within: float = 60.0) -> None:
     """Until ``count`` polls wait in the vault (the burst of their arrival, each looked up
-    once, is served), seen through the running app's own counter."""
+    once, is served), seen through the running app's own counter. A vault without one
+    (whose polls hold threads) gets the burst's time, 5 s."""
+    watch = getattr(state, "decisions", None)
+    if watch is None:
+        time.sleep(5)
+        return
     deadline = time.monotonic() + within
     while watch.waiting < count:
         assert time.monotonic() < deadline, f"only {watch.waiting} of {count} polls wait"
@@ -99,7 +104,7 @@ def test_a_thousand_long_polls_leave_the_pages_fast(
         waiting = poll(port, app["poll_url"], wait=25)
         polls = [poll(port, attacker["poll_url"], wait=25) for _ in range(POLLS)]
         try:
-            settle(served.state.decisions, POLLS + 1)
+            settle(served.state, POLLS + 1)
             slowest = max(
                 [timed_get(person.client, "/healthz") for _ in range(5)]
                 + [timed_get(person.client, "/consent") for _ in range(5)]
