@@ -30,6 +30,9 @@ ONLY_RATE: list[dict[str, Any]] = [
         "limits": {"requests_per_minute": 1000},
     }
 ]
+NOTHING_NAMED: list[dict[str, Any]] = [
+    {"type": "ai_model_access", "provider": "openai", "models": ["gpt-4o-mini"]}
+]
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 # A front door: given the person, the details and the narrowing, the granted entries the
@@ -123,18 +126,25 @@ def test_the_person_can_clear_a_default_but_not_what_the_app_asked(
     door: Door, live_url: str, person: Person, openai_key: str, listener: RedirectListener
 ) -> None:
     cleared = {"limits": {"daily_spend": None, "monthly_spend": None, "requests_per_day": 20}}
-    [granted] = door(live_url, person, listener, ONLY_RATE, cleared)
-    assert granted["limits"]["daily_spend"] is None
-    assert granted["limits"]["monthly_spend"] is None
-    assert granted["limits"]["requests_per_day"] == 20
-    assert granted["limits"]["requests_per_minute"] == 1000
+    [granted] = door(live_url, person, listener, NOTHING_NAMED, cleared)
+    assert granted["limits"] == {
+        "monthly_spend": None,  # cleared: "empty" on the form is no limit, not "as asked"
+        "daily_spend": None,
+        "total_spend": None,
+        "requests_per_minute": 60,  # left as shown: the default
+        "requests_per_day": 20,  # changed (a default may be lowered or raised)
+        "tokens_per_request": None,
+    }
+    [kept] = door(live_url, person, listener, ONLY_RATE, {"limits": {"daily_spend": None}})
+    assert kept["limits"]["daily_spend"] is None
+    assert kept["limits"]["monthly_spend"] == 5.0
+    assert kept["limits"]["requests_per_minute"] == 1000
 
 
 def test_clearing_every_limit_means_none_at_the_proxy_too(
     live_url: str, person: Person, openai_key: str, listener: RedirectListener
 ) -> None:
-    nothing_named = [{"type": "ai_model_access", "provider": "openai"}]
-    body = {"okap": "1.0", "authorization_details": nothing_named, "client": {"name": "Mine"}}
+    body = {"okap": "1.0", "authorization_details": NOTHING_NAMED, "client": {"name": "Mine"}}
     every = dict.fromkeys(
         ["monthly_spend", "daily_spend", "requests_per_minute", "requests_per_day"]
     )
