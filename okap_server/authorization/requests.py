@@ -62,6 +62,7 @@ class UserCodeRequired(NotYourRequest):
             "entered it may decide a device's request."
         )
 
+
 WITHDRAWN_REASON = "The account that was deciding this request was disabled."
 
 

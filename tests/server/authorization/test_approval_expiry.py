@@ -1,5 +1,6 @@
 """An approval must be collected soon (issue 15): an approved request whose app never came
-back cannot be collected later, on the OKAP binding or the device flow. Time is moved by ageing the request's stored times, not by sleeping."""
+back cannot be collected later, on the OKAP binding or the device flow. Time is moved by
+ageing the request's stored times, not by sleeping."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def test_a_device_approval_not_polled_in_time_expires(
         ).json()
         consent = person.enter_user_code(started["user_code"])
         person.approve(consent)
-        age(vault, consent.rsplit("/", 1)[1], timedelta(seconds=vault.settings.approval_ttl_seconds))
+        window = timedelta(seconds=vault.settings.approval_ttl_seconds)
+        age(vault, consent.rsplit("/", 1)[1], window)
         polled = app.post(
             "/oauth/token",
             data={

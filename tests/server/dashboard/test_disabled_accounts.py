@@ -88,9 +88,7 @@ def test_tokens_old_and_collected_after_disabling_are_refused(
     assert len(grants) == 1 and grants[0].revoked_at is not None  # only the old one, revoked
 
 
-def test_the_proxy_refuses_any_grant_of_a_disabled_account(
-    vault: Vault, live_url: str
-) -> None:
+def test_the_proxy_refuses_any_grant_of_a_disabled_account(vault: Vault, live_url: str) -> None:
     """Even a grant the disabling did not revoke (one minted in the same instant): the
     account's flag travels with the grant the proxy loads."""
     issued = make_grant(vault, entry("openai"), username="carol")
