@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     default_limits: DefaultLimits = Field(default_factory=DefaultLimits)
     open_browser: bool = False
     pending_request_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
+    # An approved request's token must be collected (device poll, OKAP poll, code redeemed)
+    # within this long, or the approval lapses (as a code would: RFC 6749 §4.1.2).
+    approval_ttl_seconds: int = Field(default=600, ge=10, le=3600)
     okap_wait_seconds: float = Field(default=25.0, ge=0, le=300)
     session_ttl_seconds: int = Field(default=7 * 86_400, ge=60)
     # Foundation (issue 2): how long a printed setup link works; doctor's upstream probe.

@@ -18,8 +18,9 @@ from sqlmodel import Session, col
 from okap_server.audit.events import record_event
 from okap_server.authorization import pkce
 from okap_server.authorization.errors import InvalidGrant
-from okap_server.authorization.grants import issue_grant
+from okap_server.authorization.grants import approver_is_active, issue_grant
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest, Grant
+from okap_server.authorization.requests import status_of
 from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
 
@@ -98,7 +99,12 @@ def redeem(
         session.refresh(row)
         raise _revoke_after_replay(session, row, on_revoked)
     request = session.get(AuthorizationRequest, row.request_id)
-    if request is None or request.status != "approved":
+    if (
+        request is None
+        or status_of(request) != "approved"
+        or request.token_delivered
+        or not approver_is_active(session, request)
+    ):
         session.rollback()
         raise InvalidGrant("the authorization was withdrawn")
     request.token_delivered = True

@@ -1,18 +1,24 @@
-"""Default limits for apps that ask for none: the account's own, else the vault's.
+"""Default limits: what fills each limit an app did not name.
 
-``parse_limits`` fills a request that names no limits with ``Settings.default_limits``; the
-person deciding may have set their own defaults (Account.preferences), which replace those
-on the consent page and when approving from the Pending list.
+A request stores only the limits the app named (``parse_limits``: null = not named). When
+a person decides, every limit left unnamed is filled, field by field, from the deciding
+account's default limits (Account.preferences), else the vault's
+(``Settings.default_limits``). So an app that names only ``requests_per_minute`` still gets
+the default spend limits: naming one limit never drops the others. On the consent page the
+person may change a filled-in limit or clear it (no limit of that kind); a limit the app
+named may only be lowered (SPEC.md "Narrowing").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from okap_server.accounts.models import Account
+from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.settings import DefaultLimits, Settings
 
 DEFAULT_LIMITS_KEY = "default_limits"
@@ -32,20 +38,23 @@ def default_limits_for(
     return settings.default_limits
 
 
-def with_account_defaults(
-    details: list[dict[str, Any]], account_defaults: DefaultLimits, vault_defaults: DefaultLimits
+def effective_limits(
+    asked: Mapping[str, Any], defaults: DefaultLimits
+) -> dict[str, float | int | None]:
+    """Every limit: the one the app named, else the default (which may be none)."""
+    filled = defaults.model_dump()
+    return {
+        name: asked[name] if asked.get(name) is not None else filled.get(name)
+        for name in LIMIT_NAMES
+    }
+
+
+def with_defaults(
+    details: Sequence[Mapping[str, Any]], defaults: DefaultLimits
 ) -> list[dict[str, Any]]:
-    """Entries whose limits are exactly the vault's defaults (the app named none, so
-    ``parse_limits`` filled them in) get this account's defaults instead."""
-    if account_defaults == vault_defaults:
-        return details
-    filled = vault_defaults.model_dump()
-    mine = account_defaults.model_dump()
-    result = []
-    for entry in details:
-        limits = dict(entry.get("limits") or {})
-        asked_none = all(limits.get(n) == filled.get(n) for n in set(limits) | set(filled))
-        if asked_none:
-            limits = {**limits, **mine}
-        result.append({**entry, "limits": limits})
-    return result
+    """The requested entries with each unnamed limit filled from ``defaults``: what
+    "approve as asked" grants."""
+    return [
+        {**entry, "limits": effective_limits(entry.get("limits") or {}, defaults)}
+        for entry in details
+    ]

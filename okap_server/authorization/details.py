@@ -119,7 +119,7 @@ def _parse_entry(
         "provider": canonical,
         "models": _parse_models(f"{where}.models", item.get("models")),
         "capabilities": _parse_capabilities(f"{where}.capabilities", item.get("capabilities")),
-        "limits": parse_limits(f"{where}.limits", item.get("limits"), settings),
+        "limits": parse_limits(f"{where}.limits", item.get("limits")),
         "expires": _parse_expires(f"{where}.expires", item.get("expires"), settings, now),
         "reason": _parse_reason(f"{where}.reason", item.get("reason")),
     }
@@ -166,12 +166,13 @@ def _parse_capabilities(where: str, value: Any) -> list[str]:
     return caps
 
 
-def parse_limits(where: str, value: Any, settings: Settings) -> dict[str, float | int | None]:
-    """All six limits, null meaning none. No limits asked at all: the vault's defaults."""
+def parse_limits(where: str, value: Any) -> dict[str, float | int | None]:
+    """All six limits as the app named them, null meaning "not named". The stored request
+    keeps exactly that: the defaults fill the unnamed ones, field by field, when a person
+    decides (``defaults.effective_limits``), so the consent page can tell a limit the app
+    asked for (only lowered) from a default (changed or cleared)."""
     limits: dict[str, float | int | None] = {name: None for name in SPEND_LIMITS + COUNT_LIMITS}
-    if value is None or value == {}:
-        defaults = settings.default_limits.model_dump()
-        limits.update({name: defaults[name] for name in limits if name in defaults})
+    if value is None:
         return limits
     if not isinstance(value, dict):
         raise _fail(where, "must be a JSON object")

@@ -2,7 +2,8 @@
 
 A token is minted only at the moment it is handed over (token endpoint, device poll, OKAP
 answer), because only its hash is stored: it is shown once. ``deliver`` flips
-``token_delivered`` with one conditional UPDATE so an approved request yields one token.
+``token_delivered`` with one conditional UPDATE so an approved request yields one token,
+and only while the approval is fresh and the account that approved it is not disabled.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
+from okap_server.accounts.models import Account
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest, Grant
 from okap_server.authorization.tokens import new_access_token, token_hash
@@ -38,10 +40,18 @@ def public_details(details: list[dict[str, Any]], public_url: str) -> list[dict[
     return shown
 
 
+def approver_is_active(session: Session, request: AuthorizationRequest) -> bool:
+    """Whether the account that approved ``request`` exists and is not disabled."""
+    account = session.get(Account, request.decided_by) if request.decided_by else None
+    return account is not None and not account.disabled
+
+
 def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant, str]:
     """A new grant from an approved request, and its token (the caller commits)."""
     if request.status != "approved" or not request.granted_details or not request.decided_by:
         raise ValueError("only an approved request yields a grant")
+    if not approver_is_active(session, request):
+        raise ValueError("a disabled account's approval yields no grant")
     token = new_access_token()
     grant = Grant(
         account_id=request.decided_by,
@@ -62,13 +72,17 @@ def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant,
 
 
 def deliver(session: Session, request: AuthorizationRequest) -> tuple[Grant, str] | None:
-    """Issue the token of an approved request exactly once; None if it was delivered already."""
+    """Issue the token of an approved request exactly once; None if there is none to give:
+    delivered already, the approval lapsed uncollected, or its account is disabled."""
+    active = select(Account.id).where(col(Account.disabled).is_(False))
     result = session.execute(
         update(AuthorizationRequest)
         .where(
             col(AuthorizationRequest.id) == request.id,
             col(AuthorizationRequest.status) == "approved",
             col(AuthorizationRequest.token_delivered).is_(False),
+            col(AuthorizationRequest.expires_at) > utcnow(),
+            col(AuthorizationRequest.decided_by).in_(active),
         )
         .values(token_delivered=True)
     )

@@ -33,7 +33,7 @@ def introspect(
     if not token:
         raise InvalidRequest("token is required")
     grant = find_grant(session, token)
-    if grant is None or grant.id != caller.id or not is_active(grant):
+    if grant is None or grant.id != caller.id or not is_active(session, grant):
         return {"active": False}
     return {
         "active": True,

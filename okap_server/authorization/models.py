@@ -16,9 +16,12 @@ class AuthorizationRequest(SQLModel, table=True):
 
     ``flow`` is ``code`` (OAuth authorization code, possibly pushed via PAR), ``device``
     (RFC 8628), ``okap`` (OKAP v1.0 binding) or ``reference`` (the reference SDK's endpoint).
-    ``status`` is ``pending``, ``approved``, ``denied`` or ``expired``; it changes once.
-    ``decided_by`` is set while still pending by the first signed-in account that opens the
-    consent page (it claims the request); only that account may then decide it.
+    ``status`` is ``pending``, ``approved``, ``denied`` or ``expired``; it changes once,
+    except that an approval whose token was not collected yet can still lapse (``expired``,
+    after ``expires_at``, which approval moves to the end of the collection window) or be
+    withdrawn (``denied``, when the approving account is disabled).
+    ``decided_by`` is the account that claimed the request while still pending (see
+    ``requests.claim``); only that account may then decide it.
     """
 
     __tablename__ = "authorization_request"

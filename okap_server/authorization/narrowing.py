@@ -7,6 +7,10 @@ An entry B is narrower than or equal to an entry A of the same provider when:
 - every limit of B is at most A's; where A has a limit, B has one too (null = none = wider);
 - B expires no later than A.
 Dropping a whole entry is narrowing too; adding one is not.
+
+A's limits are what the app named. The ones it did not name start from the default limits
+(``defaults.effective_limits``); those are the vault's policy, not the app's ask, so the
+person may raise, lower or clear them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import MODEL_PATTERN, check_limit, parse_time
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.clock import isoformat_z, utcnow
+from okap_server.settings import DefaultLimits
 
 
 class NarrowingError(Exception):
@@ -27,7 +33,11 @@ class NarrowingError(Exception):
 
 @dataclass
 class Narrowing:
-    """The person's choices for one entry. ``None`` fields keep what was asked."""
+    """The person's choices for one entry. ``None`` fields keep what was asked.
+
+    ``limits`` holds only the limits the person set: a number, or None to clear it (no
+    limit of that kind). A limit not in it keeps its starting value (asked, else default).
+    """
 
     include: bool = True
     models: list[str] | None = None
@@ -42,7 +52,9 @@ def model_matches(patterns: list[str], model: str) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
-def narrow_entry(requested: dict[str, Any], choice: Narrowing) -> dict[str, Any]:
+def narrow_entry(
+    requested: dict[str, Any], choice: Narrowing, defaults: DefaultLimits
+) -> dict[str, Any]:
     """The granted entry for one requested entry; raises NarrowingError if it would widen."""
     provider = requested["provider"]
     granted = dict(requested)
@@ -70,17 +82,23 @@ def narrow_entry(requested: dict[str, Any], choice: Narrowing) -> dict[str, Any]
                 f"{provider}: keep at least one capability, or leave the provider out"
             )
         granted["capabilities"] = caps
-    limits = dict(requested["limits"])
+    limits = effective_limits(requested["limits"], defaults)
     for name, value in choice.limits.items():
         if name not in limits:
             raise NarrowingError(f"{provider}: unknown limit {str(name)[:40]!r}")
+        asked = requested["limits"].get(name)
         if value is None:
-            continue  # keep what was asked: removing a limit would widen
+            if asked is not None:
+                raise NarrowingError(
+                    f"{provider}: the app asked for {name} {asked}; "
+                    "you may lower it but not remove it"
+                )
+            limits[name] = None  # a default the person cleared
+            continue
         try:
             amount = check_limit(name, name, value)
         except InvalidAuthorizationDetails as exc:
             raise NarrowingError(f"{provider}: {exc.description}") from None
-        asked = requested["limits"][name]
         if asked is not None and amount is not None and amount > asked:
             raise NarrowingError(f"{provider}: {name} may only be lowered (asked: {asked})")
         limits[name] = amount
@@ -115,14 +133,17 @@ def is_narrower(granted: dict[str, Any], requested: dict[str, Any]) -> bool:
     return g_exp is not None and r_exp is not None and g_exp <= r_exp
 
 
-def narrow(requested: list[dict[str, Any]], choices: dict[str, Narrowing]) -> list[dict[str, Any]]:
-    """Apply the person's choices (keyed by provider) to every entry; at least one stays."""
+def narrow(
+    requested: list[dict[str, Any]], choices: dict[str, Narrowing], defaults: DefaultLimits
+) -> list[dict[str, Any]]:
+    """Apply the person's choices (keyed by provider) to every entry; at least one stays.
+    Limits the app did not name start from ``defaults`` (the deciding account's)."""
     granted = []
     for entry in requested:
         choice = choices.get(entry["provider"], Narrowing())
         if not choice.include:
             continue
-        result = narrow_entry(entry, choice)
+        result = narrow_entry(entry, choice, defaults)
         if not is_narrower(result, entry):
             raise NarrowingError(f"{entry['provider']}: that would widen the request")
         granted.append(result)

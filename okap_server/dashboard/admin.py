@@ -1,8 +1,12 @@
 """Team vaults: an admin adds accounts, disables or re-enables them, and resets passwords.
 
-A disabled account cannot sign in, its browsers are signed out, and its connected apps are
-revoked (through the authorization server's ``revoke_grant``), so nothing keeps spending on
-its keys. Re-enabling lets the person sign in again; apps must ask again.
+A disabled account cannot sign in, its browsers are signed out, its connected apps are
+revoked (through the authorization server's ``revoke_grant``), and what it claimed or
+approved but no app collected yet is withdrawn (``requests.withdraw_for_account``), so
+nothing keeps spending on its keys and no token is minted from its approvals later. The
+proxy also refuses any grant of a disabled account (``proxy.grants.load_grant``), which
+covers a token collected in the instant of disabling. Re-enabling lets the person sign in
+again; apps must ask again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from okap_server.accounts.passwords import hash_password
 from okap_server.accounts.service import AccountError, create_account
 from okap_server.audit.events import record_event
 from okap_server.authorization.models import Grant
+from okap_server.authorization.requests import withdraw_for_account
 from okap_server.authorization.revocation import revoke_grant
 from okap_server.clock import utcnow
 from okap_server.dashboard import formatting as fmt
@@ -115,6 +120,7 @@ def set_disabled(
         for grant in grants:
             if revoke_grant(session, grant, by="admin", account_id=account.id, ip=ip):
                 revoked.append(grant.id)
+        withdraw_for_account(session, account.id)
         record_event(session, "account_disabled", account_id=account.id, ip=ip, by=admin.username)
     else:
         record_event(session, "account_enabled", account_id=account.id, ip=ip, by=admin.username)

@@ -112,7 +112,7 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
         provider = str(entry.get("provider", ""))
         row = vault.providers.get(provider)
         raw = entry.get("limits") or {}
-        uses_defaults = all(v is None for v in raw.values())
+        uses_defaults = not raw  # stored with no limits object: the proxy applies defaults
         effective = defaults if uses_defaults else raw
         models = entry.get("models") or []
         providers.append(

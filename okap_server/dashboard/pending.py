@@ -1,8 +1,10 @@
 """Pending requests on the dashboard: the same decision as the consent page, made from a list.
 
-Approving here grants exactly what the app asked for, backed by the person's default key of
-each provider. To narrow it, or when the app waits for a browser redirect (the code flow),
-the person opens the full consent page instead.
+Approving here grants exactly what the app asked for (each limit it did not name filled
+from the person's default limits), backed by the person's default key of each provider. To
+narrow it, or when the app waits for a browser redirect (the code flow), the person opens
+the full consent page instead. The list holds only requests this account may decide
+(``requests.pending_for``), and deciding claims the request first (``requests.claim``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from okap_server.authorization.defaults import default_limits_for, with_account_defaults
+from okap_server.authorization.defaults import default_limits_for, with_defaults
 from okap_server.authorization.models import AuthorizationRequest
-from okap_server.authorization.requests import DecisionError, decide, pending_for, status_of
+from okap_server.authorization.requests import (
+    DecisionError,
+    NotYourRequest,
+    claim,
+    decide,
+    pending_for,
+)
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
@@ -72,11 +80,16 @@ def waiting(vault: Vault, session: Session, account_id: str) -> list[PendingView
 
 
 def _mine(session: Session, account_id: str, request_id: str) -> AuthorizationRequest:
+    """The request, claimed for this account; another account's is not found (404)."""
     row = session.get(AuthorizationRequest, request_id[:40])
-    if row is None or row.decided_by not in (None, account_id):
+    if row is None:
         raise LookupError(request_id)
-    if status_of(row) != "pending":
-        raise PendingError("This request was already decided or has expired.")
+    try:
+        claim(session, row, account_id)
+    except NotYourRequest:
+        raise LookupError(request_id) from None
+    except DecisionError:
+        raise PendingError("This request was already decided or has expired.") from None
     return row
 
 
@@ -108,14 +121,20 @@ def decide_from_list(
             raise PendingError("Open this request to approve it: the app waits in your browser.")
         granted = None
         if approve:
-            details = with_account_defaults(
-                row.requested_details,
-                default_limits_for(session, account_id, vault.settings),
-                vault.settings.default_limits,
+            details = with_defaults(
+                row.requested_details, default_limits_for(session, account_id, vault.settings)
             )
             granted = _with_default_keys(vault, session, account_id, details)
         try:
-            decide(session, row, account_id, approve=approve, granted_details=granted, ip=ip)
+            decide(
+                session,
+                row,
+                account_id,
+                approve=approve,
+                collect_seconds=vault.settings.approval_ttl_seconds,
+                granted_details=granted,
+                ip=ip,
+            )
         except DecisionError as exc:
             raise PendingError(str(exc)) from None
         return row

@@ -3,6 +3,8 @@
 A cached view lives at most ``Settings.proxy_grant_cache_seconds`` and is dropped at once
 when ``Vault.grant_changed`` reports the grant revoked or edited in this process, so a
 revocation takes effect on the very next request here, and within the TTL on any replica.
+A grant of a disabled account counts as revoked: the flag is read with the grant in the
+same query, so it costs no extra round trip and no per-request work.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
@@ -76,8 +79,9 @@ class Limits:
 
     @classmethod
     def from_details(cls, raw: Any, defaults: DefaultLimits) -> Limits:
-        raw = raw if isinstance(raw, dict) else {}
-        if all(v is None for v in raw.values()):
+        """A granted entry's limits: null is no limit (the person may have cleared one, or
+        all). Only an entry stored with no limits object at all gets ``defaults``."""
+        if not isinstance(raw, dict) or not raw:
             raw = defaults.model_dump()
         return cls(
             monthly_spend=_usd_to_micros(raw.get("monthly_spend")),
@@ -128,10 +132,16 @@ def load_grant(
     catalog: ProviderCatalog,
     defaults: DefaultLimits,
 ) -> GrantView | None:
-    """The grant whose token hashes to ``hashed``, with each entry's key row; or None."""
-    grant = session.exec(select(Grant).where(Grant.token_hash == hashed)).first()
-    if grant is None:
+    """The grant whose token hashes to ``hashed``, with each entry's key row; or None.
+    A disabled account's grant is loaded as revoked."""
+    found = session.exec(
+        select(Grant, Account.disabled)
+        .join(Account, col(Account.id) == col(Grant.account_id))
+        .where(Grant.token_hash == hashed)
+    ).first()
+    if found is None:
         return None
+    grant, account_disabled = found
     entries: dict[str, GrantEntry] = {}
     for raw in grant.details:
         provider = catalog.canonical(str(raw.get("provider", "")))
@@ -156,7 +166,7 @@ def load_grant(
         account_id=grant.account_id,
         client_name=grant.client_name,
         expires_at=grant.expires_at,
-        revoked=grant.revoked_at is not None,
+        revoked=grant.revoked_at is not None or bool(account_disabled),
         entries=entries,
     )
 

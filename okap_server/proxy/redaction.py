@@ -1,7 +1,8 @@
 """Keeping okap tokens and keys out of log lines the vault does not write itself.
 
 Some clients send their credential in the URL (Gemini's ``?key=``), and the server's access
-log prints URLs. This filter rewrites such records before any handler sees them.
+log prints URLs. An OKAP poll URL (``/okap/authorize/{handle}``) is itself a secret: its
+handle collects the token. This filter rewrites such records before any handler sees them.
 
 The token is read from the query by :func:`query_params` (the front door's one parser), so
 the redaction decodes each parameter exactly as it does: percent-escapes in names and
@@ -24,6 +25,7 @@ CREDENTIAL_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token
 REDACTED = "[redacted]"
 _PIECES = re.compile(r"([\s/?&;=]+)")
 _DECODE_ROUNDS = 4
+_POLL_HANDLE = re.compile(r"(/okap/authorize/)[^/?#\s\"']+")
 
 # The loggers that print request URLs.
 URL_LOGGERS: tuple[str, ...] = ("uvicorn.access", "uvicorn.error", "uvicorn")
@@ -76,6 +78,8 @@ def _redact_encoded(text: str) -> str:
 
 
 def redact(text: str) -> str:
+    if "/okap/authorize/" in text:
+        text = _POLL_HANDLE.sub(r"\1" + REDACTED, text)
     if "?" in text:
         text = _QUERY.sub(_redact_query, text)
     if "%" in text:

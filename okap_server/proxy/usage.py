@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z, utcnow
 from okap_server.proxy.grants import Limits
@@ -113,8 +114,9 @@ def public_details(grant: Grant, settings: Settings) -> list[dict[str, Any]]:
 def usage_document(
     session: Session, grant: Grant, settings: Settings, catalog: ProviderCatalog | None = None
 ) -> dict[str, Any]:
-    """The whole ``GET /okap/usage`` body."""
-    if not grant_is_active(grant):
+    """The whole ``GET /okap/usage`` body (a disabled account's grant is not active)."""
+    account = session.get(Account, grant.account_id)
+    if not grant_is_active(grant) or account is None or account.disabled:
         return {"active": False}
     return {
         "active": True,

@@ -3,7 +3,8 @@
 Field names, per requested entry ``i`` (0-based, in request order):
 ``d{i}.include`` (checkbox), ``d{i}.models`` (one checkbox per asked model) or
 ``d{i}.models_text`` (comma-separated, when all models were asked), ``d{i}.capabilities``,
-``d{i}.limit.<name>`` (number; empty keeps what was asked), ``d{i}.expires``
+``d{i}.limit.<name>`` (number; empty = no limit of that kind, allowed only for a limit
+the app did not ask for; absent = keep what the page showed), ``d{i}.expires``
 (``YYYY-MM-DDTHH:MM``, UTC), ``d{i}.key_id`` (select), ``d{i}.new_key`` and
 ``d{i}.new_key_label`` (add a key right there), and ``decision`` = ``approve`` | ``deny``.
 """
@@ -19,10 +20,12 @@ from urllib.parse import urlsplit
 
 from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.clients import callback_is_risky
+from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
 from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
 
 LIMIT_LABELS: dict[str, str] = {
@@ -42,6 +45,16 @@ FLOW_LABELS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class LimitView:
+    """One limit as the form starts: the value the grant gets if left as is."""
+
+    name: str
+    label: str
+    value: Any  # the effective value: asked, else default; None = no limit
+    asked: bool  # the app named it: it may only be lowered
+
+
 @dataclass
 class EntryView:
     index: int
@@ -49,13 +62,20 @@ class EntryView:
     provider_name: str
     models: list[str]
     capabilities: list[str]
-    limits: list[tuple[str, str, Any]]  # (name, label, asked value or None)
+    limits: list[LimitView]
     expires: str
     expires_input: str
     reason: str | None
     keys: list[KeyInfo] = field(default_factory=list)
-    default_limits: bool = False  # the app named no limits: these are the vault's defaults
     expires_text: str = ""
+
+    @property
+    def any_asked(self) -> bool:
+        return any(limit.asked for limit in self.limits)
+
+    @property
+    def any_default(self) -> bool:
+        return any(not limit.asked and limit.value is not None for limit in self.limits)
 
 
 def _name(catalog: ProviderCatalog, provider: str) -> str:
@@ -67,15 +87,15 @@ def entry_views(
     details: Sequence[Mapping[str, Any]],
     catalog: ProviderCatalog,
     keys: Sequence[KeyInfo],
-    defaults: Mapping[str, Any],
+    defaults: DefaultLimits,
 ) -> list[EntryView]:
-    """What the page shows of each requested entry (``details``: as asked, with defaults)."""
+    """What the page shows of each requested entry (``details``: as the app asked; the
+    limits it did not name are shown filled from ``defaults``, the deciding account's)."""
     views = []
     for i, entry in enumerate(details):
         expires = parse_time(entry["expires"])
-        default_limits = all(
-            entry["limits"].get(name) == defaults.get(name) for name in LIMIT_NAMES
-        )
+        asked = entry["limits"]
+        effective = effective_limits(asked, defaults)
         views.append(
             EntryView(
                 index=i,
@@ -83,12 +103,14 @@ def entry_views(
                 provider_name=_name(catalog, entry["provider"]),
                 models=list(entry["models"]),
                 capabilities=list(entry["capabilities"]),
-                limits=[(n, LIMIT_LABELS[n], entry["limits"].get(n)) for n in LIMIT_NAMES],
+                limits=[
+                    LimitView(n, LIMIT_LABELS[n], effective[n], asked.get(n) is not None)
+                    for n in LIMIT_NAMES
+                ],
                 expires=entry["expires"],
                 expires_input=expires.strftime("%Y-%m-%dT%H:%M") if expires else "",
                 reason=entry.get("reason"),
                 keys=[k for k in keys if k.provider == entry["provider"]],
-                default_limits=default_limits,
                 expires_text=expires.strftime("%d %b %Y, %H:%M UTC") if expires else "",
             )
         )
@@ -160,8 +182,12 @@ def parse_choices(
             include=bool(one(prefix + "include")),
             models=models,
             capabilities=list(form.get(prefix + "capabilities") or []),
+            # A browser sends every field, an emptied one as "": that clears the limit. A
+            # field not sent at all keeps what the page showed.
             limits={
-                name: _number(provider, name, one(f"{prefix}limit.{name}")) for name in LIMIT_NAMES
+                name: _number(provider, name, one(f"{prefix}limit.{name}"))
+                for name in LIMIT_NAMES
+                if f"{prefix}limit.{name}" in form
             },
             expires=expires,
             key_id=one(prefix + "key_id") or None,

@@ -1,6 +1,7 @@
 """The consent pages: ``GET /consent`` (waiting requests), ``GET/POST /consent/{id}``.
 
-Thin adapter: the decision itself is ``authorization.requests.decide`` (once, atomic,
+Thin adapter: who may decide is ``authorization.requests`` (``check_may_decide`` to show
+the page, which claims nothing; ``claim`` on every POST; then ``decide``, once, atomic,
 audited); narrowing is ``authorization.narrowing``; the code flow's redirect is built by
 ``authorization.authorize.finish_url``.
 """
@@ -17,15 +18,17 @@ from sqlmodel import Session
 from okap_server.authorization.authorize import finish_url
 from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.authorization.codes import issue_code
-from okap_server.authorization.defaults import default_limits_for, with_account_defaults
+from okap_server.authorization.defaults import default_limits_for
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import NarrowingError, narrow
 from okap_server.authorization.requests import (
     DecisionError,
+    NotYourRequest,
+    RequestGone,
+    check_may_decide,
     claim,
     decide,
     pending_for,
-    status_of,
     tidy,
 )
 from okap_server.context import Vault
@@ -55,23 +58,22 @@ def consent_list(request: Request, signed_in: SignedIn = Depends(current_account
 
 
 def _load(
-    request: Request, session: Session, request_id: str, signed_in: SignedIn
+    request: Request, session: Session, request_id: str, signed_in: SignedIn, *, claiming: bool
 ) -> AuthorizationRequest | Response:
-    """The request if this account may decide it now, otherwise the page to show instead."""
+    """The request if this account may decide it now, otherwise the page to show instead.
+    A POST (``claiming``) binds the request to this account first; a GET only looks."""
     row = session.get(AuthorizationRequest, request_id[:40])
     if row is None:
         return error_page(request, "No such request", "This link is not valid.", status_code=404)
-    mine = row.decided_by in (None, signed_in.account.id)
-    status = status_of(row)
-    if mine and status != "pending":
-        return error_page(request, "Nothing to decide", GONE[status], status_code=410)
-    if not mine or not claim(session, row, signed_in.account.id):
-        return error_page(
-            request,
-            "Not your request",
-            "Another account of this vault is deciding this request.",
-            status_code=403,
-        )
+    try:
+        if claiming:
+            claim(session, row, signed_in.account.id)
+        else:
+            check_may_decide(row, signed_in.account.id)
+    except RequestGone as exc:
+        return error_page(request, "Nothing to decide", GONE[exc.status], status_code=410)
+    except NotYourRequest as exc:
+        return error_page(request, "Not your request", str(exc), status_code=403)
     return row
 
 
@@ -86,7 +88,7 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     keys = vault.keys.list(session, signed_in.account.id)
-    account_defaults = default_limits_for(session, signed_in.account.id, vault.settings)
+    defaults = default_limits_for(session, signed_in.account.id, vault.settings)
     return render_page(
         request,
         "consent.html",
@@ -94,24 +96,8 @@ def _page(
         signed_in=signed_in,
         req=row,
         app=request_view(row),
-        entries=entry_views(
-            _as_decided_by(vault, session, row, signed_in.account.id),
-            vault.providers,
-            keys,
-            account_defaults.model_dump(),
-        ),
+        entries=entry_views(row.requested_details, vault.providers, keys, defaults),
         error=error,
-    )
-
-
-def _as_decided_by(
-    vault: Vault, session: Session, row: AuthorizationRequest, account_id: str
-) -> list[dict[str, Any]]:
-    """The request as this person sees it: where the app named no limits, their defaults."""
-    return with_account_defaults(
-        row.requested_details,
-        default_limits_for(session, account_id, vault.settings),
-        vault.settings.default_limits,
     )
 
 
@@ -121,7 +107,7 @@ def consent_page(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        row = _load(request, session, request_id, signed_in)
+        row = _load(request, session, request_id, signed_in, claiming=False)
         if isinstance(row, Response):
             return row
         return _page(request, vault, session, row, signed_in)
@@ -190,25 +176,35 @@ def _submit(
     vault = vault_of(request)
     account_id = signed_in.account.id
     with vault.session() as session:
-        row = _load(request, session, request_id, signed_in)
+        row = _load(request, session, request_id, signed_in, claiming=True)
         if isinstance(row, Response):
             return row
         decision = (form.get("decision") or [""])[0]
+        collect = vault.settings.approval_ttl_seconds
         try:
             if decision == "deny":
-                decide(session, row, account_id, approve=False, ip=client_ip(request))
+                decide(
+                    session,
+                    row,
+                    account_id,
+                    approve=False,
+                    collect_seconds=collect,
+                    ip=client_ip(request),
+                )
                 return _decided(request, vault, session, row, approved=False)
             if decision != "approve":
                 raise NarrowingError("Choose Approve or Deny.")
-            asked = _as_decided_by(vault, session, row, account_id)
+            asked = row.requested_details
             choices = parse_choices(asked, form)
-            granted = narrow(asked, choices.narrowing)
+            defaults = default_limits_for(session, account_id, vault.settings)
+            granted = narrow(asked, choices.narrowing, defaults)
             granted = _with_keys(vault, session, account_id, granted, choices)
             decide(
                 session,
                 row,
                 account_id,
                 approve=True,
+                collect_seconds=collect,
                 granted_details=granted,
                 ip=client_ip(request),
             )
@@ -243,6 +239,7 @@ CONSENT_FIELDS: dict[str, oa.Schema] = {
         done="Decided, code flow: back to the app's redirect_uri with code or error",
         pages={
             200: "Decided (device or OKAP flow): the app is told on its next poll",
+            403: "Wrong CSRF token, another account's request, or a device code not entered",
             404: "No such request",
             409: "Someone decided the request meanwhile",
             410: "Already decided or expired",

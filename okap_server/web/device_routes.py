@@ -2,7 +2,8 @@
 
 ``verification_uri_complete`` pre-fills the code but still asks the person to confirm it
 (§5.4: a pre-filled code alone must not approve anything). Wrong codes are throttled per
-account and per IP (§5.1).
+account and per IP (§5.1). Typing the code claims the device's request for this account
+(``requests.claim``): only this account may then see and decide it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from okap_server.audit.events import record_event
 from okap_server.authorization.device import find_by_user_code, normalize_user_code
-from okap_server.authorization.requests import status_of
+from okap_server.authorization.requests import DecisionError, NotYourRequest, claim
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import check_csrf
 from okap_server.web.pages import NO_STORE, render_page
@@ -70,10 +71,16 @@ def device_submit(
         if is_throttled(session, "user_code_failed", limit, account_id=account_id, ip=ip):
             return again("Too many wrong codes. Wait 15 minutes and try again.", 429)
         row = find_by_user_code(session, user_code)
-        if row is None or status_of(row) != "pending":
-            record_event(session, "user_code_failed", account_id=account_id, ip=ip)
-            session.commit()
-            return again(
-                "That code is not valid or has expired. Check the code on your device.", 400
-            )
-    return RedirectResponse(f"/consent/{row.id}", status_code=303, headers=NO_STORE)
+        error = "That code is not valid or has expired. Check the code on your device."
+        if row is not None:
+            try:
+                claim(session, row, account_id, by_user_code=True)
+            except NotYourRequest:
+                error = "Another account of this vault already entered that code."
+            except DecisionError:
+                pass
+            else:
+                return RedirectResponse(f"/consent/{row.id}", status_code=303, headers=NO_STORE)
+        record_event(session, "user_code_failed", account_id=account_id, ip=ip)
+        session.commit()
+        return again(error, 400)

@@ -23,8 +23,7 @@ FAKE_KEYS: dict[str, str] = {
     "google": "AIzaSyREALKEYgoogle0123456789abcdefXYZ",
 }
 
-# Effectively unlimited. One limit is set on purpose: an entry whose limits are all null
-# gets the vault's default limits (SPEC "Limits"), which would surprise a test.
+# Effectively unlimited: every limit null (none) but a requests_per_day no test reaches.
 NO_LIMITS: dict[str, Any] = {
     "monthly_spend": None,
     "daily_spend": None,

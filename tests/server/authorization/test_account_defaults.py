@@ -54,7 +54,7 @@ def test_consent_page_applies_the_accounts_defaults(
     assert {k: limits[k] for k in MINE} == MINE
 
 
-def test_limits_the_app_named_are_kept(
+def test_limits_the_app_named_are_kept_and_my_defaults_fill_the_rest(
     live_url: str, vault: Vault, owner: tuple[str, str], person: Person, openai_key: str
 ) -> None:
     _set_defaults(vault, owner[0], MINE)
@@ -64,4 +64,8 @@ def test_limits_the_app_named_are_kept(
         granted = app.get(pending["poll_url"]).json()
     limits = granted["authorization_details"][0]["limits"]
     assert limits["monthly_spend"] == 3.0
-    assert limits["requests_per_minute"] is None
+    assert {k: limits[k] for k in MINE if k != "monthly_spend"} == {
+        "daily_spend": 0.25,
+        "requests_per_minute": 5,
+        "requests_per_day": 50,
+    }

@@ -93,6 +93,7 @@ WIDENINGS: list[tuple[dict[str, Any], str]] = [
     ({"expires": "2100-01-01T00:00"}, "only be made earlier"),
     ({"drop": ["openai"]}, "leave at least one provider"),
     ({"limits": {"daily_spend": "lots"}}, "must be a number"),
+    ({"limits": {"daily_spend": None}}, "not remove it"),
 ]
 
 
@@ -192,8 +193,12 @@ def test_second_account_cannot_decide_the_first_accounts_request(
         session.commit()
     with httpx.Client(base_url=live_url) as app:
         consent, _ = start_code_flow(app, listener.redirect_uri)
-    person.open(consent)  # alice opens it first: it is hers
+    assert person.open(consent).status_code == 200  # looking claims nothing (a GET is safe)
     with Person(live_url, "bob", "bob's long password") as bob:
+        assert bob.pending() == []  # a team vault lists nobody's unclaimed request
+        # Alice's first Approve is refused (a bad limit) but binds the request to her.
+        refused = person.approve(consent, limits={"daily_spend": -1}, check=False)
+        assert refused.status_code == 422
         seen = bob.approve(consent, check=False)
         assert seen.status_code == 403
         assert "Another account" in seen.message
@@ -201,6 +206,10 @@ def test_second_account_cannot_decide_the_first_accounts_request(
         assert bob.deny(consent, check=False).status_code == 403
     assert person.pending() == [consent]
     assert person.approve(consent).location is not None
+    with vault.session() as session:
+        row = session.get(AuthorizationRequest, consent.rsplit("/", 1)[1])
+        alice = find_account(session, person.username)
+        assert row is not None and alice is not None and row.decided_by == alice.id
 
 
 def test_signed_out_person_is_sent_to_sign_in_and_back(

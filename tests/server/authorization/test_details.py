@@ -106,25 +106,30 @@ def test_oversized_and_nan_json(plain_settings: Settings) -> None:
         )
 
 
-def test_normalised_entry_with_defaults(plain_settings: Settings) -> None:
+def test_normalised_entry_keeps_only_the_limits_the_app_named(plain_settings: Settings) -> None:
     [entry] = parse([e(provider="Gemini", models=["gemini-2.5-*", "gemini-2.5-*"])], plain_settings)
     assert entry["provider"] == "google"
     assert entry["models"] == ["gemini-2.5-*"]
     assert entry["capabilities"] == ["chat"]
-    assert entry["limits"] == {
-        "monthly_spend": 5.0,
-        "daily_spend": 1.0,
-        "total_spend": None,
-        "requests_per_minute": 60,
-        "requests_per_day": 1000,
-        "tokens_per_request": None,
-    }
+    # Nothing named: nothing stored; the defaults fill in when a person decides.
+    assert entry["limits"] == dict.fromkeys(
+        [
+            "monthly_spend",
+            "daily_spend",
+            "total_spend",
+            "requests_per_minute",
+            "requests_per_day",
+            "tokens_per_request",
+        ]
+    )
     assert entry["expires"].endswith("Z")
-    asked = parse([e(limits={"monthly_spend": 10})], plain_settings)[0]["limits"]
-    assert asked["monthly_spend"] == 10.0 and asked["daily_spend"] is None
+    asked = parse([e(limits={"monthly_spend": 10, "daily_spend": None})], plain_settings)
+    assert asked[0]["limits"]["monthly_spend"] == 10.0
+    assert asked[0]["limits"]["daily_spend"] is None
 
 
 def test_narrowing_rules(plain_settings: Settings) -> None:
+    defaults = plain_settings.default_limits
     [asked] = parse(
         [e(models=["a", "b*"], capabilities=["chat", "embeddings"], limits={"daily_spend": 2})],
         plain_settings,
@@ -138,18 +143,33 @@ def test_narrowing_rules(plain_settings: Settings) -> None:
                 limits={"daily_spend": 1, "requests_per_day": 5},
             )
         },
+        defaults,
     )
     assert is_narrower(granted, asked)
     assert not is_narrower(asked, granted)
     assert granted["limits"]["requests_per_day"] == 5
+    # The limits neither the app nor the person named are the defaults.
+    assert granted["limits"]["monthly_spend"] == defaults.monthly_spend
+    assert granted["limits"]["requests_per_minute"] == defaults.requests_per_minute
     widen = {**granted, "limits": {**granted["limits"], "daily_spend": None}}
     assert not is_narrower(widen, asked)
     everything = {**granted, "models": []}
     assert not is_narrower(everything, asked)
     with pytest.raises(NarrowingError):
-        narrow([asked], {"openai": Narrowing(capabilities=["images"])})
+        narrow([asked], {"openai": Narrowing(capabilities=["images"])}, defaults)
+    # A default may be cleared or raised; what the app asked for may not be removed.
+    [cleared] = narrow(
+        [asked],
+        {"openai": Narrowing(limits={"monthly_spend": None, "requests_per_day": 99_999})},
+        defaults,
+    )
+    assert cleared["limits"]["monthly_spend"] is None
+    assert cleared["limits"]["requests_per_day"] == 99_999
+    assert cleared["limits"]["daily_spend"] == 2.0
+    with pytest.raises(NarrowingError, match="not remove it"):
+        narrow([asked], {"openai": Narrowing(limits={"daily_spend": None})}, defaults)
     [all_models] = parse([e()], plain_settings)
-    [some] = narrow([all_models], {"openai": Narrowing(models=["gpt-4o-mini"])})
+    [some] = narrow([all_models], {"openai": Narrowing(models=["gpt-4o-mini"])}, defaults)
     assert some["models"] == ["gpt-4o-mini"] and is_narrower(some, all_models)
 
 

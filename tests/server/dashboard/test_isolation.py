@@ -127,7 +127,11 @@ def test_claimed_requests_and_admin_pages_are_out_of_reach(
         },
     ).json()
     assert asked["status"] == "pending"
-    assert bob.page(asked["consent_url"]).status_code == 200  # Bob opens it: it is his now
+    assert "Claimed App" not in alice.page("/pending").text  # a team vault: nobody's yet
+    # Bob acts on it first: even an Approve the page refuses binds it to him.
+    refused = bob.approve(asked["consent_url"], limits={"daily_spend": -1}, check=False)
+    assert refused.status_code == 422
+    assert alice.page(asked["consent_url"]).status_code == 403
     request_id = asked["consent_url"].rsplit("/", 1)[1]
     assert "Claimed App" not in alice.page("/pending").text
     for action in ("approve", "deny"):
