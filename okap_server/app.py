@@ -29,6 +29,7 @@ from okap_server.web import (
     usage_routes,
 )
 from okap_server.web.headers import SecurityHeadersMiddleware
+from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.templating import static_dir
 
 
@@ -60,6 +61,7 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.front_door_limits = FrontDoorLimits(vault.settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)

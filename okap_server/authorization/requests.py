@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, case, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import WebSession
 from okap_server.audit.events import record_event
+from okap_server.authorization.capacity import Caller, check_room
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
 from okap_server.clock import utcnow
 from okap_server.settings import Settings
@@ -50,9 +51,15 @@ def create_request(
     flow: str,
     client: ClientInfo,
     details: list[dict[str, Any]],
+    caller: Caller,
     **fields: Any,
 ) -> AuthorizationRequest:
-    """Add a pending request (the caller commits). ``details`` is already validated."""
+    """Add a pending request (the caller commits). ``details`` is already validated.
+
+    ``caller`` says where it came from; a request over a rate limit or a flood cap is refused
+    here, before anything is stored (``capacity.py``).
+    """
+    check_room(session, settings, flow=flow, client_id=client.client_id, caller=caller)
     now = utcnow()
     request = AuthorizationRequest(
         flow=flow,
@@ -61,6 +68,7 @@ def create_request(
         client_url=client.url,
         redirect_uri=client.redirect_uri,
         requested_details=details,
+        source=caller.source,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.pending_request_ttl_seconds),
         **fields,
@@ -93,8 +101,24 @@ def claim(session: Session, request: AuthorizationRequest, account_id: str) -> b
     return request.decided_by == account_id
 
 
+def fair_order() -> tuple[Any, ...]:
+    """ORDER BY for a list of requests that no flood can take over: each source's newest and
+    each client id's newest come first, then each one's second newest, and so on, newest
+    first within a round. A source, or a client id from any number of sources, sending
+    hundreds of requests only pushes its own further requests down the list."""
+    newest_first = col(AuthorizationRequest.created_at).desc()
+    of_source = func.row_number().over(
+        partition_by=col(AuthorizationRequest.source), order_by=newest_first
+    )
+    of_client = func.row_number().over(
+        partition_by=col(AuthorizationRequest.client_id), order_by=newest_first
+    )
+    round_ = case((of_source > of_client, of_source), else_=of_client)
+    return round_, newest_first
+
+
 def pending_for(session: Session, account_id: str) -> list[AuthorizationRequest]:
-    """Requests this account may decide: unclaimed ones and its own, newest first."""
+    """Requests this account may decide: unclaimed ones and its own, in ``fair_order``."""
     query = (
         select(AuthorizationRequest)
         .where(
@@ -105,7 +129,7 @@ def pending_for(session: Session, account_id: str) -> list[AuthorizationRequest]
                 col(AuthorizationRequest.decided_by) == account_id,
             ),
         )
-        .order_by(col(AuthorizationRequest.created_at).desc())
+        .order_by(*fair_order())
         .limit(50)
     )
     return list(session.exec(query))
