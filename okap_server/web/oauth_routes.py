@@ -166,7 +166,7 @@ def authorize(request: Request) -> Response:
         return render_page(
             request,
             "error.html",
-            status_code=exc.status_code,
+            status_code=exc.status_code if busy else 400,
             headers=exc.headers,
             title="Too many requests" if busy else "This app's request is not valid",
             message=f"{exc.description} ({exc.error})" if exc.description else exc.error,

@@ -34,7 +34,7 @@ from sqlmodel import Session
 from okap_server.audit.events import record_event
 from okap_server.audit.models import SecurityEvent
 from okap_server.context import Vault
-from okap_server.vault.crypto import DecryptionError, Sealed
+from okap_server.vault.crypto import NONCE_BYTES, DecryptionError, Sealed
 from okap_server.web.sessions import client_ip, is_secure, vault_of
 from okap_server.web.throttle import NONE, backoff, failures
 
@@ -63,7 +63,8 @@ def _open(vault: Vault, value: str | None) -> tuple[str, str] | None:
     key_id, _, blob = value.partition(".")
     try:
         raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-        plain = vault.keyring.open(Sealed(key_id, raw[:12], raw[12:]), COOKIE_AAD).decode()
+        sealed = Sealed(key_id, raw[:NONCE_BYTES], raw[NONCE_BYTES:])
+        plain = vault.keyring.open(sealed, COOKIE_AAD).decode()
         account_id, browser_id, issued = plain.split("\x1f")
         age = time.time() - int(issued)
     except (binascii.Error, DecryptionError, UnicodeDecodeError, ValueError):
