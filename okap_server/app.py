@@ -31,6 +31,7 @@ from okap_server.web import (
 from okap_server.web.bodies import BodyLimits
 from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.long_poll import DecisionWatch
+from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.templating import static_dir
 
 
@@ -65,6 +66,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.state.decisions = DecisionWatch(vault)  # where long-polls wait (web/long_poll.py)
     # Inside the security headers (its refusals are pages too), outside every route.
     app.add_middleware(BodyLimits, vault=vault)
+    app.state.front_door_limits = FrontDoorLimits(vault.settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)

@@ -1,5 +1,7 @@
 """Periodic tidying that must not wait for someone to open a page: expire undecided
-requests, drop spent codes and ended browser sessions. Safe on every replica at once."""
+requests, drop spent codes and ended browser sessions, and delete requests (with their
+device codes, request URIs and poll handles) once nobody can use them any more
+(``authorization/retention.py``). Safe on every replica at once."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.exc import SQLAlchemyError
 
 from okap_server.authorization.requests import tidy
+from okap_server.authorization.retention import purge
 from okap_server.context import Vault
 
 log = logging.getLogger(__name__)
@@ -19,6 +22,7 @@ log = logging.getLogger(__name__)
 def tidy_once(vault: Vault) -> None:
     with vault.session() as session:
         tidy(session)
+        purge(session, vault.settings)
 
 
 async def _loop(vault: Vault, interval: float) -> None:

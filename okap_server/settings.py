@@ -122,6 +122,15 @@ class Settings(BaseSettings):
     default_grant_days: int = Field(default=90, ge=1, le=3660)
     max_grant_days: int = Field(default=366, ge=1, le=3660)
     signin_max_failures: int = Field(default=10, ge=1, le=1000)
+    # Floods (issue 15): undecided requests are capped per source address (an IPv6 /64 is
+    # one source), per client on one source (client ids are self-asserted) and in total; the
+    # front doors that create them are rate-limited per source and per client on a source,
+    # in each server process (SPEC.md "Floods and lockouts").
+    pending_max_per_source: int = Field(default=30, ge=1, le=100_000)
+    pending_max_per_client: int = Field(default=10, ge=1, le=100_000)
+    pending_max_total: int = Field(default=1000, ge=1, le=1_000_000)
+    front_door_per_minute: int = Field(default=30, ge=1, le=100_000)
+    front_door_client_per_minute: int = Field(default=10, ge=1, le=100_000)
     user_code_max_failures: int = Field(default=10, ge=1, le=1000)
 
     proxy_connect_timeout: float = Field(default=10.0, gt=0)

@@ -13,7 +13,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from okap_server.authorization import pkce
-from okap_server.authorization.clients import check_client_id, check_redirect_uri
+from okap_server.authorization.clients import (
+    check_client_id,
+    check_redirect_uri,
+    may_receive_errors,
+)
 from okap_server.authorization.details import parse_details_json
 from okap_server.authorization.errors import (
     InvalidAuthorizationDetails,
@@ -29,13 +33,23 @@ MAX_STATE = 1024
 
 
 class RedirectableError(Exception):
-    """An error to send back to a validated redirect_uri (RFC 6749 §4.1.2.1)."""
+    """An error to send back to a validated redirect_uri (RFC 6749 §4.1.2.1) that errors may
+    be sent to (``redirectable``)."""
 
     def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
         super().__init__(error.description)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
+
+
+def redirectable(error: OAuthError, redirect_uri: str | None, state: str | None) -> Exception:
+    """``error`` as a redirect back to the app if ``redirect_uri`` may receive errors
+    (``clients.may_receive_errors``), else ``error`` itself, to be shown on a page: never
+    an unprompted redirect to a URI the vault cannot trust (RFC 9700 §4.11.2)."""
+    if redirect_uri is not None and may_receive_errors(redirect_uri):
+        return RedirectableError(error, redirect_uri, state)
+    return error
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,8 @@ def check_client(params: Mapping[str, str]) -> tuple[str, str]:
 def check_authorize(
     params: Mapping[str, str], catalog: ProviderCatalog, settings: Settings
 ) -> CheckedAuthorize:
-    """Validate every parameter; after client and redirect are known good, errors redirect."""
+    """Validate every parameter. Errors about client_id or redirect_uri are raised as they
+    are; after both are known good, errors are raised as ``redirectable`` makes them."""
     client_id, redirect_uri = check_client(params)
     state = params.get("state") or None
     try:
@@ -84,7 +99,7 @@ def check_authorize(
             raise InvalidAuthorizationDetails("authorization_details: is required")
         details = parse_details_json(raw, catalog, settings)
     except OAuthError as exc:
-        raise RedirectableError(exc, redirect_uri, state) from None
+        raise redirectable(exc, redirect_uri, state) from None
     client_uri = (params.get("client_uri") or "").strip() or None
     if client_uri is not None and (
         len(client_uri) > 512 or "://" not in client_uri or printable(client_uri) != client_uri

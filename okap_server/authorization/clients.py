@@ -59,6 +59,19 @@ def check_redirect_uri(uri: str | None) -> str:
     )
 
 
+def may_receive_errors(uri: str) -> bool:
+    """Whether an error may be sent to this (already checked) redirect_uri without asking
+    the person: only a loopback IP literal (RFC 8252 §7.3), where an app on the person's own
+    machine listens. An error redirect happens before anyone signs in or consents, so it is
+    an open redirector unless the vault trusts the URI (RFC 9700 §4.11.2). With no client
+    registration every https redirect_uri is self-asserted, and a client_id naming the same
+    site is self-asserted too, so neither makes the URI trusted: such errors are shown on a
+    page instead. (After the person decides on the consent page, the answer still goes to
+    the redirect_uri the page showed them.)"""
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+
 def callback_is_risky(uri: str | None) -> bool:
     """A callback that is neither https nor loopback: the consent page warns about it."""
     if not uri:

@@ -18,6 +18,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.authorize import client_name_from, printable
+from okap_server.authorization.capacity import Caller
 from okap_server.authorization.clients import check_client_id
 from okap_server.authorization.details import parse_details_json
 from okap_server.authorization.errors import (
@@ -59,7 +60,12 @@ def normalize_user_code(text: str) -> str | None:
 
 
 def start(
-    session: Session, params: Mapping[str, str], catalog: ProviderCatalog, settings: Settings
+    session: Session,
+    params: Mapping[str, str],
+    catalog: ProviderCatalog,
+    settings: Settings,
+    *,
+    caller: Caller,
 ) -> dict[str, Any]:
     """POST /oauth/device_authorization (RFC 8628 §3.1-3.2)."""
     client_id = check_client_id(params.get("client_id"))
@@ -87,6 +93,7 @@ def start(
         flow="device",
         client=client,
         details=details,
+        caller=caller,
         device_code_hash=token_hash(device_code),
         user_code=user_code,
         poll_interval=settings.device_poll_interval_seconds,

@@ -13,12 +13,22 @@ class OAuthError(Exception):
     """RFC 6749 §5.2 error: ``{"error": code, "error_description": text}``."""
 
     error: ClassVar[str] = "server_error"
-    status_code: ClassVar[int] = 400
+    # The class's usual status; one error code may answer another status where the RFCs
+    # say so (``temporarily_unavailable`` is 503 for the whole vault, 429 for one caller).
+    status_code: int = 400
 
-    def __init__(self, description: str = "", *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.headers = headers or {}
+        if status_code is not None:
+            self.status_code = status_code
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.error}
@@ -75,6 +85,9 @@ class AuthorizationPending(OAuthError):
 
 
 class SlowDown(OAuthError):
+    """RFC 8628 §3.5: polling too fast. Also the front doors' answer (as a 429 with
+    ``Retry-After``) to a caller that asks too often (SPEC.md "Floods")."""
+
     error = "slow_down"
 
 
@@ -95,6 +108,14 @@ class InvalidToken(OAuthError):
 class TooManyRequests(OAuthError):
     error = "too_many_requests"
     status_code = 429
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``: 503 while the vault is overloaded or its
+    database is away; 429 (RFC 6585 §4, RFC 9126 §2.3) when one caller asked too often."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
 
 
 class ServerError(OAuthError):

@@ -52,6 +52,9 @@ class AuthorizationRequest(SQLModel, table=True):
     decided_by: str | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     deny_reason: str | None = Field(default=None, max_length=500)
     grant_id: str | None = Field(default=None, max_length=40)
+    # Where the request came from (an IP address, or an IPv6 /64): the flood caps count per
+    # source, and the pending list shows every source's newest first.
+    source: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     decided_at: datetime | None = None

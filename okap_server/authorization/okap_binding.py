@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from okap_server.authorization.capacity import Caller
 from okap_server.authorization.details import loads_strict, parse_details
 from okap_server.authorization.errors import InvalidGrant, InvalidRequest
 from okap_server.authorization.grants import deliver, okap_grant_body
@@ -75,7 +76,9 @@ def parse_client(raw: Any) -> ClientInfo:
     )
 
 
-def start(session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings) -> Started:
+def start(
+    session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings, *, caller: Caller
+) -> Started:
     """Validate the body and store a pending request; nothing is stored on error."""
     data = loads_strict(body, what="body")
     if not isinstance(data, dict):
@@ -94,6 +97,7 @@ def start(session: Session, body: bytes, catalog: ProviderCatalog, settings: Set
         flow="okap",
         client=client,
         details=details,
+        caller=caller,
         poll_handle_hash=token_hash(handle),
     )
     session.commit()

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.authorize import RedirectableError, check_authorize
+from okap_server.authorization.capacity import Caller
 from okap_server.authorization.errors import InvalidRequest, InvalidRequestUri
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import create_request
@@ -27,7 +28,12 @@ REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
 
 def push(
-    session: Session, params: Mapping[str, str], catalog: ProviderCatalog, settings: Settings
+    session: Session,
+    params: Mapping[str, str],
+    catalog: ProviderCatalog,
+    settings: Settings,
+    *,
+    caller: Caller,
 ) -> tuple[int, dict[str, Any]]:
     """POST /oauth/par → 201 ``{"request_uri", "expires_in"}``; errors are JSON (§2.3)."""
     if "request_uri" in params:
@@ -46,6 +52,7 @@ def push(
         state=checked.state,
         code_challenge=checked.code_challenge,
         code_challenge_method="S256",
+        caller=caller,
         request_uri_hash=token_hash(secret),
     )
     session.commit()

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from okap_server.authorization.capacity import Caller
 from okap_server.authorization.details import loads_strict, parse_details
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import deliver, public_details
@@ -39,7 +40,7 @@ ENTRY_FIELDS = ("provider", "models", "capabilities", "limits", "expires", "reas
 
 
 def start(
-    session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings
+    session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings, *, caller: Caller
 ) -> AuthorizationRequest:
     data = loads_strict(body, what="body")
     if not isinstance(data, dict):
@@ -58,7 +59,9 @@ def start(
             "callback": data.get("redirect_uri"),
         }
     )
-    request = create_request(session, settings, flow="reference", client=client, details=details)
+    request = create_request(
+        session, settings, flow="reference", client=client, details=details, caller=caller
+    )
     session.commit()
     return request
 

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, case, delete, or_, update
 from sqlmodel import Session, col, func, select
 
 from okap_server.accounts.models import Account, WebSession
 from okap_server.audit.events import record_event
+from okap_server.authorization.capacity import Caller, check_room
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
 from okap_server.clock import utcnow
 from okap_server.settings import Settings
@@ -87,9 +88,15 @@ def create_request(
     flow: str,
     client: ClientInfo,
     details: list[dict[str, Any]],
+    caller: Caller,
     **fields: Any,
 ) -> AuthorizationRequest:
-    """Add a pending request (the caller commits). ``details`` is already validated."""
+    """Add a pending request (the caller commits). ``details`` is already validated.
+
+    ``caller`` says where it came from; a request over a rate limit or a flood cap is refused
+    here, before anything is stored (``capacity.py``).
+    """
+    check_room(session, settings, flow=flow, client_id=client.client_id, caller=caller)
     now = utcnow()
     request = AuthorizationRequest(
         flow=flow,
@@ -98,6 +105,7 @@ def create_request(
         client_url=client.url,
         redirect_uri=client.redirect_uri,
         requested_details=details,
+        source=caller.source,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.pending_request_ttl_seconds),
         **fields,
@@ -182,8 +190,24 @@ def _only_active_account(session: Session, account_id: str) -> bool:
     return int(active) == 0
 
 
+def fair_order() -> tuple[Any, ...]:
+    """ORDER BY for a list of requests that no flood can take over: each source's newest and
+    each client id's newest come first, then each one's second newest, and so on, newest
+    first within a round. A source, or a client id from any number of sources, sending
+    hundreds of requests only pushes its own further requests down the list."""
+    newest_first = col(AuthorizationRequest.created_at).desc()
+    of_source = func.row_number().over(
+        partition_by=col(AuthorizationRequest.source), order_by=newest_first
+    )
+    of_client = func.row_number().over(
+        partition_by=col(AuthorizationRequest.client_id), order_by=newest_first
+    )
+    round_ = case((of_source > of_client, of_source), else_=of_client)
+    return round_, newest_first
+
+
 def pending_for(session: Session, account_id: str) -> list[AuthorizationRequest]:
-    """Requests to list for this account, newest first: the ones it claimed, and in a vault
+    """Requests to list for this account, in ``fair_order``: the ones it claimed, and in a vault
     with no other active account also the unclaimed ones (no one else could take them).
     An unclaimed request is never listed in a team vault: its consent link is the only way
     to it, and a device request is listed only after its user code was typed."""
@@ -203,7 +227,7 @@ def pending_for(session: Session, account_id: str) -> list[AuthorizationRequest]
             col(AuthorizationRequest.expires_at) > utcnow(),
             mine,
         )
-        .order_by(col(AuthorizationRequest.created_at).desc())
+        .order_by(*fair_order())
         .limit(50)
     )
     return list(session.exec(query))

@@ -8,7 +8,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from okap_server.authorization import codes, device, par
-from okap_server.authorization.authorize import RedirectableError, check_authorize, finish_url
+from okap_server.authorization.authorize import (
+    RedirectableError,
+    check_authorize,
+    finish_url,
+    redirectable,
+)
 from okap_server.authorization.errors import (
     InvalidRequest,
     OAuthError,
@@ -23,7 +28,8 @@ from okap_server.authorization.revocation import revoke_token
 from okap_server.web import openapi as oa
 from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
-from okap_server.web.pages import NO_STORE, error_page
+from okap_server.web.pages import NO_STORE, render_page
+from okap_server.web.rate_limit import admit
 from okap_server.web.sessions import client_ip, vault_of
 
 router = APIRouter(tags=[oa.PROTOCOL_TAG])
@@ -81,16 +87,18 @@ def metadata(request: Request) -> JSONResponse:
             },
         ),
         **oa.oauth_errors(400, 401),
+        **oa.too_many_requests(),
     },
     openapi_extra=oa.form_body(schemas.AUTHORIZE_FIELDS, ["client_id"]),
 )
 async def pushed_authorization(request: Request) -> JSONResponse:
+    caller = admit(request, "code")
     params = await form_params(request)
     vault = vault_of(request)
 
     def run() -> tuple[int, dict[str, object]]:
         with vault.session() as session:
-            return par.push(session, params, vault.providers, vault.settings)
+            return par.push(session, params, vault.providers, vault.settings, caller=caller)
 
     status, body = await run_in_threadpool(run)
     return _json(body, status)
@@ -103,7 +111,11 @@ async def pushed_authorization(request: Request) -> JSONResponse:
     response_class=RedirectResponse,
     response_description="To the consent page, or back to redirect_uri with an error",
     responses={
-        400: oa.html("The request is not valid and has no safe redirect_uri"),
+        400: oa.html("The request is not valid, and its redirect_uri is not one to send errors to"),
+        429: {
+            **oa.html("Too many requests from this address or app"),
+            "headers": oa.RETRY_AFTER,
+        },
         503: oa.json_response("The database cannot be reached", oa.OAUTH_ERROR),
     },
     openapi_extra={
@@ -114,7 +126,11 @@ async def pushed_authorization(request: Request) -> JSONResponse:
     },
 )
 def authorize(request: Request) -> Response:
-    """Validate, store the request, and send the person to its consent page."""
+    """Validate, store the request, and send the person to its consent page.
+
+    An error goes back to the app only at a redirect_uri errors may be sent to
+    (``clients.may_receive_errors``); every other error is shown on a page (RFC 9700 §4.11.2).
+    """
     vault = vault_of(request)
     params = {k: v for k, v in request.query_params.items()}
     issuer = vault.settings.effective_public_url
@@ -126,23 +142,35 @@ def authorize(request: Request) -> Response:
                 )
             else:
                 checked = check_authorize(params, vault.providers, vault.settings)
-                row = create_request(
-                    session,
-                    vault.settings,
-                    flow="code",
-                    client=checked.client,
-                    details=checked.details,
-                    state=checked.state,
-                    code_challenge=checked.code_challenge,
-                    code_challenge_method="S256",
-                )
+                try:
+                    row = create_request(
+                        session,
+                        vault.settings,
+                        flow="code",
+                        client=checked.client,
+                        details=checked.details,
+                        caller=admit(request, "code"),
+                        state=checked.state,
+                        code_challenge=checked.code_challenge,
+                        code_challenge_method="S256",
+                    )
+                except OAuthError as exc:  # too many requests: the app may hear it too
+                    raise redirectable(exc, checked.client.redirect_uri, checked.state) from None
                 session.commit()
     except RedirectableError as exc:
         body = exc.error.body()
         location = finish_url(exc.redirect_uri, issuer, exc.state, **body)
         return RedirectResponse(location, status_code=303, headers=NO_STORE)
     except OAuthError as exc:
-        return error_page(request, "This app's request is not valid", exc.description or exc.error)
+        busy = exc.status_code in (429, 503)
+        return render_page(
+            request,
+            "error.html",
+            status_code=exc.status_code if busy else 400,
+            headers=exc.headers,
+            title="Too many requests" if busy else "This app's request is not valid",
+            message=f"{exc.description} ({exc.error})" if exc.description else exc.error,
+        )
     url = consent_url(vault.settings, row.id)
     announce(vault.settings, url)
     return RedirectResponse(url, status_code=303, headers=NO_STORE)
@@ -201,7 +229,11 @@ async def token(request: Request) -> JSONResponse:
 @router.post(
     "/oauth/device_authorization",
     summary="Device authorization request (RFC 8628 §3.1)",
-    responses={200: oa.json_response("Codes to show", schemas.DEVICE), **oa.oauth_errors(400, 401)},
+    responses={
+        200: oa.json_response("Codes to show", schemas.DEVICE),
+        **oa.oauth_errors(400, 401),
+        **oa.too_many_requests(),
+    },
     openapi_extra=oa.form_body(
         {
             "client_id": schemas.CLIENT_ID,
@@ -213,12 +245,13 @@ async def token(request: Request) -> JSONResponse:
     ),
 )
 async def device_authorization(request: Request) -> JSONResponse:
+    caller = admit(request, "device")
     params = await form_params(request)
     vault = vault_of(request)
 
     def run() -> dict[str, object]:
         with vault.session() as session:
-            return device.start(session, params, vault.providers, vault.settings)
+            return device.start(session, params, vault.providers, vault.settings, caller=caller)
 
     return _json(await run_in_threadpool(run))
 

@@ -23,6 +23,7 @@ from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
 from okap_server.web.long_poll import DecisionWatch
 from okap_server.web.pages import NO_STORE
+from okap_server.web.rate_limit import admit
 from okap_server.web.sessions import vault_of
 
 router = APIRouter(tags=[oa.PROTOCOL_TAG])
@@ -106,6 +107,7 @@ def _json(body: dict[str, Any]) -> JSONResponse:
     responses={
         200: oa.json_response("Granted, denied, or still pending", schemas.OKAP_ANSWER),
         **oa.oauth_errors(400),
+        **oa.too_many_requests(),
     },
     openapi_extra={
         **oa.json_body(
@@ -121,11 +123,12 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 )
 async def okap_authorize(request: Request) -> JSONResponse:
     vault = vault_of(request)
+    caller = admit(request, "okap")
     body = await read_body(request)
 
     def begin() -> okap_binding.Started:
         with vault.session() as session:
-            return okap_binding.start(session, body, vault.providers, vault.settings)
+            return okap_binding.start(session, body, vault.providers, vault.settings, caller=caller)
 
     started = await run_in_threadpool(begin)
     announce(vault.settings, okap_binding.consent_url(vault.settings, started.request.id))
@@ -189,6 +192,7 @@ async def okap_poll(request: Request, handle: str) -> JSONResponse:
             "Approved (token) or not (error, error_code)", schemas.REFERENCE_ANSWER
         ),
         **oa.oauth_errors(400),
+        **oa.too_many_requests(),
     },
     openapi_extra=oa.json_body(
         schemas.REFERENCE_REQUEST,
@@ -197,11 +201,12 @@ async def okap_poll(request: Request, handle: str) -> JSONResponse:
 )
 async def reference_request(request: Request) -> JSONResponse:
     vault = vault_of(request)
+    caller = admit(request, "reference")
     body = await read_body(request)
 
     def begin() -> Any:
         with vault.session() as session:
-            return reference.start(session, body, vault.providers, vault.settings)
+            return reference.start(session, body, vault.providers, vault.settings, caller=caller)
 
     row = await run_in_threadpool(begin)
     url = okap_binding.consent_url(vault.settings, row.id)

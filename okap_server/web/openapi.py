@@ -128,6 +128,30 @@ def oauth_errors(*statuses: int, unavailable: bool = True) -> Responses:
     return answers
 
 
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again (RFC 9110 §10.2.3)",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+
+
+def too_many_requests() -> Responses:
+    """A front door's 429: this address or app asks too often, or has too many requests
+    waiting for a person (SPEC.md "Floods and lockouts")."""
+    return {
+        429: {
+            **json_response(
+                "temporarily_unavailable (OAuth) or slow_down (device, OKAP): too many requests "
+                "from this address or app",
+                OAUTH_ERROR,
+            ),
+            "headers": RETRY_AFTER,
+        }
+    }
+
+
 def html(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": TEXT}}}
 

@@ -1,7 +1,8 @@
 """GET/POST /signin and POST /signout.
 
-Failures are throttled per account and per IP (``web/throttle.py``); every sign-in, failed
-sign-in and sign-out goes to the audit trail.
+Failures are throttled so that a stranger cannot lock the owner out
+(``web/signin_throttle.py``); every sign-in, failed sign-in and sign-out goes to the audit
+trail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from okap_server.accounts.service import authenticate, find_account
 from okap_server.audit.events import record_event
+from okap_server.authorization.capacity import retry_after
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import (
     check_presession,
@@ -32,7 +34,7 @@ from okap_server.web.sessions import (
     start_session,
     vault_of,
 )
-from okap_server.web.throttle import is_throttled
+from okap_server.web.signin_throttle import SigninThrottle, refusal_text
 
 router = APIRouter()
 
@@ -77,7 +79,7 @@ def signin_page(request: Request, next: str = "/") -> Response:
         pages={
             401: "Wrong username or password",
             403: "The form's token does not match its cookie",
-            429: "Too many failed sign-ins: wait 15 minutes",
+            429: "Too many failed sign-ins from this browser or address: wait (Retry-After)",
         },
     ),
 )
@@ -96,23 +98,20 @@ def signin_submit(
     with vault.session() as session:
         target = find_account(session, username) if username else None
         target_id = target.id if target else None
-        if is_throttled(
-            session,
-            "signin_failed",
-            vault.settings.signin_max_failures,
-            account_id=target_id,
-            ip=ip,
-        ):
-            return _form(
+        throttle = SigninThrottle(request, session, target_id)
+        if wait := throttle.wait():
+            refused = _form(
                 request,
                 next_url=next_url,
                 username=username,
-                error="Too many failed sign-ins. Wait 15 minutes and try again.",
+                error=refusal_text(wait),
                 status_code=429,
             )
+            refused.headers["Retry-After"] = str(retry_after(wait))
+            return refused
         account = authenticate(session, username, password) if username else None
         if account is None:
-            record_event(session, "signin_failed", account_id=target_id, ip=ip)
+            throttle.failed()
             session.commit()
             return _form(
                 request,
@@ -127,6 +126,7 @@ def signin_submit(
     value = start_session(vault, account, ip)
     response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
     set_session_cookie(response, vault.settings, value)
+    throttle.remember(response, account.id)
     return response
 
 

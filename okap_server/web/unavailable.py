@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from okap_server.authorization.errors import OAuthError, render
+from okap_server.authorization.errors import TemporarilyUnavailable, render
 from okap_server.context import Vault
 from okap_server.web.pages import NO_STORE
 
@@ -34,13 +34,6 @@ MESSAGE = (
     "This vault cannot reach its database right now. Nothing was changed. "
     "Try again in a few seconds."
 )
-
-
-class TemporarilyUnavailable(OAuthError):
-    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``, as a 503."""
-
-    error = "temporarily_unavailable"
-    status_code = 503
 
 
 def is_connection_loss(exc: BaseException) -> bool:

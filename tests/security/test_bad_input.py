@@ -9,10 +9,12 @@ import socket
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import func, select
 
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.settings import Settings
 from tests.security.conftest import sqlite_only
 from tests.server.authorization.conftest import authorize_params, pkce_pair
 from tests.support.fake_upstream import FakeUpstream
@@ -20,6 +22,15 @@ from tests.support.grants import entry, make_grant
 from tests.support.person import Person
 
 OK_ENTRY = {"type": "ai_model_access", "provider": "openai"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Every malformed body must reach the validators: the front doors' rate limits (their
+    own tests are in test_floods.py) are raised out of the way."""
+    return settings.model_copy(
+        update={"front_door_per_minute": 100_000, "front_door_client_per_minute": 100_000}
+    )
 
 
 def nested(depth: int) -> str:

@@ -93,6 +93,39 @@ def test_no_open_redirect_through_a_bad_redirect_uri(live_url: str) -> None:
         assert pushed.status_code in (400, 401), redirect_uri
 
 
+UNVERIFIED_ERRORS = {
+    "unsupported_response_type": {"response_type": "token"},
+    "invalid_request": {"code_challenge_method": "plain"},
+    "invalid_authorization_details": {"authorization_details": '[{"type": "nope"}]'},
+    "state too long": {"state": "s" * 1025},
+}
+
+
+@sqlite_only
+@pytest.mark.parametrize("redirect_uri", ["https://evil.example/login", "https://notes.example/cb"])
+@pytest.mark.parametrize("error", sorted(UNVERIFIED_ERRORS))
+def test_no_open_redirect_through_an_error_to_an_unverified_redirect_uri(
+    live_url: str, redirect_uri: str, error: str, listener: RedirectListener
+) -> None:
+    """An error is only redirected to a redirect_uri the vault can trust (RFC 9700 §4.11.2):
+    an https one is self-asserted, even on the client_id's own site, so the error is shown
+    on the vault's page instead. A loopback app still hears its errors (RFC 8252 §7.3)."""
+    _, challenge = pkce_pair()
+    extra = UNVERIFIED_ERRORS[error]
+    params = authorize_params(redirect_uri, challenge, **extra)
+    response = httpx.get(f"{live_url}/oauth/authorize", params=params)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text and "notes.example/cb" not in response.text
+    assert "not valid" in response.text
+    loopback = httpx.get(
+        f"{live_url}/oauth/authorize",
+        params=authorize_params(listener.redirect_uri, challenge, **extra),
+    )
+    assert loopback.status_code == 303
+    assert loopback.headers["location"].startswith(listener.redirect_uri + "?error=")
+
+
 # -- §2.1.1, §4.8: PKCE required, no downgrade -----------------------------------------
 
 

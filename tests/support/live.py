@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 from okap_server.app import create_app
@@ -45,3 +46,10 @@ def serve_app(app: Any, port: int) -> Iterator[str]:
 def serve_vault(vault: Vault) -> Iterator[str]:
     with serve_app(create_app(vault), vault.settings.port) as url:
         yield url
+
+
+def client_from(address: str, base_url: str, **options: Any) -> httpx.Client:
+    """An HTTP client whose connections come from another loopback address (any 127.x.y.z
+    on Linux), so the vault sees a second machine: per-address limits can be tested."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=base_url, transport=transport, **options)

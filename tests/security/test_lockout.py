@@ -1,0 +1,95 @@
+"""Lockout denial of service (issue 15): a stranger's wrong passwords slow down the stranger,
+never the owner. The owner's correct password still works from a browser that signed in
+before (its ``okap_device`` cookie) and from an address that has not been failing; every
+failure is in the audit trail. Over real HTTP, from two loopback addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from okap_server.audit.models import SecurityEvent
+from okap_server.context import Vault
+from okap_server.web.signin_throttle import cookie_name
+from tests.support.live import client_from
+from tests.support.person import Person, PersonError, parse_page
+
+STRANGER_TRIES = 12
+
+
+def try_password(browser: httpx.Client, username: str, password: str) -> httpx.Response:
+    """The sign-in form, filled in and sent, as a browser does."""
+    page = browser.get("/signin")
+    [form] = [f for f in parse_page(page.text).forms if f.action.startswith("/signin")]
+    data = dict(form.fields) | {"username": username, "password": password}
+    return browser.post("/signin", data=data)
+
+
+@pytest.fixture
+def stranger(live_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_url) as browser:
+        yield browser
+
+
+def test_a_strangers_wrong_passwords_never_lock_the_owner_out(
+    live_url: str, vault: Vault, owner: tuple[str, str], stranger: httpx.Client
+) -> None:
+    username, password = owner
+    with Person(live_url, *owner) as laptop:  # the owner's own browser, signed in before
+        laptop.sign_in()
+        assert laptop.client.cookies.get(cookie_name(vault))
+        laptop.sign_out()
+        answers = [
+            try_password(stranger, username, f"guess {n}").status_code
+            for n in range(STRANGER_TRIES)
+        ]
+        limit = vault.settings.signin_max_failures
+        assert answers == [401] * limit + [429] * (STRANGER_TRIES - limit)
+        refused = try_password(stranger, username, password)  # even the right one, for now
+        assert refused.status_code == 429
+        assert 60 >= int(refused.headers["retry-after"]) >= 1
+        assert "Too many failed sign-ins" in refused.text
+        # The owner's browser, on the stranger's very address, signs in.
+        laptop.sign_in()
+        assert laptop.open("/consent").status_code == 200
+    # So does the owner on a new browser at another address.
+    with client_from("127.0.0.2", live_url) as phone:
+        assert try_password(phone, username, password).status_code == 303
+    # And the stranger is still waiting.
+    assert try_password(stranger, username, f"guess {STRANGER_TRIES}").status_code == 429
+    with vault.session() as session:
+        failures = session.exec(
+            select(SecurityEvent).where(SecurityEvent.kind == "signin_failed")
+        ).all()
+    assert len(failures) == limit
+    assert {event.ip for event in failures} == {"127.0.0.1"}
+
+
+def test_a_known_browser_is_throttled_on_its_own_failures(
+    live_url: str, vault: Vault, owner: tuple[str, str]
+) -> None:
+    """The cookie spares the owner the stranger's throttle; it is no licence to guess."""
+    username, password = owner
+    with Person(live_url, *owner) as laptop:
+        laptop.sign_in()
+        laptop.sign_out()
+        limit = vault.settings.signin_max_failures
+        answers = [
+            try_password(laptop.client, username, f"typo {n}").status_code for n in range(limit + 1)
+        ]
+        assert answers == [401] * limit + [429]
+        # Another account's cookie, or a forged one, makes a browser no one's known browser.
+        with httpx.Client(base_url=live_url) as forger:
+            forger.cookies.set(cookie_name(vault), "0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAA")
+            assert try_password(forger, username, password).status_code == 429
+        with pytest.raises(PersonError, match="Too many failed sign-ins"):
+            laptop.sign_in()
+    with vault.session() as session:
+        failed = session.exec(
+            select(SecurityEvent).where(SecurityEvent.kind == "signin_failed")
+        ).all()
+    assert len({event.detail.get("browser") for event in failed}) == 1
+    assert all(event.detail.get("browser") for event in failed)
