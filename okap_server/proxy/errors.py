@@ -82,6 +82,20 @@ class InvalidJson(ProxyError):
     default_message = "The request body is not valid JSON."
 
 
+class InvalidMultipart(ProxyError):
+    """A ``multipart/form-data`` body the vault cannot read exactly as the upstream would."""
+
+    status, code = 400, "invalid_multipart"
+    default_message = "The multipart/form-data body is malformed."
+
+
+class AmbiguousBody(ProxyError):
+    """Framing of the body that two readers could take two ways (two ``Content-Type``
+    headers, a ``Content-Encoding``): the vault forwards only a body it read."""
+
+    status, code = 400, "ambiguous_body"
+
+
 class RequestTooLarge(ProxyError):
     status, code = 413, "request_too_large"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,9 @@ from okap_server.clock import utcnow
 from okap_server.proxy import errors
 from okap_server.proxy.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
+from okap_server.proxy.framing import check_framing, with_content_type
 from okap_server.proxy.headers import client_response_headers
+from okap_server.proxy.multipart import is_form_data, read_form
 from okap_server.proxy.providers.base import Adapter, StreamObserver
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
@@ -32,8 +33,6 @@ from okap_server.proxy.relay import Relay
 from okap_server.proxy.runtime import ProxyRuntime
 
 log = logging.getLogger("okap.proxy")
-
-_MULTIPART_MODEL = re.compile(rb'name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]{1,200})\r\n')
 
 
 @dataclass
@@ -72,13 +71,21 @@ def aware(value: datetime) -> datetime:
 
 
 def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any] | None:
-    """The JSON body as an object, None when there is none; 400 if it does not parse."""
+    """The JSON body as an object, None when there is none; 400 if it does not parse.
+
+    A ``multipart/form-data`` body gives its text fields (``multipart.read_form``), and is
+    replaced in ``request`` by the form re-encoded from the parts read, so the upstream
+    reads exactly what the vault checked."""
     if not request.body:
         return None
     content_type = headers.get("content-type", "")
-    if "multipart/form-data" in content_type:
-        found = _MULTIPART_MODEL.search(request.body)
-        return {"model": found.group(1).decode(errors="replace")} if found else {}
+    check_framing(request.headers)
+    if is_form_data(content_type):
+        form = read_form(request.body, content_type)
+        request.body = form.body
+        request.headers = with_content_type(request.headers, form.content_type)
+        headers["content-type"] = form.content_type
+        return form.fields
     if "json" not in content_type and request.body[:1] not in (b"{", b"["):
         return None
     try:

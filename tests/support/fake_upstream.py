@@ -78,10 +78,18 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    # A multipart/form-data body as Starlette (python-multipart) reads it: every part in
+    # order, a text field's value as str, a file's as (filename, content).
+    form: list[tuple[str, str | tuple[str, bytes]]] | None = None
 
     @property
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The text fields of a form (the last of a repeated name, as Starlette's does)."""
+        return {name: value for name, value in self.form or [] if isinstance(value, str)}
 
 
 class FakeUpstream:
@@ -139,6 +147,8 @@ class FakeUpstream:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
         )
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            received.form = await read_form(request)
         with self._lock:
             self.received.append(received)
             script = self._scripts.get(provider)
@@ -150,7 +160,7 @@ class FakeUpstream:
         if isinstance(behaviour, Respond) and behaviour.status >= 300:
             return error_response(provider, behaviour)
         path = request.path_params["path"]
-        body = received.json or {}
+        body = received.fields if received.form is not None else received.json or {}
         usage = self.usage[provider]
         if provider == "openai":
             return openai_answer(path, body, usage, behaviour)
@@ -166,6 +176,17 @@ class FakeUpstream:
 
     async def _google(self, request: Request) -> Response:
         return await self._answer("google", request)
+
+
+async def read_form(request: Request) -> list[tuple[str, str | tuple[str, bytes]]]:
+    parts: list[tuple[str, str | tuple[str, bytes]]] = []
+    async with request.form() as form:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                parts.append((name, value))
+            else:
+                parts.append((name, (value.filename or "", await value.read())))
+    return parts
 
 
 @contextmanager
