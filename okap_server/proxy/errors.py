@@ -55,6 +55,18 @@ class EndpointNotAllowed(ProxyError):
     status, code = 403, "endpoint_not_allowed"
 
 
+class ListingNotAllowed(ProxyError):
+    status, code = 403, "listing_not_allowed"
+    default_message = (
+        "An okap grant cannot list the organisation's stored objects: the key is shared with "
+        "other apps. Keep the ids of the objects this app created, and use those."
+    )
+
+
+class ObjectNotOwned(ProxyError):
+    status, code = 403, "object_not_owned"
+
+
 class KeyUnavailable(ProxyError):
     status, code = 403, "key_unavailable"
     default_message = "The vault holds no usable key for this provider any more."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -218,7 +219,7 @@ def openai_responses(
 ) -> Response:
     text = "".join(TEXT_PIECES)
     response = {
-        "id": "resp_fake1",
+        "id": f"resp_{secrets.token_hex(8)}",
         "object": "response",
         "created_at": int(time.time()),
         "status": "completed",

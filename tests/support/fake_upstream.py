@@ -54,6 +54,7 @@ from tests.support.fake_answers import (
     google_answer,
     openai_answer,
 )
+from tests.support.fake_objects import FakeObjects
 from tests.support.live import free_port, serve_app
 
 __all__ = [
@@ -103,11 +104,13 @@ class FakeUpstream:
         }
         self._scripts: dict[str, deque[Behaviour]] = {}
         self._lock = threading.Lock()
+        self.objects = FakeObjects()
+        methods = ["GET", "POST", "PATCH", "DELETE"]
         self.app = Starlette(
             routes=[
-                Route("/openai/{path:path}", self._openai, methods=["GET", "POST", "DELETE"]),
-                Route("/anthropic/{path:path}", self._anthropic, methods=["GET", "POST"]),
-                Route("/google/{path:path}", self._google, methods=["GET", "POST"]),
+                Route("/openai/{path:path}", self._openai, methods=methods),
+                Route("/anthropic/{path:path}", self._anthropic, methods=methods),
+                Route("/google/{path:path}", self._google, methods=methods),
             ]
         )
 
@@ -134,6 +137,7 @@ class FakeUpstream:
             self.received.clear()
             self._scripts.clear()
             self.usage = {p: FakeUsage() for p in ("openai", "anthropic", "google")}
+            self.objects = FakeObjects()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -161,6 +165,9 @@ class FakeUpstream:
             return error_response(provider, behaviour)
         path = request.path_params["path"]
         body = received.fields if received.form is not None else received.json or {}
+        stored = self.objects.answer(provider, request.method, path, body)
+        if stored is not None:
+            return stored
         usage = self.usage[provider]
         if provider == "openai":
             return openai_answer(path, body, usage, behaviour)
