@@ -54,11 +54,14 @@ BILLING_WORDS: frozenset[str] = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=256)
-def routes_billing(name: str) -> bool:
-    """``OpenAI-Organization``, ``OpenAI-Project``, ``x-goog-user-project``, and any
-    provider's like of them. Remembered per name: apps send a handful."""
-    return not BILLING_WORDS.isdisjoint(name.lower().split("-"))
+@functools.lru_cache(maxsize=512)
+def forwardable(name: str) -> bool:
+    """Whether a request header may go upstream, leaving aside those ``Connection``
+    names: not dropped above, and not ``OpenAI-Organization``, ``OpenAI-Project``,
+    ``x-goog-user-project`` or any provider's like of them. Remembered per name: apps send
+    a handful, so a request costs a dictionary lookup per header."""
+    lowered = name.lower()
+    return lowered not in _REQUEST_DROP and BILLING_WORDS.isdisjoint(lowered.split("-"))
 
 
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "set-cookie", "date", "server"}
@@ -75,8 +78,8 @@ def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
 def upstream_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's headers fit to forward (the real key is added afterwards)."""
     items = list(headers)
-    drop = _REQUEST_DROP | _connection_named(items)
-    kept = [(n, v) for n, v in items if n.lower() not in drop and not routes_billing(n)]
+    named = _connection_named(items)
+    kept = [(n, v) for n, v in items if forwardable(n) and not (named and n.lower() in named)]
     kept.append(("accept-encoding", "identity"))
     return kept
 

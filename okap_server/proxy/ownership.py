@@ -17,8 +17,6 @@ refusal, or that race, waits.
 from __future__ import annotations
 
 import asyncio
-import functools
-import re
 from typing import Any
 
 import anyio.to_thread
@@ -34,11 +32,17 @@ MAX_OBJECT_ID = 200
 MAX_REFERENCES = 256
 
 
-@functools.cache
-def _mentions(keys: frozenset[str]) -> re.Pattern[bytes]:
-    """Any of ``keys`` in a raw body, or a JSON escape that could spell one."""
-    words = sorted(re.escape(key.encode()) for key in keys)
-    return re.compile(b"|".join([*words, re.escape(b"\\u")]))
+# Over this size a body is walked without scanning its bytes first: a big body is big for
+# its strings (an image, a document, a file), which the walk passes over at no cost.
+SCAN_AT_MOST = 1024 * 1024
+
+
+def _may_reference(adapter: Adapter, raw: bytes) -> bool:
+    """Whether ``raw`` may name a stored object: one of the adapter's needles, or a JSON
+    escape (``"file\\u005fid"`` is ``"file_id"`` to every JSON reader)."""
+    if len(raw) > SCAN_AT_MOST:
+        return True
+    return b"\\u" in raw or any(needle in raw for needle in adapter.reference_needles)
 
 
 class OwnedObjects:
@@ -111,8 +115,7 @@ async def check_objects(
     if route.listing:
         raise errors.ListingNotAllowed()
     wanted = [route.object_id] if route.object_id is not None else []
-    keys = adapter.reference_keys
-    if body is not None and keys and _mentions(keys).search(raw) is not None:
+    if body is not None and adapter.reference_keys and _may_reference(adapter, raw):
         wanted.extend(adapter.references(body))
     if wanted:
         await objects.require(grant_id, provider, wanted)

@@ -78,6 +78,21 @@ def test_a_grant_uses_only_the_stored_objects_it_created(
         ),
     )
     mine.responses.delete(response.id)
+    # A streamed response is owned as well (its id is read from ``response.created``).
+    events = list(mine.responses.create(model="gpt-4o-mini", input="hi", stream=True))
+    streamed = events[0].response  # type: ignore[union-attr]
+    mine.responses.retrieve(streamed.id)
+    refused(fake_upstream, "object_not_owned", lambda: theirs.responses.retrieve(streamed.id))
+    # A key spelt with a JSON escape is the same key to the upstream.
+    escaped = '{"model":"gpt-4o-mini","input":"hi","previous\\u005fresponse_id":"%s"}'
+    before = len(fake_upstream.received)
+    answer = httpx.post(
+        f"{live_url}/v1/openai/responses",
+        content=escaped % response.id,
+        headers={"authorization": f"Bearer {theirs.api_key}", "content-type": "application/json"},
+    )
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "object_not_owned"
+    assert len(fake_upstream.received) == before
 
     # Chat completions are stored only when asked; the organisation's list is no app's.
     stored = mine.chat.completions.create(model="gpt-4o-mini", messages=HI, store=True)
@@ -128,6 +143,8 @@ def test_a_grant_uses_only_the_stored_objects_it_created(
         f"GET responses/{response.id}/input_items",
         "POST responses",
         f"DELETE responses/{response.id}",
+        "POST responses",
+        f"GET responses/{streamed.id}",
         "POST chat/completions",
         f"GET chat/completions/{stored.id}",
         "POST files",

@@ -80,6 +80,7 @@ class AnthropicAdapter(Adapter):
     family = "anthropic"
     # A document or image read from the Files API.
     reference_keys = frozenset({"file_id"})
+    reference_needles = (b"file_id",)
 
     def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return pick_token(headers.get("x-api-key"), bearer(headers))

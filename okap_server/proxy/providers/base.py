@@ -9,6 +9,7 @@ is and how the real key is sent to it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ class Collection:
     stored: bool | None = None
     actions: frozenset[str] = frozenset()
     prefix: str = ""
+
+    @functools.cached_property
+    def joined(self) -> str:
+        return "/".join(self.path)
+
+    def match(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """``Route`` fields for ``path`` if it is under this collection, else none."""
+        joined = self.joined
+        if path == joined:
+            return self.route_fields(method, [], body)
+        if path.startswith(joined) and path[len(joined) : len(joined) + 1] == "/":
+            return self.route_fields(method, path[len(joined) + 1 :].split("/"), body)
+        return {}
 
     def route_fields(
         self, method: str, tail: list[str], body: dict[str, Any] | None
@@ -225,8 +239,11 @@ class Adapter:
         return False
 
     # Body keys, anywhere in a request, whose values name stored objects the request reads
-    # (``previous_response_id``, ``file_id``...): each must be one its grant owns.
+    # (``previous_response_id``, ``file_id``...): each must be one its grant owns. A body
+    # is searched for them only if its bytes hold one of ``reference_needles`` (every key
+    # holds one) or a JSON escape: a few C-speed scans rule out the common request.
     reference_keys: frozenset[str] = frozenset()
+    reference_needles: tuple[bytes, ...] = ()
 
     def references(self, body: dict[str, Any]) -> list[str]:
         """The stored objects a request body names, as the collection's ``prefix`` names

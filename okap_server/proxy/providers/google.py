@@ -118,6 +118,7 @@ class GoogleAdapter(Adapter):
     family = "google"
     # A context cache to answer from; a file (its URI) in a prompt.
     reference_keys = frozenset({"cachedContent", "fileUri"})
+    reference_needles = (b"cachedContent", b"fileUri")
 
     def object_name(self, value: str) -> str | None:
         """``files/{id}`` for a Files API URI; None for any other URL (a public video, a

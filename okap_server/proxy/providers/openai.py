@@ -122,6 +122,7 @@ class OpenAIStreamObserver(StreamObserver):
 class OpenAIAdapter(Adapter):
     family = "openai"
     reference_keys = _REFERENCES
+    reference_needles = (b"_id", b"conversation")
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")
@@ -139,13 +140,8 @@ class OpenAIAdapter(Adapter):
         fields = _OUTPUT_FIELDS.get(first, ())
         if self.provider != "openai" and "max_tokens" in fields:
             fields = ("max_tokens", *[f for f in fields if f != "max_tokens"])
-        access: dict[str, Any] = {}
         collection = _COLLECTIONS.get(first)
-        if collection is not None:
-            segments = path.split("/")
-            depth = len(collection.path)
-            if tuple(segments[:depth]) == collection.path:
-                access = collection.route_fields(method, segments[depth:], body)
+        access = collection.match(method, path, body) if collection is not None else {}
         return Route(
             capability,
             model=model,
