@@ -5,7 +5,13 @@ from sqlmodel import SQLModel
 from okap_server.accounts.models import Account, WebSession
 from okap_server.audit.models import SecurityEvent
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest, Grant
-from okap_server.proxy.models import RateCounter, RequestLog, Reservation, SpendCounter
+from okap_server.proxy.models import (
+    OwnedObject,
+    RateCounter,
+    RequestLog,
+    Reservation,
+    SpendCounter,
+)
 from okap_server.vault.models import ProviderKey, VaultMeta
 
 metadata = SQLModel.metadata
@@ -15,6 +21,7 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizationRequest",
     "Grant",
+    "OwnedObject",
     "ProviderKey",
     "RateCounter",
     "RequestLog",

@@ -55,6 +55,18 @@ class EndpointNotAllowed(ProxyError):
     status, code = 403, "endpoint_not_allowed"
 
 
+class ListingNotAllowed(ProxyError):
+    status, code = 403, "listing_not_allowed"
+    default_message = (
+        "An okap grant cannot list the organisation's stored objects: the key is shared with "
+        "other apps. Keep the ids of the objects this app created, and use those."
+    )
+
+
+class ObjectNotOwned(ProxyError):
+    status, code = 403, "object_not_owned"
+
+
 class KeyUnavailable(ProxyError):
     status, code = 403, "key_unavailable"
     default_message = "The vault holds no usable key for this provider any more."
@@ -80,6 +92,20 @@ class InvalidPath(ProxyError):
 class InvalidJson(ProxyError):
     status, code = 400, "invalid_json"
     default_message = "The request body is not valid JSON."
+
+
+class InvalidMultipart(ProxyError):
+    """A ``multipart/form-data`` body the vault cannot read exactly as the upstream would."""
+
+    status, code = 400, "invalid_multipart"
+    default_message = "The multipart/form-data body is malformed."
+
+
+class AmbiguousBody(ProxyError):
+    """Framing of the body that two readers could take two ways (two ``Content-Type``
+    headers, a ``Content-Encoding``): the vault forwards only a body it read."""
+
+    status, code = 400, "ambiguous_body"
 
 
 class RequestTooLarge(ProxyError):

@@ -14,6 +14,7 @@ import httpx
 from okap_server.proxy import errors
 from okap_server.proxy.grants import GrantEntry, GrantView
 from okap_server.proxy.headers import upstream_request_headers
+from okap_server.proxy.ownership import check_objects
 from okap_server.proxy.paths import join_upstream, normalise_path
 from okap_server.proxy.pricing import Price
 from okap_server.proxy.providers.base import CLIENT_CREDENTIAL_QUERY, Adapter, Route, Usage
@@ -115,6 +116,7 @@ async def plan_forward(
     route = adapter.route(request.method, path, body_json)
     outcome.model, outcome.capability = route.model, route.capability
     _scope_check(route, entry, row.id)
+    await check_objects(runtime.objects, adapter, route, grant.id, row.id, body_json, request.body)
     if entry.key is None:
         raise errors.KeyUnavailable()
     limits = entry.limits

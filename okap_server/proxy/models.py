@@ -87,3 +87,19 @@ class RequestLog(SQLModel, table=True):
     cached_tokens: int = 0
     cost_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     streamed: bool = False
+
+
+class OwnedObject(SQLModel, table=True):
+    """An object stored at the provider (a response, a stored completion, a file, a batch, a
+    cache) that a grant created through the proxy, or that an object it created named.
+
+    A key is shared by every app its owner grants it to, and the provider keeps one store of
+    objects per organisation: a grant may read, change or name by id only the objects in
+    this table under its own id (``providers/base.py``, ``Collection``)."""
+
+    __tablename__ = "owned_object"
+
+    grant_id: str = Field(foreign_key="grant.id", primary_key=True, ondelete="CASCADE")
+    provider: str = Field(primary_key=True, max_length=32)
+    object_id: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)

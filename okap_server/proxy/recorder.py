@@ -63,6 +63,8 @@ class Outcome:
     abandoned: bool = False
     day: str = ""
     month: str = ""
+    # Stored objects the answer named, which the grant owns from now on (``ownership.py``).
+    owned: tuple[str, ...] = ()
 
     def log_row(self) -> dict[str, Any]:
         """The ``request_log`` row, as the plain dict a bulk insert takes (building a
@@ -100,6 +102,10 @@ _INSERT_LOG = Sql(
     f"VALUES ({', '.join(':' + name for name in _LOG_COLUMNS)})"
 )
 _LAST_USED = Sql('UPDATE "grant" SET last_used_at = :when WHERE id = :id')
+_OWN = Sql(
+    "INSERT INTO owned_object (grant_id, provider, object_id, created_at) "
+    "VALUES (:g, :p, :o, :at) ON CONFLICT DO NOTHING"
+)
 
 
 def unknown_outcome_log_id(reservation_id: str) -> str:
@@ -183,6 +189,15 @@ def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None
         cursor.run_many(
             _LAST_USED,
             [{"id": g, "when": cursor.timestamp(when)} for g, when in sorted(last_used.items())],
+        )
+        cursor.run_many(
+            _OWN,
+            [
+                {"g": i.grant_id, "p": i.provider, "o": o, "at": cursor.timestamp(i.created_at)}
+                for i in batch
+                if i.admitted and not i.abandoned
+                for o in i.owned
+            ],
         )
 
 

@@ -20,6 +20,7 @@ from okap_server.proxy.admission import (
 )
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.notify import GrantChangeChannel
+from okap_server.proxy.ownership import OwnedObjects
 from okap_server.proxy.pricing import PriceTable
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
@@ -55,6 +56,10 @@ class ProxyRuntime:
             sweep_seconds=settings.proxy_sweep_seconds,
         )
         self.upstreams = UpstreamPool(settings, transport=vault.proxy_transport)
+        # A miss waits for another process's audit flush once before it is refused.
+        self.objects = OwnedObjects(
+            vault.engine, settle_seconds=2 * settings.proxy_audit_flush_seconds + 0.1
+        )
         self.channel: GrantChangeChannel | None = None
 
     def adapter(self, provider: str) -> Adapter:

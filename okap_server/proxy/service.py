@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,16 +24,17 @@ from okap_server.clock import utcnow
 from okap_server.proxy import errors
 from okap_server.proxy.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
+from okap_server.proxy.framing import check_framing, with_content_type
 from okap_server.proxy.headers import client_response_headers
-from okap_server.proxy.providers.base import Adapter, StreamObserver
+from okap_server.proxy.multipart import is_form_data, read_form
+from okap_server.proxy.ownership import MAX_OBJECT_ID
+from okap_server.proxy.providers.base import Adapter, StreamObserver, owned_ids
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
 from okap_server.proxy.relay import Relay
 from okap_server.proxy.runtime import ProxyRuntime
 
 log = logging.getLogger("okap.proxy")
-
-_MULTIPART_MODEL = re.compile(rb'name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]{1,200})\r\n')
 
 
 @dataclass
@@ -77,13 +77,21 @@ def aware(value: datetime) -> datetime:
 
 
 def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any] | None:
-    """The JSON body as an object, None when there is none; 400 if it does not parse."""
+    """The JSON body as an object, None when there is none; 400 if it does not parse.
+
+    A ``multipart/form-data`` body gives its text fields (``multipart.read_form``), and is
+    replaced in ``request`` by the form re-encoded from the parts read, so the upstream
+    reads exactly what the vault checked."""
     if not request.body:
         return None
     content_type = headers.get("content-type", "")
-    if "multipart/form-data" in content_type:
-        found = _MULTIPART_MODEL.search(request.body)
-        return {"model": found.group(1).decode(errors="replace")} if found else {}
+    check_framing(request.headers)
+    if is_form_data(content_type):
+        form = read_form(request.body, content_type)
+        request.body = form.body
+        request.headers = with_content_type(request.headers, form.content_type)
+        headers["content-type"] = form.content_type
+        return form.fields
     if "json" not in content_type and request.body[:1] not in (b"{", b"["):
         return None
     try:
@@ -198,6 +206,7 @@ class ProxyService:
             outcome.streamed = True
             outcome.status = response.status_code
             observer = adapter.stream_observer(injected_usage=plan.injected_usage)
+            observer.owns = plan.route.owns
 
             def finish(seen: StreamObserver, how: str) -> None:
                 self.settle_stream(plan, seen, how, started, upstream_started)
@@ -223,6 +232,8 @@ class ProxyService:
                 raise errors.UpstreamInvalidResponse() from None
             usage = adapter.usage_from_json(document) if isinstance(document, dict) else None
             outcome.usage = usage
+            if plan.route.owns and isinstance(document, dict):
+                self.own(outcome, owned_ids(document, plan.route.owns))
             outcome.cost_micros = plan.cost_of(usage, complete=usage is not None)
         else:
             outcome.error_type = f"upstream_{response.status_code}"
@@ -243,6 +254,8 @@ class ProxyService:
         complete = how == "complete" and seen.complete and seen.usage is not None
         outcome.usage = seen.usage
         outcome.cost_micros = plan.cost_of(seen.usage, complete=complete)
+        if seen.owned:
+            self.own(outcome, seen.owned)
         if how == "client_gone":
             outcome.status, outcome.error_type = 499, "client_disconnected"
         elif how == "upstream_broken":
@@ -251,6 +264,12 @@ class ProxyService:
         outcome.latency_ms = (now - started) * 1000
         outcome.upstream_latency_ms = (now - upstream_started) * 1000
         self.runtime.recorder.submit(outcome)
+
+    def own(self, outcome: Outcome, ids: list[str]) -> None:
+        """Objects an answer named that its grant now owns: usable at once in this process,
+        and written with the audit row for every other."""
+        outcome.owned = tuple(i for i in ids if len(i) <= MAX_OBJECT_ID)
+        self.runtime.objects.remember(outcome.grant_id, outcome.provider, list(outcome.owned))
 
     def failed(self, provider: str) -> ProxyResponse:
         """The answer to a request the vault itself failed on (a bug, not a refusal)."""

@@ -252,3 +252,53 @@ def test_request_smuggling_does_not_reach_the_upstream(
         if received.body:
             json.loads(received.body)  # a whole JSON body, nothing appended
     assert httpx.get(f"{live_url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_app_cannot_pick_the_organisation_or_project_its_calls_are_billed_to(
+    live_url: str, vault: Vault, fake_upstream: FakeUpstream
+) -> None:
+    """A key's owner may belong to several organisations and projects; the grant covers the
+    key as its owner uses it. Headers that route billing or pick an account never reach the
+    upstream, whichever provider; ordinary headers (``OpenAI-Beta``...) still do."""
+    grant = make_grant(vault, entry("openai"), entry("anthropic"), entry("google"))
+    routing = {
+        "x-goog-user-project": "their-project",
+        "anthropic-organization-id": "org-theirs",
+        "Anthropic-Workspace-Id": "wrkspc_theirs",
+        "X-Org-Id": "org-theirs",
+        "Together-Organization": "theirs",
+    }
+    client = openai.OpenAI(
+        base_url=f"{live_url}/v1/openai",
+        api_key=grant.token,
+        organization="org-someone-else",
+        project="proj_someone_else",
+        max_retries=0,
+        default_headers={**routing, "OpenAI-Beta": "assistants=v2"},
+    )
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    for provider, path, body in (
+        (
+            "anthropic",
+            "v1/messages",
+            {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": []},
+        ),
+        ("google", "v1beta/models/gemini-2.5-flash:generateContent", {"contents": []}),
+    ):
+        answer = httpx.post(
+            f"{live_url}/v1/{provider}/{path}",
+            json=body,
+            headers={"authorization": f"Bearer {grant.token}", "anthropic-beta": "x", **routing},
+        )
+        assert answer.status_code == 200, answer.text
+    assert len(fake_upstream.received) == 3
+    for received in fake_upstream.received:
+        forwarded = {name.lower() for name in received.headers}
+        assert "openai-organization" not in forwarded and "openai-project" not in forwarded
+        assert forwarded.isdisjoint(name.lower() for name in routing), forwarded
+    openai_call, anthropic_call, _ = fake_upstream.received
+    assert openai_call.headers["openai-beta"] == "assistants=v2"
+    assert anthropic_call.headers["anthropic-beta"] == "x"

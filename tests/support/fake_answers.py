@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -127,6 +128,8 @@ def openai_answer(
                 "usage": {"prompt_tokens": usage.input, "total_tokens": usage.input},
             }
         )
+    if path.startswith(("v1/images/", "v1/audio/")):
+        return openai_media(path, body, usage)
     if path == "v1/chat/completions":
         return openai_chat(body, model, usage, behaviour)
     if path == "v1/responses":
@@ -216,7 +219,7 @@ def openai_responses(
 ) -> Response:
     text = "".join(TEXT_PIECES)
     response = {
-        "id": "resp_fake1",
+        "id": f"resp_{secrets.token_hex(8)}",
         "object": "response",
         "created_at": int(time.time()),
         "status": "completed",
@@ -473,3 +476,23 @@ def google_json_array(model: str, usage: FakeUsage) -> StreamingResponse:
         yield b"]"
 
     return StreamingResponse(body(), media_type="application/json")
+
+
+def openai_media(path: str, body: dict[str, Any], usage: FakeUsage) -> Response:
+    """Images (gpt-image-1 reports token usage) and audio transcriptions."""
+    tokens = {
+        "input_tokens": usage.input,
+        "output_tokens": usage.output,
+        "total_tokens": usage.input + usage.output,
+    }
+    if path.startswith("v1/audio/"):
+        return JSONResponse({"text": "".join(TEXT_PIECES), "usage": {"type": "tokens", **tokens}})
+    count = int(body.get("n") or 1)
+    image = base64.b64encode(b"\x89PNG fake").decode()
+    return JSONResponse(
+        {
+            "created": int(time.time()),
+            "data": [{"b64_json": image} for _ in range(count)],
+            "usage": {**tokens, "input_tokens_details": {"text_tokens": usage.input}},
+        }
+    )

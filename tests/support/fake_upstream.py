@@ -54,6 +54,7 @@ from tests.support.fake_answers import (
     google_answer,
     openai_answer,
 )
+from tests.support.fake_objects import FakeObjects
 from tests.support.live import free_port, serve_app
 
 __all__ = [
@@ -78,10 +79,18 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    # A multipart/form-data body as Starlette (python-multipart) reads it: every part in
+    # order, a text field's value as str, a file's as (filename, content).
+    form: list[tuple[str, str | tuple[str, bytes]]] | None = None
 
     @property
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The text fields of a form (the last of a repeated name, as Starlette's does)."""
+        return {name: value for name, value in self.form or [] if isinstance(value, str)}
 
 
 class FakeUpstream:
@@ -95,11 +104,13 @@ class FakeUpstream:
         }
         self._scripts: dict[str, deque[Behaviour]] = {}
         self._lock = threading.Lock()
+        self.objects = FakeObjects()
+        methods = ["GET", "POST", "PATCH", "DELETE"]
         self.app = Starlette(
             routes=[
-                Route("/openai/{path:path}", self._openai, methods=["GET", "POST", "DELETE"]),
-                Route("/anthropic/{path:path}", self._anthropic, methods=["GET", "POST"]),
-                Route("/google/{path:path}", self._google, methods=["GET", "POST"]),
+                Route("/openai/{path:path}", self._openai, methods=methods),
+                Route("/anthropic/{path:path}", self._anthropic, methods=methods),
+                Route("/google/{path:path}", self._google, methods=methods),
             ]
         )
 
@@ -126,6 +137,7 @@ class FakeUpstream:
             self.received.clear()
             self._scripts.clear()
             self.usage = {p: FakeUsage() for p in ("openai", "anthropic", "google")}
+            self.objects = FakeObjects()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -139,6 +151,8 @@ class FakeUpstream:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
         )
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            received.form = await read_form(request)
         with self._lock:
             self.received.append(received)
             script = self._scripts.get(provider)
@@ -150,7 +164,10 @@ class FakeUpstream:
         if isinstance(behaviour, Respond) and behaviour.status >= 300:
             return error_response(provider, behaviour)
         path = request.path_params["path"]
-        body = received.json or {}
+        body = received.fields if received.form is not None else received.json or {}
+        stored = self.objects.answer(provider, request.method, path, body)
+        if stored is not None:
+            return stored
         usage = self.usage[provider]
         if provider == "openai":
             return openai_answer(path, body, usage, behaviour)
@@ -166,6 +183,17 @@ class FakeUpstream:
 
     async def _google(self, request: Request) -> Response:
         return await self._answer("google", request)
+
+
+async def read_form(request: Request) -> list[tuple[str, str | tuple[str, bytes]]]:
+    parts: list[tuple[str, str | tuple[str, bytes]]] = []
+    async with request.form() as form:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                parts.append((name, value))
+            else:
+                parts.append((name, (value.filename or "", await value.read())))
+    return parts
 
 
 @contextmanager

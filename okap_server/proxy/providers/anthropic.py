@@ -13,6 +13,7 @@ from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
+    Collection,
     Route,
     StreamObserver,
     Usage,
@@ -31,6 +32,12 @@ _ERROR_TYPES: dict[int, str] = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
+
+
+# The organisation's stored objects (Message Batches, Files). A batch's results are read
+# under its own path (``batches/{id}/results``).
+_BATCHES = Collection(("batches",))
+_FILES = Collection(("files",))
 
 
 def usage_from_anthropic(usage: Any) -> Usage | None:
@@ -71,6 +78,9 @@ class AnthropicStreamObserver(StreamObserver):
 
 class AnthropicAdapter(Adapter):
     family = "anthropic"
+    # A document or image read from the Files API.
+    reference_keys = frozenset({"file_id"})
+    reference_needles = (b"file_id",)
 
     def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return pick_token(headers.get("x-api-key"), bearer(headers))
@@ -85,7 +95,7 @@ class AnthropicAdapter(Adapter):
             return Route(None, always_allowed=method == "GET")
         if resource == "messages":
             if rest and rest[0] == "batches":
-                return Route("batch", model=model)
+                return Route("batch", model=model, **_BATCHES.route_fields(method, rest[1:], body))
             if rest == ["count_tokens"]:
                 return Route("chat", model=model)
             return Route(
@@ -104,7 +114,7 @@ class AnthropicAdapter(Adapter):
                 max_output_fields=("max_tokens_to_sample",),
             )
         if resource == "files":
-            return Route("files")
+            return Route("files", **_FILES.route_fields(method, rest, body))
         return Route(None, model=model)
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:

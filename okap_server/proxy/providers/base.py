@@ -9,6 +9,7 @@ is and how the real key is sent to it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +57,94 @@ class Route:
     always_allowed: bool = False
     # Body fields naming the output cap, in order of preference.
     max_output_fields: tuple[str, ...] = ()
+    # Stored objects (see ``Collection``): the one this request reads or changes by id, only
+    # if its grant owns it; a listing of the organisation's objects (refused); the fields of
+    # the answer that name objects its grant owns from now on.
+    object_id: str | None = None
+    listing: bool = False
+    owns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Objects the provider stores for the key's whole organisation, under ``path``:
+    ``GET path`` lists them, ``POST path`` creates one, ``path/{id}...`` reads, changes or
+    deletes one. A key is shared by every app its owner grants it to, so a grant may not
+    list a collection, and may use by id only the objects it owns: those it created
+    (``owns``: the fields of the answers that name them, dotted for nested ones).
+
+    ``stored``: None if every creation stores its object; else whether one does when its
+    body says nothing (``"store": false`` or ``true`` decides). ``actions``: sub-paths of
+    ``path`` that are not ids. ``prefix``: how the provider names an object of the
+    collection in answers and bodies (Gemini: ``files/{id}``)."""
+
+    path: tuple[str, ...]
+    owns: tuple[str, ...] = ("id",)
+    stored: bool | None = None
+    actions: frozenset[str] = frozenset()
+    prefix: str = ""
+
+    @functools.cached_property
+    def joined(self) -> str:
+        return "/".join(self.path)
+
+    def match(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """``Route`` fields for ``path`` if it is under this collection, else none."""
+        joined = self.joined
+        if path == joined:
+            return self.route_fields(method, [], body)
+        if path.startswith(joined) and path[len(joined) : len(joined) + 1] == "/":
+            return self.route_fields(method, path[len(joined) + 1 :].split("/"), body)
+        return {}
+
+    def route_fields(
+        self, method: str, tail: list[str], body: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """``Route`` fields for a request on ``path + tail``."""
+        if not tail:
+            if method == "GET":
+                return {"listing": True}
+            if method != "POST":
+                return {}
+            if self.stored is not None:
+                asked = body.get("store") if body else None
+                if (asked if isinstance(asked, bool) else self.stored) is False:
+                    return {}
+            return {"owns": self.owns}
+        if tail[0] in self.actions:
+            return {}
+        name = tail[0].partition(":")[0]  # Gemini: ``batches/{id}:cancel``
+        return {"object_id": self.prefix + name, "owns": self.owns}
+
+
+def owned_ids(answer: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    """The ids an answer names in ``fields`` (dotted paths), for the grant to own."""
+    found: list[str] = []
+    for path in fields:
+        value: Any = answer
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
+
+
+def references_in(body: Any, keys: frozenset[str]) -> list[Any]:
+    """Every value, anywhere in a JSON body, of a key in ``keys`` (no recursion: a body
+    may nest as deep as its parser allowed)."""
+    found: list[Any] = []
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in keys:
+                    found.append(value)
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return found
 
 
 class StreamObserver:
@@ -68,6 +157,10 @@ class StreamObserver:
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.complete = False
+        # Fields of the streamed object naming what its grant owns (``Route.owns``), and
+        # the ids seen there.
+        self.owns: tuple[str, ...] = ()
+        self.owned: list[str] = []
 
     def observe(self, data: bytes) -> bool:
         return True
@@ -144,6 +237,34 @@ class Adapter:
     def prepare_stream(self, body: dict[str, Any]) -> bool:
         """Ask the upstream for stream usage if needed; True if the vault added the ask."""
         return False
+
+    # Body keys, anywhere in a request, whose values name stored objects the request reads
+    # (``previous_response_id``, ``file_id``...): each must be one its grant owns. A body
+    # is searched for them only if its bytes hold one of ``reference_needles`` (every key
+    # holds one) or a JSON escape: a few C-speed scans rule out the common request.
+    reference_keys: frozenset[str] = frozenset()
+    reference_needles: tuple[bytes, ...] = ()
+
+    def references(self, body: dict[str, Any]) -> list[str]:
+        """The stored objects a request body names, as the collection's ``prefix`` names
+        them; a value that is not an id (a number, a dict without ``id``) is left to the
+        upstream to refuse."""
+        found: list[str] = []
+        for value in references_in(body, self.reference_keys):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    item = item.get("id")
+                if isinstance(item, str):
+                    name = self.object_name(item)
+                    if name is not None:
+                        found.append(name)
+        return found
+
+    def object_name(self, value: str) -> str | None:
+        """The stored object a referencing value names; None if it names none of the
+        organisation's (e.g. a public URL)."""
+        return value
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         raise NotImplementedError

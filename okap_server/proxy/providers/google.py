@@ -14,6 +14,7 @@ from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
+    Collection,
     Route,
     StreamObserver,
     Usage,
@@ -38,6 +39,21 @@ _METHODS: dict[str, tuple[str, bool, bool]] = {
     "predict": ("images", True, False),
     "predictLongRunning": ("images", True, False),
 }
+
+# The organisation's stored objects, named ``{collection}/{id}`` in answers and bodies. An
+# upload answers ``{"file": {...}}``; a batch names the file its results are written to.
+_COLLECTIONS: dict[str, Collection] = {
+    "files": Collection(("files",), owns=("name", "file.name"), prefix="files/"),
+    "cachedContents": Collection(("cachedContents",), owns=("name",), prefix="cachedContents/"),
+    "batches": Collection(
+        ("batches",),
+        owns=("name", "response.responsesFile", "metadata.output.responsesFile"),
+        prefix="batches/",
+    ),
+}
+# ``models/{m}:{method}`` calls that create a stored batch (a long-running operation).
+_CREATES_BATCH = frozenset({"batchGenerateContent", "asyncBatchEmbedContent"})
+_FILE_URI = re.compile(r"(?:^|/)(files/[^/?#]+)$")
 
 _STATUS_NAMES: dict[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -100,6 +116,17 @@ class GoogleStreamObserver(StreamObserver):
 
 class GoogleAdapter(Adapter):
     family = "google"
+    # A context cache to answer from; a file (its URI) in a prompt.
+    reference_keys = frozenset({"cachedContent", "fileUri"})
+    reference_needles = (b"cachedContent", b"fileUri")
+
+    def object_name(self, value: str) -> str | None:
+        """``files/{id}`` for a Files API URI; None for any other URL (a public video, a
+        Cloud Storage object), which is not the organisation's store."""
+        found = _FILE_URI.search(value)
+        if found is not None:
+            return found.group(1)
+        return None if "://" in value else value
 
     def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return pick_token(headers.get("x-goog-api-key"), query.get("key"), bearer(headers))
@@ -113,12 +140,14 @@ class GoogleAdapter(Adapter):
         resource = parts[1:]
         if not resource:
             return Route(None)
-        if resource[0] == "files":
-            return Route("files")
-        if resource[0] == "cachedContents":
-            return Route("chat")
-        if resource[0] == "batches":
-            return Route("batch")
+        collection = _COLLECTIONS.get(resource[0])
+        if collection is not None:
+            access = collection.route_fields(method, resource[1:], body)
+            if resource[0] == "files":
+                return Route("files", **access)
+            if resource[0] == "cachedContents":
+                return Route("chat", **access)
+            return Route("batch", **access)
         if resource[0] != "models":
             return Route(None)
         if len(resource) == 1:
@@ -136,6 +165,7 @@ class GoogleAdapter(Adapter):
             billable=billable and method == "POST",
             stream=streams,
             max_output_fields=("maxOutputTokens",) if capability == "chat" else (),
+            owns=("name",) if verb in _CREATES_BATCH and method == "POST" else (),
         )
 
     def requested_max_output(self, route: Route, body: dict[str, Any]) -> int | None:

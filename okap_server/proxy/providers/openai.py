@@ -12,11 +12,13 @@ from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
+    Collection,
     Route,
     StreamObserver,
     Usage,
     as_int,
     load_json_object,
+    owned_ids,
 )
 
 # First path segment → (capability, billable). Paths are relative to the upstream base,
@@ -34,6 +36,32 @@ _ENDPOINTS: dict[str, tuple[str, bool]] = {
     "uploads": ("files", False),
     "batches": ("batch", False),
 }
+
+# The organisation's stored objects, by first path segment. A chat completion is stored only
+# when asked (``"store": true``), a response unless asked not to; a batch names the files it
+# writes, and a completed upload the file it made.
+_COLLECTIONS: dict[str, Collection] = {
+    "chat": Collection(("chat", "completions"), stored=False),
+    "responses": Collection(
+        ("responses",), stored=True, actions=frozenset({"input_tokens", "compact"})
+    ),
+    "files": Collection(("files",)),
+    "uploads": Collection(("uploads",), owns=("id", "file.id")),
+    "batches": Collection(("batches",), owns=("id", "output_file_id", "error_file_id")),
+}
+
+# Body keys naming stored objects a request reads: a conversation to continue, a file to
+# read, the input of a batch, the vector stores to search.
+_REFERENCES = frozenset(
+    {
+        "previous_response_id",
+        "conversation",
+        "file_id",
+        "file_ids",
+        "input_file_id",
+        "vector_store_ids",
+    }
+)
 
 _OUTPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "chat": ("max_completion_tokens", "max_tokens"),
@@ -66,6 +94,11 @@ class OpenAIStreamObserver(StreamObserver):
         if data == b"[DONE]":
             self.complete = True
             return True
+        if self.owns and not self.owned and b'"id"' in data:
+            started = load_json_object(data)  # a chat chunk, or ``response.created``
+            if started is not None:
+                inner = started.get("response")
+                self.owned = owned_ids(inner if isinstance(inner, dict) else started, self.owns)
         if b'"usage"' not in data:
             return True
         event = load_json_object(data)
@@ -88,6 +121,8 @@ class OpenAIStreamObserver(StreamObserver):
 
 class OpenAIAdapter(Adapter):
     family = "openai"
+    reference_keys = _REFERENCES
+    reference_needles = (b"_id", b"conversation")
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")
@@ -105,12 +140,15 @@ class OpenAIAdapter(Adapter):
         fields = _OUTPUT_FIELDS.get(first, ())
         if self.provider != "openai" and "max_tokens" in fields:
             fields = ("max_tokens", *[f for f in fields if f != "max_tokens"])
+        collection = _COLLECTIONS.get(first)
+        access = collection.match(method, path, body) if collection is not None else {}
         return Route(
             capability,
             model=model,
             billable=billable and creates,
             stream=bool(body and body.get("stream") is True),
             max_output_fields=fields,
+            **access,
         )
 
     def __init__(self, provider: str, *, stream_usage_option: bool = True) -> None:

@@ -113,7 +113,9 @@ def test_a_large_binary_answer_passes_through_unchanged(
     vault: Vault, live_url: str, fake_upstream: FakeUpstream
 ) -> None:
     grant = make_grant(vault, entry("openai", capabilities=["files"]))
-    content = openai_client(live_url, grant.token).files.content("file-abc123")
+    client = openai_client(live_url, grant.token)
+    made = client.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+    content = client.files.content(made.id)
     assert content.read() == FILE_CONTENT
-    (log,) = wait_for_logs(vault, 1)
+    _, log = wait_for_logs(vault, 2)
     assert (log.status, log.capability, log.cost_micros) == (200, "files", 0)
