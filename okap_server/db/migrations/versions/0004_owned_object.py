@@ -4,8 +4,8 @@ The objects (stored responses and completions, files, batches, caches) each gran
 at the provider through the proxy: a grant may read, change or name by id only those, since
 a key's organisation-wide store is shared by every app the key is granted to.
 
-Revision ID: 0003_owned_object
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-03 10:17:33.770259
 """
 
@@ -16,8 +16,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0003_owned_object'
-down_revision: str | None = '0002'
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
