@@ -64,7 +64,9 @@ def test_request_then_env_run_status_and_revoke(live_url, person, tmp_path, fake
     status = okap("status", env=env)
     assert status.returncode == 0, status.stderr
     assert "okap-cli @ " + live_url in status.stdout
-    assert re.search(r"used \(openai\): spend month \$[0-9.]+ of \$5\.00", status.stdout)
+    # The monthly limit asked for, and the defaults for the limits it did not name.
+    assert re.search(r"used \(openai\): .*spend month \$[0-9.]+ of \$5\.00", status.stdout)
+    assert re.search(r"spend day \$[0-9.]+ of \$1\.00", status.stdout)
     assert "spend month $" in status.stdout
     entry_id = status.stdout.split()[0]
 
