@@ -110,7 +110,7 @@ class TestCaps:
         # The real app on its own machine is not crowded out by the flood that named it.
         assert par_request(elsewhere, REAL_APP).status_code == 201
         assert device_request(elsewhere, "okap-cli").status_code == 200
-        assert okap_request(elsewhere, "Notes", REAL_APP).json()["status"] == "pending"
+        real = okap_request(elsewhere, "Notes", REAL_APP).json()["consent_url"]
         # The vault is now full (8): everyone gets a 503, whatever their address.
         refused(okap_request(elsewhere, "Late"), 503, "temporarily_unavailable")
         refused(device_request(elsewhere, "late-cli"), 503, "temporarily_unavailable")
@@ -128,8 +128,8 @@ class TestCaps:
         assert "location" not in response.headers
         assert int(response.headers["retry-after"]) >= 1
         assert "Too many requests" in response.text
-        # The person sees the real requests.
-        assert len(person.pending()) == 8
+        # The person sees the real request.
+        assert real in person.pending()
 
 
 class TestBigFlood:
@@ -149,16 +149,14 @@ class TestBigFlood:
         self, here: httpx.Client, elsewhere: httpx.Client, person: Person
     ) -> None:
         real = okap_request(elsewhere, "Notes", REAL_APP).json()["consent_url"]
-        device = device_request(elsewhere, "okap-cli")
-        assert device.status_code == 200
+        other = okap_request(elsewhere, "Notes CLI").json()["consent_url"]
         for _ in range(60):  # newer than the real ones, and more than the list shows
             assert okap_request(here, "Flood").json()["status"] == "pending"
         shown = person.pending()
         assert len(shown) == 50
         # Each source's and each app's newest first, then their second newest: the real
         # requests are in the first two rounds, however many the flood sent.
-        assert real in shown[:4]
-        assert "okap-cli" in person.open("/consent").text
+        assert {real, other} <= set(shown[:4])
 
 
 class TestRateLimits:
