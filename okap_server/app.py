@@ -29,6 +29,8 @@ from okap_server.web import (
     usage_routes,
 )
 from okap_server.web.headers import SecurityHeadersMiddleware
+from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
+from okap_server.web.sessions import revoke_session
 from okap_server.web.templating import static_dir
 
 
@@ -60,6 +62,14 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    # Cookies only on the pages' host, page forms only from their own origin (SPEC.md,
+    # threat model); inside the security headers, so its answers carry them too.
+    app.add_middleware(
+        PageOriginMiddleware,
+        origin=PageOrigin.from_settings(vault.settings),
+        templates=vault.templates,
+        revoke_session=partial(revoke_session, vault),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)

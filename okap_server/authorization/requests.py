@@ -1,8 +1,9 @@
 """Pending authorization requests: create, claim, decide once, expire.
 
 A request from any front door waits here for a person. The first signed-in account that
-opens it claims it (``decided_by`` is set while still ``pending``); after that only that
-account may see or decide it. Deciding is one conditional UPDATE, so two tabs, two
+posts its consent form claims it (``claim``: ``decided_by`` is set while still ``pending``;
+showing the page claims nothing, a GET being safe); after that only that account may see or
+decide it. Deciding is one conditional UPDATE, so two tabs, two
 replicas or two accounts can never both decide.
 """
 
@@ -78,7 +79,8 @@ def status_of(request: AuthorizationRequest, now: datetime | None = None) -> str
 
 
 def claim(session: Session, request: AuthorizationRequest, account_id: str) -> bool:
-    """Bind a pending request to the first account that opens it. True if it is this one's."""
+    """Bind a pending request to the first account that acts on it (the consent form's POST,
+    before the decision itself). True if it is this one's. The one place a claim is made."""
     if request.decided_by is None and status_of(request) == "pending":
         session.execute(
             update(AuthorizationRequest)

@@ -55,9 +55,18 @@ def consent_list(request: Request, signed_in: SignedIn = Depends(current_account
 
 
 def _load(
-    request: Request, session: Session, request_id: str, signed_in: SignedIn
+    request: Request,
+    session: Session,
+    request_id: str,
+    signed_in: SignedIn,
+    *,
+    claiming: bool,
 ) -> AuthorizationRequest | Response:
-    """The request if this account may decide it now, otherwise the page to show instead."""
+    """The request if this account may decide it now, otherwise the page to show instead.
+
+    Showing it (``claiming=False``, the GET) changes nothing: a GET is safe (RFC 9110
+    §9.2.1), so a link a page or a prefetcher opens cannot bind a request to an account.
+    The form's POST claims it (``requests.claim``) before anything is decided."""
     row = session.get(AuthorizationRequest, request_id[:40])
     if row is None:
         return error_page(request, "No such request", "This link is not valid.", status_code=404)
@@ -65,7 +74,7 @@ def _load(
     status = status_of(row)
     if mine and status != "pending":
         return error_page(request, "Nothing to decide", GONE[status], status_code=410)
-    if not mine or not claim(session, row, signed_in.account.id):
+    if not mine or (claiming and not claim(session, row, signed_in.account.id)):
         return error_page(
             request,
             "Not your request",
@@ -121,7 +130,7 @@ def consent_page(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        row = _load(request, session, request_id, signed_in)
+        row = _load(request, session, request_id, signed_in, claiming=False)
         if isinstance(row, Response):
             return row
         return _page(request, vault, session, row, signed_in)
@@ -190,7 +199,7 @@ def _submit(
     vault = vault_of(request)
     account_id = signed_in.account.id
     with vault.session() as session:
-        row = _load(request, session, request_id, signed_in)
+        row = _load(request, session, request_id, signed_in, claiming=True)
         if isinstance(row, Response):
             return row
         decision = (form.get("decision") or [""])[0]
