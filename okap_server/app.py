@@ -31,7 +31,9 @@ from okap_server.web import (
 from okap_server.web.bodies import BodyLimits
 from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.long_poll import DecisionWatch
+from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
+from okap_server.web.sessions import revoke_session
 from okap_server.web.templating import static_dir
 
 
@@ -67,6 +69,14 @@ def create_app(vault: Vault) -> FastAPI:
     # Inside the security headers (its refusals are pages too), outside every route.
     app.add_middleware(BodyLimits, vault=vault)
     app.state.front_door_limits = FrontDoorLimits(vault.settings)
+    # Cookies only on the pages' host, page forms only from their own origin (SPEC.md,
+    # threat model); inside the security headers, so its answers carry them too.
+    app.add_middleware(
+        PageOriginMiddleware,
+        origin=PageOrigin.from_settings(vault.settings),
+        templates=vault.templates,
+        revoke_session=partial(revoke_session, vault),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -231,6 +232,25 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def effective_page_url(self) -> str:
+        """Where browsers are sent for the person's pages (sign-in, consent, dashboard).
+
+        The public URL, except that a loopback IP literal host becomes ``localhost``: cookies
+        are scoped by host, not port (RFC 6265 §8.5), and apps' loopback redirects are IP
+        literals (RFC 8252 §7.3), so the vault's cookies must never live on ``127.0.0.1``.
+        """
+        public = self.effective_public_url
+        parts = urlsplit(public)
+        try:
+            loopback_literal = ipaddress.ip_address(parts.hostname or "").is_loopback
+        except ValueError:
+            loopback_literal = False
+        if not loopback_literal:
+            return public
+        netloc = "localhost" + (f":{parts.port}" if parts.port is not None else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
 
     @property
     def trusted_proxy_list(self) -> list[str]:

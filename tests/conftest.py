@@ -71,6 +71,13 @@ def live_url(vault: Vault) -> Iterator[str]:
 
 
 @pytest.fixture
+def page_url(vault: Vault, live_url: str) -> str:
+    """The live vault's pages (``localhost``, for the tests' ``127.0.0.1`` public URL): a
+    page requested on the IP literal is redirected there (``web/page_origin.py``)."""
+    return vault.settings.effective_page_url
+
+
+@pytest.fixture
 def owner(vault: Vault) -> tuple[str, str]:
     """The vault's first account (an admin): (username, password)."""
     with vault.session() as session:

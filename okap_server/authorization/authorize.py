@@ -19,13 +19,14 @@ from okap_server.authorization.clients import (
     may_receive_errors,
 )
 from okap_server.authorization.details import parse_details_json
+from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
     InvalidAuthorizationDetails,
     InvalidRequest,
     OAuthError,
     UnsupportedResponseType,
 )
-from okap_server.authorization.requests import ClientInfo
+from okap_server.authorization.requests import MAX_CLIENT_NAME, ClientInfo
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
@@ -60,23 +61,30 @@ class CheckedAuthorize:
     code_challenge: str
 
 
-def printable(text: str) -> str:
-    """Self-asserted text as shown to the person: without control, bidi-override or
-    invisible characters (Unicode Cc/Cf), which could make one name read as another."""
-    return "".join(ch for ch in text if ch.isprintable())
-
-
-def client_name_from(params: Mapping[str, str], client_id: str) -> str:
-    name = printable(params.get("client_name") or "").strip()
-    if not name:
+def client_from(
+    params: Mapping[str, str], client_id: str, redirect_uri: str | None = None
+) -> ClientInfo:
+    """What the app says about itself on the OAuth front doors (``client_name``,
+    ``client_uri``), checked like every front door's (``display_text``): refused, never
+    stripped, when it hides characters."""
+    name = check_display_text("client_name", params.get("client_name"), MAX_CLIENT_NAME)
+    if name is None:
         host = urlsplit(client_id).hostname if "://" in client_id else None
         name = host or client_id
-    return name[:100]
+    client_uri = check_display_url("client_uri", params.get("client_uri"))
+    if client_uri is None and client_id.startswith(("https://", "http://")):
+        client_uri = client_id[:512]
+    return ClientInfo(
+        client_id=client_id, name=name[:MAX_CLIENT_NAME], url=client_uri, redirect_uri=redirect_uri
+    )
 
 
-def check_client(params: Mapping[str, str]) -> tuple[str, str]:
+def check_client(params: Mapping[str, str], settings: Settings) -> tuple[str, str]:
     """client_id and redirect_uri; errors here are shown on a page, never redirected."""
-    return check_client_id(params.get("client_id")), check_redirect_uri(params.get("redirect_uri"))
+    pages_host = urlsplit(settings.effective_page_url).hostname
+    return check_client_id(params.get("client_id")), check_redirect_uri(
+        params.get("redirect_uri"), pages_host
+    )
 
 
 def check_authorize(
@@ -84,7 +92,7 @@ def check_authorize(
 ) -> CheckedAuthorize:
     """Validate every parameter. Errors about client_id or redirect_uri are raised as they
     are; after both are known good, errors are raised as ``redirectable`` makes them."""
-    client_id, redirect_uri = check_client(params)
+    client_id, redirect_uri = check_client(params, settings)
     state = params.get("state") or None
     try:
         if state is not None and len(state) > MAX_STATE:
@@ -98,21 +106,9 @@ def check_authorize(
         if not raw:
             raise InvalidAuthorizationDetails("authorization_details: is required")
         details = parse_details_json(raw, catalog, settings)
+        client = client_from(params, client_id, redirect_uri)
     except OAuthError as exc:
         raise redirectable(exc, redirect_uri, state) from None
-    client_uri = (params.get("client_uri") or "").strip() or None
-    if client_uri is not None and (
-        len(client_uri) > 512 or "://" not in client_uri or printable(client_uri) != client_uri
-    ):
-        client_uri = None
-    if client_uri is None and client_id.startswith(("https://", "http://")):
-        client_uri = client_id
-    client = ClientInfo(
-        client_id=client_id,
-        name=client_name_from(params, client_id),
-        url=client_uri,
-        redirect_uri=redirect_uri,
-    )
     return CheckedAuthorize(client, details, state, challenge)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from okap_server.authorization.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
+from okap_server.authorization.display_text import hidden_problem
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.clock import isoformat_z
 from okap_server.proxy.providers.catalog import ProviderCatalog
@@ -238,6 +239,7 @@ def _parse_reason(where: str, value: Any) -> str | None:
         raise _fail(where, "must be a string")
     if len(value) > MAX_REASON:
         raise _fail(where, f"longer than {MAX_REASON} characters")
-    if any(not ch.isprintable() and ch not in "\n" for ch in value):
-        raise _fail(where, "contains control characters")
+    problem = hidden_problem(value, allowed="\n")
+    if problem:
+        raise _fail(where, problem)
     return value.strip() or None

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from okap_server.authorization.authorize import client_name_from, printable
+from okap_server.authorization.authorize import client_from
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.clients import check_client_id
 from okap_server.authorization.details import parse_details_json
@@ -31,7 +31,7 @@ from okap_server.authorization.errors import (
 )
 from okap_server.authorization.grants import deliver
 from okap_server.authorization.models import AuthorizationRequest, Grant
-from okap_server.authorization.requests import ClientInfo, create_request, status_of
+from okap_server.authorization.requests import create_request, status_of
 from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
 from okap_server.proxy.providers.catalog import ProviderCatalog
@@ -73,14 +73,7 @@ def start(
     if not raw:
         raise InvalidAuthorizationDetails("authorization_details: is required")
     details = parse_details_json(raw, catalog, settings)
-    client_uri = (params.get("client_uri") or "").strip() or None
-    if client_uri is not None and ("://" not in client_uri or printable(client_uri) != client_uri):
-        client_uri = None
-    if client_uri is None and client_id.startswith(("https://", "http://")):
-        client_uri = client_id
-    client = ClientInfo(
-        client_id, client_name_from(params, client_id), client_uri[:512] if client_uri else None
-    )
+    client = client_from(params, client_id)
     device_code = new_secret(32)
     user_code = new_user_code()
     while session.exec(
@@ -99,7 +92,7 @@ def start(
         poll_interval=settings.device_poll_interval_seconds,
     )
     session.commit()
-    public = settings.effective_public_url
+    public = settings.effective_page_url  # a page: the person types the code there
     shown = format_user_code(user_code)
     return {
         "device_code": device_code,

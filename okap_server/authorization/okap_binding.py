@@ -16,10 +16,16 @@ from sqlmodel import Session, col, select
 
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.details import loads_strict, parse_details
+from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import InvalidGrant, InvalidRequest
 from okap_server.authorization.grants import deliver, okap_grant_body
 from okap_server.authorization.models import AuthorizationRequest
-from okap_server.authorization.requests import ClientInfo, create_request, status_of
+from okap_server.authorization.requests import (
+    MAX_CLIENT_NAME,
+    ClientInfo,
+    create_request,
+    status_of,
+)
 from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import isoformat_z, utcnow
 from okap_server.proxy.providers.catalog import ProviderCatalog
@@ -38,21 +44,12 @@ class Started:
 
 
 def consent_url(settings: Settings, request_id: str) -> str:
-    return f"{settings.effective_public_url}/consent/{request_id}"
+    """The consent page is on the pages' host (``Settings.effective_page_url``)."""
+    return f"{settings.effective_page_url}/consent/{request_id}"
 
 
 def poll_url(settings: Settings, handle: str) -> str:
     return f"{settings.effective_public_url}/okap/authorize/{handle}"
-
-
-def _text(where: str, value: Any, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidRequest(f"{where}: must be a string of at most {limit} characters")
-    if any(not ch.isprintable() for ch in value):
-        raise InvalidRequest(f"{where}: contains control characters")
-    return value.strip() or None
 
 
 def parse_client(raw: Any) -> ClientInfo:
@@ -63,11 +60,9 @@ def parse_client(raw: Any) -> ClientInfo:
     unknown = sorted(set(raw) - CLIENT_FIELDS)
     if unknown:
         raise InvalidRequest(f"client.{unknown[0][:40]}: unknown field")
-    name = _text("client.name", raw.get("name"), 100)
-    url = _text("client.url", raw.get("url"), 512)
-    callback = _text("client.callback", raw.get("callback"), 2048)
-    if url is not None and not url.startswith(("https://", "http://")):
-        raise InvalidRequest("client.url: must be an http(s) URL")
+    name = check_display_text("client.name", raw.get("name"), MAX_CLIENT_NAME)
+    url = check_display_url("client.url", raw.get("url"))
+    callback = check_display_text("client.callback", raw.get("callback"), 2048)
     return ClientInfo(
         client_id=url or name or "unnamed-app",
         name=name or url or "Unnamed app",

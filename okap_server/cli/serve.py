@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         hours = settings.setup_token_ttl_seconds / 3600
         print(
             "This vault has no account yet. Open this one-time link to create the owner "
-            f"account:\n\n    {settings.effective_public_url}{setup_path(token)}\n\n"
+            f"account:\n\n    {settings.effective_page_url}{setup_path(token)}\n\n"
             f"It works once, for {hours:g} hours. Or run: okap-server users add NAME\n",
             flush=True,
         )

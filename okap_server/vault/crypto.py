@@ -8,6 +8,7 @@ a ciphertext copied onto another row fails authentication instead of decrypting.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class KeyRing:
                 raise ValueError("a master key is 32 bytes (AES-256)")
         self._current_id = master_key_id(current)
         self._keys = {master_key_id(k): AESGCM(k) for k in (*older, current)}
+        self._mac_root = hmac.new(current, b"okap-mac-root-v1", "sha256").digest()
 
     @property
     def current_id(self) -> str:
@@ -59,6 +61,11 @@ class KeyRing:
         ring = KeyRing(new_key)
         ring._keys = {**self._keys, **ring._keys}
         return ring
+
+    def mac_key(self, purpose: str) -> bytes:
+        """A key for one purpose's HMACs (e.g. form tokens), derived from the current master
+        key, so every replica agrees on it and none is stored. It changes with a rotation."""
+        return hmac.new(self._mac_root, purpose.encode(), "sha256").digest()
 
     def knows(self, key_id: str) -> bool:
         return key_id in self._keys

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
-from okap_server.authorization.clients import callback_is_risky
+from okap_server.authorization.clients import ascii_host, callback_is_risky
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
@@ -117,13 +117,26 @@ def entry_views(
     return views
 
 
+def punycode_of(url: str | None) -> str | None:
+    """The ASCII (punycode, RFC 3492) host of an internationalised URL, shown beside the
+    Unicode one so a look-alike such as ``apple.com`` with a Cyrillic U+0430 for its first
+    letter reads ``xn--pple-43d.com``;
+    None for an ASCII host. A host that is not a valid IDN reads as such."""
+    host = urlsplit(url).hostname if url else None
+    if not host or host.isascii():
+        return None
+    return ascii_host(host) or "not a valid host name"
+
+
 def request_view(request: AuthorizationRequest) -> dict[str, Any]:
     """What the page says about the app: all self-asserted, shown as unverified."""
     return {
         "client_name": request.client_name,
         "client_id": request.client_id,
         "client_url": request.client_url,
+        "client_url_ascii": punycode_of(request.client_url),
         "redirect_host": urlsplit(request.redirect_uri).hostname if request.redirect_uri else None,
+        "redirect_host_ascii": punycode_of(request.redirect_uri),
         "risky_callback": callback_is_risky(request.redirect_uri),
         "flow_label": FLOW_LABELS.get(request.flow, request.flow),
     }

@@ -4,10 +4,13 @@ Signed in: the session's own token (``SignedIn.csrf_token``) goes in a hidden ``
 field and is checked with ``await require_csrf(request)`` (a dependency returning the
 ``SignedIn``), or ``check_csrf(signed_in, submitted)``.
 
-Before sign-in (the sign-in form itself, against login CSRF): a double-submit cookie,
-``presession_token(request)`` to render, ``set_presession_cookie`` on the response,
-and ``check_presession(request, value)``.
-A failure raises ``CsrfError``, rendered as a 403 page.
+Before sign-in (the sign-in form itself, against login CSRF): the ``okap_presession`` cookie
+holds a random nonce and the form carries ``HMAC(server key, nonce)``: ``presession_token``
+to render, ``set_presession_cookie`` on the response, ``check_presession(request, value)``.
+A cookie planted by another origin (cookies are not isolated by port, RFC 6265 §8.5) is
+useless without the vault's own matching form value. It is the third layer: page POSTs from
+another origin are refused first (``web/page_origin.py``), and the pages live on a host no
+loopback redirect target shares. A failure raises ``CsrfError``, rendered as a 403 page.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import hmac
 from fastapi import Request, Response
 
 from okap_server.authorization.tokens import new_secret
-from okap_server.web.sessions import SignedIn, current_account, is_secure, vault_of
+from okap_server.web import cookies
+from okap_server.web.sessions import SignedIn, current_account, vault_of
 
 CSRF_FIELD = "csrf_token"
-PRESESSION_COOKIE = "okap_presession"
+PRESESSION_COOKIE = cookies.PRESESSION  # its name under https is ``__Host-okap_presession``
+PRESESSION_TTL_SECONDS = 3600
+MAX_NONCE = 64
 
 
 class CsrfError(Exception):
@@ -42,29 +48,38 @@ async def require_csrf(request: Request) -> SignedIn:
     return signed_in
 
 
-def presession_token(request: Request) -> str:
-    """The double-submit token for forms shown before sign-in (the cookie's, or a new one)."""
-    token = request.cookies.get(PRESESSION_COOKIE)
-    if not token or len(token) > 64:
-        token = new_secret(24)
-    return token
+def _presession_nonce(request: Request) -> str | None:
+    nonce = request.cookies.get(cookies.cookie_name(vault_of(request).settings, PRESESSION_COOKIE))
+    return nonce if nonce and len(nonce) <= MAX_NONCE else None
 
 
-def set_presession_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
+def _form_value(request: Request, nonce: str) -> str:
+    key = vault_of(request).keyring.mac_key("okap-presession-v1")
+    return hmac.new(key, nonce.encode(), "sha256").hexdigest()
+
+
+def presession_token(request: Request) -> tuple[str, str]:
+    """(cookie nonce, form value) for a form shown before sign-in: the browser's nonce, or a
+    new one; the form value is the vault's HMAC of it, which no other origin can compute."""
+    nonce = _presession_nonce(request) or new_secret(24)
+    return nonce, _form_value(request, nonce)
+
+
+def set_presession_cookie(request: Request, response: Response, nonce: str) -> None:
+    """SameSite=Strict: the nonce is only ever needed by the vault's own sign-in form."""
+    cookies.set_cookie(
+        response,
+        vault_of(request).settings,
         PRESESSION_COOKIE,
-        token,
-        max_age=3600,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=is_secure(vault_of(request).settings),
+        nonce,
+        max_age=PRESESSION_TTL_SECONDS,
+        samesite="strict",
     )
 
 
 def check_presession(request: Request, submitted: object) -> None:
-    cookie = request.cookies.get(PRESESSION_COOKIE)
-    if not cookie or not isinstance(submitted, str) or not submitted:
+    nonce = _presession_nonce(request)
+    if not nonce or not isinstance(submitted, str) or not submitted:
         raise CsrfError("The form is missing its security token. Reload the page and try again.")
-    if not hmac.compare_digest(cookie.encode(), submitted.encode()):
+    if not hmac.compare_digest(_form_value(request, nonce).encode(), submitted.encode()):
         raise CsrfError("The form's security token is wrong. Reload the page and try again.")

@@ -226,7 +226,7 @@ async def reference_request(request: Request) -> JSONResponse:
                 if okap_binding.give_up(session, current):
                     return reference.denied(
                         "Nobody approved the request in time. Try again, and approve it in "
-                        f"the vault ({vault.settings.effective_public_url}/consent) while "
+                        f"the vault ({vault.settings.effective_page_url}/consent) while "
                         "the app waits.",
                         "timeout",
                     )

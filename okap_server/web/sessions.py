@@ -10,7 +10,8 @@ API for every page module (consent, device, dashboard):
 - ``SignedIn.csrf_token`` — the per-session CSRF token; see ``web/csrf.py``.
 
 The cookie is HttpOnly, SameSite=Lax, Path=/, and Secure (with the ``__Host-`` prefix) when
-the public URL is https.
+the pages are served over https (``web/cookies.py``). It is only ever set on the pages' host
+(``web/page_origin.py``), never on a loopback IP literal an app's redirect could share.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.settings import Settings
+from okap_server.web import cookies
 
 
 class SignInRequired(Exception):
@@ -57,11 +59,12 @@ def vault_of(request: Request) -> Vault:
 
 
 def is_secure(settings: Settings) -> bool:
-    return settings.effective_public_url.startswith("https://")
+    return cookies.is_secure(settings)
 
 
 def cookie_name(settings: Settings) -> str:
-    return "__Host-okap_session" if is_secure(settings) else "okap_session"
+    """The session cookie's name: ``__Host-okap_session`` under https, else ``okap_session``."""
+    return cookies.cookie_name(settings, cookies.SESSION)
 
 
 def client_ip(request: Request) -> str | None:
@@ -95,14 +98,8 @@ def start_session(vault: Vault, account: Account, ip: str | None) -> str:
 
 
 def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
-    response.set_cookie(
-        cookie_name(settings),
-        value,
-        max_age=settings.session_ttl_seconds,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=is_secure(settings),
+    cookies.set_cookie(
+        response, settings, cookies.SESSION, value, max_age=settings.session_ttl_seconds
     )
 
 
@@ -135,9 +132,15 @@ def current_account(request: Request) -> SignedIn:
 def replace_session(request: Request) -> None:
     """Delete the session this browser presents, if any (before starting a new one)."""
     value = request.cookies.get(cookie_name(vault_of(request).settings))
-    if not value or len(value) > 128:
+    if value:
+        revoke_session(vault_of(request), value)
+
+
+def revoke_session(vault: Vault, value: str) -> None:
+    """Delete the session whose cookie value is ``value`` (nothing if there is none)."""
+    if len(value) > 128:
         return
-    with vault_of(request).session() as session:
+    with vault.session() as session:
         session.execute(delete(WebSession).where(col(WebSession.id_hash) == token_hash(value)))
         session.commit()
 
@@ -152,7 +155,5 @@ def end_session(request: Request, response: Response) -> str | None:
                 delete(WebSession).where(col(WebSession.id_hash) == signed_in.session_hash)
             )
             session.commit()
-    response.delete_cookie(
-        cookie_name(vault.settings), path="/", secure=is_secure(vault.settings), httponly=True
-    )
+    cookies.expire_cookie(response, vault.settings, cookies.SESSION)
     return signed_in.account.id if signed_in else None

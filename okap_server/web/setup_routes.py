@@ -23,13 +23,14 @@ from okap_server.accounts.setup import (
     claim_vault,
     setup_csrf_token,
 )
+from okap_server.web import cookies
 from okap_server.web import openapi as oa
 from okap_server.web.pages import NO_STORE, error_page, render_page
-from okap_server.web.sessions import client_ip, is_secure, vault_of
+from okap_server.web.sessions import client_ip, vault_of
 
 router = APIRouter()
 
-SETUP_COOKIE = "okap_setup"
+SETUP_COOKIE = cookies.SETUP  # ``__Host-okap_setup`` under https
 
 
 def _failure(request: Request, exc: SetupError) -> HTMLResponse:
@@ -57,16 +58,14 @@ def _form(
         error=error,
         min_password_length=MIN_PASSWORD_LENGTH,
     )
-    response.set_cookie(
-        SETUP_COOKIE,
-        nonce,
-        max_age=3600,
-        path="/setup",
-        httponly=True,
-        samesite="strict",
-        secure=is_secure(vault_of(request).settings),
+    cookies.set_cookie(
+        response, vault_of(request).settings, SETUP_COOKIE, nonce, max_age=3600, samesite="strict"
     )
     return response
+
+
+def _nonce(request: Request) -> str:
+    return request.cookies.get(cookies.cookie_name(vault_of(request).settings, SETUP_COOKIE), "")
 
 
 @router.get("/setup", include_in_schema=False)
@@ -77,7 +76,7 @@ def setup_form(request: Request, token: str = "") -> Response:
             check_setup_token(session, token)
     except SetupError as exc:
         return _failure(request, exc)
-    nonce = request.cookies.get(SETUP_COOKIE) or secrets.token_urlsafe(24)
+    nonce = _nonce(request) or secrets.token_urlsafe(24)
     return _form(request, token, nonce[:64])
 
 
@@ -103,7 +102,7 @@ def setup_submit(
     password: Annotated[str, Form()] = "",
 ) -> Response:
     vault = vault_of(request)
-    nonce = request.cookies.get(SETUP_COOKIE, "")
+    nonce = _nonce(request)
     expected = setup_csrf_token(token, nonce) if nonce and token else ""
     if not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         return error_page(
@@ -120,5 +119,5 @@ def setup_submit(
     except AccountError as exc:
         return _form(request, token, nonce, username=username, error=str(exc), status_code=400)
     response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
-    response.delete_cookie(SETUP_COOKIE, path="/setup")
+    cookies.expire_cookie(response, vault.settings, SETUP_COOKIE)
     return response

@@ -47,7 +47,7 @@ def _form(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    token = presession_token(request)
+    nonce, token = presession_token(request)
     response = render_page(
         request,
         "signin.html",
@@ -57,7 +57,7 @@ def _form(
         error=error,
         presession=token,
     )
-    set_presession_cookie(request, response, token)
+    set_presession_cookie(request, response, nonce)
     return response
 
 

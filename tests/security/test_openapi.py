@@ -97,9 +97,9 @@ def test_the_published_operations_are_the_protocol_and_management_surface(
     assert spec["info"]["title"] == "okap vault"
 
 
-def test_no_documentation_pages_are_served(live_url: str) -> None:
+def test_no_documentation_pages_are_served(page_url: str) -> None:
     for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
-        assert httpx.get(f"{live_url}{path}").status_code == 404, path
+        assert httpx.get(f"{page_url}{path}").status_code == 404, path
 
 
 def test_form_endpoints_describe_their_fields(spec: dict[str, Any]) -> None:

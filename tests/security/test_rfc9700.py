@@ -241,17 +241,17 @@ NEXT_TRICKS = [
 
 
 @sqlite_only
-def test_sign_in_never_redirects_off_the_vault(live_url: str, owner: tuple[str, str]) -> None:
+def test_sign_in_never_redirects_off_the_vault(page_url: str, owner: tuple[str, str]) -> None:
     for next_url in NEXT_TRICKS:
-        with httpx.Client(base_url=live_url) as browser:
+        with httpx.Client(base_url=page_url) as browser:
             page = browser.get("/signin", params={"next": next_url})
-            form = Person(live_url, *owner).form_of(page.text, "/signin")
+            form = Person(page_url, *owner).form_of(page.text, "/signin")
             data = dict(form.fields) | {"username": owner[0], "password": owner[1]}
             response = browser.post("/signin", data=data)
         assert response.status_code == 303, next_url
         location = response.headers["location"]
-        target = urlsplit(str(httpx.URL(live_url).join(location)))
-        assert target.netloc == urlsplit(live_url).netloc, location
+        target = urlsplit(str(httpx.URL(page_url).join(location)))
+        assert target.netloc == urlsplit(page_url).netloc, location
         assert not location.startswith(("//", "/\\")), location
         assert "\n" not in location and "\r" not in location
 

@@ -151,8 +151,24 @@ class Person:
                 return form
         raise PersonError(f"no form for {action_prefix} on the page: {page_message(html)}")
 
+    def _moved_to_page_host(self, response: httpx.Response) -> bool:
+        """Follow the vault to the host of its pages (``Settings.effective_page_url``): a
+        vault reached on ``127.0.0.1`` serves its pages on ``localhost`` only. Rebases this
+        person's browser there, as a browser follows the 307; True if it moved."""
+        if response.status_code != 307:
+            return False
+        target = urlsplit(urljoin(str(response.request.url), response.headers["location"]))
+        here = urlsplit(self.base_url)
+        if (target.scheme, target.netloc) == (here.scheme, here.netloc):
+            return False
+        self.base_url = f"{target.scheme}://{target.netloc}"
+        self.client.base_url = httpx.URL(self.base_url)
+        return True
+
     def sign_in(self) -> None:
         page = self.client.get("/signin")
+        if self._moved_to_page_host(page):
+            page = self.client.get("/signin")
         if page.status_code == 303:  # this browser is signed in already
             self.signed_in = True
             return
@@ -182,6 +198,8 @@ class Person:
         path = self._path(url)
         for _ in range(5):
             response = self.client.get(path)
+            if self._moved_to_page_host(response):
+                continue
             if response.status_code in (302, 303, 307):
                 location = response.headers["location"]
                 if urlsplit(location).path == "/signin":

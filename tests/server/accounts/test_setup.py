@@ -42,9 +42,9 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
-def test_setup_link_creates_the_owner_once(vault: Vault, live_url: str) -> None:
+def test_setup_link_creates_the_owner_once(vault: Vault, page_url: str) -> None:
     token = _token(vault)
-    with httpx.Client(base_url=live_url) as browser:
+    with httpx.Client(base_url=page_url) as browser:
         form = browser.get("/setup", params={"token": token})
         assert form.status_code == 200
         assert '<label for="username">Username</label>' in form.text
@@ -69,9 +69,9 @@ def test_setup_link_creates_the_owner_once(vault: Vault, live_url: str) -> None:
     assert [a.username for a in _accounts(vault)] == ["alice"]
 
 
-def test_nobody_claims_the_vault_without_the_token(vault: Vault, live_url: str) -> None:
+def test_nobody_claims_the_vault_without_the_token(vault: Vault, page_url: str) -> None:
     _token(vault)  # a link exists, but the attacker does not have it
-    with httpx.Client(base_url=live_url) as attacker:
+    with httpx.Client(base_url=page_url) as attacker:
         assert attacker.get("/setup").status_code == 403
         assert attacker.get("/setup", params={"token": "guessed"}).status_code == 403
         forged = attacker.post(
@@ -82,16 +82,16 @@ def test_nobody_claims_the_vault_without_the_token(vault: Vault, live_url: str) 
     assert _accounts(vault) == []
 
 
-def test_the_form_needs_its_csrf_value_and_cookie(vault: Vault, live_url: str) -> None:
+def test_the_form_needs_its_csrf_value_and_cookie(vault: Vault, page_url: str) -> None:
     token = _token(vault)
-    with httpx.Client(base_url=live_url) as browser:
+    with httpx.Client(base_url=page_url) as browser:
         csrf = _csrf(browser.get("/setup", params={"token": token}).text)
         wrong = browser.post(
             "/setup",
             data={"token": token, "csrf_token": "0" * 64, "username": "a", "password": PASSWORD},
         )
         assert wrong.status_code == 403
-    with httpx.Client(base_url=live_url) as other_site:  # no cookie: a cross-site post
+    with httpx.Client(base_url=page_url) as other_site:  # no cookie: a cross-site post
         posted = other_site.post(
             "/setup",
             data={"token": token, "csrf_token": csrf, "username": "a", "password": PASSWORD},
@@ -100,9 +100,9 @@ def test_the_form_needs_its_csrf_value_and_cookie(vault: Vault, live_url: str) -
     assert _accounts(vault) == []
 
 
-def test_a_bad_password_keeps_the_link_usable(vault: Vault, live_url: str) -> None:
+def test_a_bad_password_keeps_the_link_usable(vault: Vault, page_url: str) -> None:
     token = _token(vault)
-    with httpx.Client(base_url=live_url) as browser:
+    with httpx.Client(base_url=page_url) as browser:
         csrf = _csrf(browser.get("/setup", params={"token": token}).text)
         short = browser.post(
             "/setup",

@@ -213,14 +213,14 @@ def test_second_account_cannot_decide_the_first_accounts_request(
 
 
 def test_signed_out_person_is_sent_to_sign_in_and_back(
-    live_url: str, openai_key: str, listener: RedirectListener
+    live_url: str, page_url: str, openai_key: str, listener: RedirectListener
 ) -> None:
     with httpx.Client(base_url=live_url) as app:
         consent, _ = start_code_flow(app, listener.redirect_uri)
         first = app.get(consent)
     assert first.status_code == 303
     assert first.headers["location"].startswith("/signin?next=/consent/")
-    with httpx.Client(base_url=live_url) as browser:
+    with httpx.Client(base_url=page_url) as browser:
         page = browser.get(first.headers["location"])
         assert 'name="next" value="/consent/' in page.text
         assert "An app is asking for access" in page.text

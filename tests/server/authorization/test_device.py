@@ -38,13 +38,15 @@ def poll(app: httpx.Client, device_code: str) -> httpx.Response:
     )
 
 
-def test_device_flow_with_slow_down(live_url: str, person: Person, openai_key: str) -> None:
+def test_device_flow_with_slow_down(
+    live_url: str, page_url: str, person: Person, openai_key: str
+) -> None:
     with httpx.Client(base_url=live_url) as app:
         started = start(app)
         assert re.fullmatch(
             r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}", started["user_code"]
         )
-        assert started["verification_uri"] == f"{live_url}/device"
+        assert started["verification_uri"] == f"{page_url}/device"  # a page: on localhost
         assert started["verification_uri_complete"].endswith(f"user_code={started['user_code']}")
         assert started["interval"] == 1
         first = poll(app, started["device_code"])

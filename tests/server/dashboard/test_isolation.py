@@ -133,6 +133,8 @@ def test_claimed_requests_and_admin_pages_are_out_of_reach(
     assert refused.status_code == 422
     assert alice.page(asked["consent_url"]).status_code == 403
     request_id = asked["consent_url"].rsplit("/", 1)[1]
+    # Bob posts its form (a choice it refuses, so nothing is decided): it is his now.
+    assert bob.post(f"/consent/{request_id}", {"decision": "maybe"}).status_code == 422
     assert "Claimed App" not in alice.page("/pending").text
     for action in ("approve", "deny"):
         assert alice.post(f"/pending/{request_id}/{action}").status_code == 404

@@ -94,8 +94,8 @@ def test_the_code_flow_is_approved_on_its_consent_page_only(
     assert refused.status_code == 409 and "Open this request" in refused.text
 
 
-def test_status_needs_a_session(live_url: str) -> None:
-    response = httpx.get(f"{live_url}/pending/status")
+def test_status_needs_a_session(page_url: str) -> None:
+    response = httpx.get(f"{page_url}/pending/status")
     assert response.status_code == 303 and response.headers["location"].startswith("/signin")
 
 
