@@ -33,7 +33,7 @@ from okap_server.web.headers import SecurityHeadersMiddleware
 from okap_server.web.long_poll import DecisionWatch
 from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
-from okap_server.web.sessions import revoke_session
+from okap_server.web.sessions import forget_session
 from okap_server.web.templating import static_dir
 
 
@@ -75,7 +75,7 @@ def create_app(vault: Vault) -> FastAPI:
         PageOriginMiddleware,
         origin=PageOrigin.from_settings(vault.settings),
         templates=vault.templates,
-        revoke_session=partial(revoke_session, vault),
+        revoke_session=partial(forget_session, vault),
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")

@@ -119,9 +119,9 @@ def entry_views(
 
 def punycode_of(url: str | None) -> str | None:
     """The ASCII (punycode, RFC 3492) host of an internationalised URL, shown beside the
-    Unicode one so a look-alike such as ``apple.com`` with a Cyrillic U+0430 for its first
-    letter reads ``xn--pple-43d.com``;
-    None for an ASCII host. A host that is not a valid IDN reads as such."""
+    Unicode one so a look-alike such as ``apple.com`` with a Cyrillic ``a`` reads
+    ``xn--pple-43d.com``; None for an ASCII host. A host that is not a valid IDN reads as
+    such."""
     host = urlsplit(url).hostname if url else None
     if not host or host.isascii():
         return None

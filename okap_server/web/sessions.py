@@ -16,12 +16,14 @@ the pages are served over https (``web/cookies.py``). It is only ever set on the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
 from fastapi import Request, Response
 from sqlalchemy import delete
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from okap_server.accounts.models import Account, WebSession
@@ -30,6 +32,8 @@ from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.settings import Settings
 from okap_server.web import cookies
+
+log = logging.getLogger(__name__)
 
 
 class SignInRequired(Exception):
@@ -134,6 +138,16 @@ def replace_session(request: Request) -> None:
     value = request.cookies.get(cookie_name(vault_of(request).settings))
     if value:
         revoke_session(vault_of(request), value)
+
+
+def forget_session(vault: Vault, value: str) -> None:
+    """``revoke_session`` at best effort, for a cookie seen where it should not be: a
+    database that is down must not turn a redirect into an error (the cookie is expired
+    in the browser all the same, and the session ends with its TTL)."""
+    try:
+        revoke_session(vault, value)
+    except SQLAlchemyError:
+        log.warning("could not revoke a session seen on the wrong host: database unavailable")
 
 
 def revoke_session(vault: Vault, value: str) -> None:

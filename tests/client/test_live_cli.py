@@ -27,12 +27,14 @@ def okap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([OKAP, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_request_then_env_run_status_and_revoke(live_url, person, tmp_path, fake_upstream):
+def test_request_then_env_run_status_and_revoke(
+    live_url, page_url, person, tmp_path, fake_upstream
+):
     env = cli_env(live_url, tmp_path / "config")
     asked = ["openai", "--model", "gpt-4o-mini", "--model", "gpt-4.1", "--monthly-limit", "5"]
     done = run_approving([OKAP, "request", *asked], env, person, models=["gpt-4o-mini"])
     assert done.returncode == 0, done.stderr
-    assert f"Open {live_url}/device?user_code=" in done.stderr
+    assert f"Open {page_url}/device?user_code=" in done.stderr  # a page: on localhost
     assert f"openai: base URL {live_url}/v1/openai" in done.stdout
     assert "models        gpt-4o-mini\n" in done.stdout  # narrowed by the person
     assert "monthly spend $5.00" in done.stdout

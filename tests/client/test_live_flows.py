@@ -181,7 +181,7 @@ def test_async_client_device_flow_and_usage(live_url, person, cache):
     assert usage.active
 
 
-def test_okap_binding_flow_with_the_person_on_the_consent_page(okap, person, live_url):
+def test_okap_binding_flow_with_the_person_on_the_consent_page(okap, person, live_url, page_url):
     opened: list[str] = []
 
     def open_browser(url: str) -> bool:
@@ -192,7 +192,7 @@ def test_okap_binding_flow_with_the_person_on_the_consent_page(okap, person, liv
     token = okap(flow="okap", open_browser=open_browser).request_access(
         provider="openai", models=["gpt-4o-mini"], daily_limit=2
     )
-    assert opened[0].startswith(f"{live_url}/consent/")
+    assert opened[0].startswith(f"{page_url}/consent/")  # pages on localhost, API on the IP
     assert token.base_url == f"{live_url}/v1/openai"
     assert token.limits["daily_spend"] == 0.5
     assert token.usage().active

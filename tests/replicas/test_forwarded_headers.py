@@ -36,7 +36,9 @@ def served(vault: Vault, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 def failed_sign_in(live_url: str, forwarded_for: str) -> int:
     """A wrong password for an unknown name (so only the per-IP throttle applies)."""
     headers = {"x-forwarded-for": forwarded_for, "x-forwarded-proto": "https"}
-    with httpx.Client(base_url=live_url, headers=headers) as browser:
+    # The pages are on localhost: the replica's public URL is its 127.0.0.1 address.
+    pages = live_url.replace("//127.0.0.1:", "//localhost:")
+    with httpx.Client(base_url=pages, headers=headers) as browser:
         form = browser.get("/signin").text
         token = re.search(r'name="csrf_token" value="([^"]+)"', form)
         assert token is not None
