@@ -25,6 +25,7 @@ from okap_server.proxy import errors
 from okap_server.proxy.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
 from okap_server.proxy.headers import client_response_headers
+from okap_server.proxy.ijson import NotIJson, check_charset, read_object
 from okap_server.proxy.providers.base import Adapter, StreamObserver
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
@@ -82,10 +83,10 @@ def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any]
     if "json" not in content_type and request.body[:1] not in (b"{", b"["):
         return None
     try:
-        value = json.loads(request.body)
-    except ValueError:
-        raise errors.InvalidJson() from None
-    return value if isinstance(value, dict) else None
+        check_charset(content_type)
+        return read_object(request.body)  # I-JSON: read as the provider reads it
+    except NotIJson as exc:
+        raise errors.InvalidJson(str(exc)) from None
 
 
 class ProxyService:
