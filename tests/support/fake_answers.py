@@ -151,6 +151,19 @@ def openai_answer(
         return openai_chat(body, model, usage, behaviour)
     if path == "v1/completions":
         return openai_completions(body, model, usage)
+    if path == "v1/batches":
+        batch = {
+            "id": "batch_fake1",
+            "object": "batch",
+            "endpoint": body.get("endpoint", "/v1/chat/completions"),
+            "input_file_id": body.get("input_file_id", "file-fake"),
+            "completion_window": "24h",
+            "status": "validating",
+            "created_at": int(time.time()),
+        }
+        if not body:  # GET: the list
+            return JSONResponse({"object": "list", "data": [batch], "has_more": False})
+        return JSONResponse(batch)
     if path == "v1/images/generations":
         count = answers_of(body, "n")
         output = count * (IMAGE_TOKENS if usage.output is None else usage.output)
