@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     housekeeping_seconds: float = Field(default=60.0, gt=0)
     proxy_reservation_seconds: int = Field(default=1800, ge=60)
     default_max_output_tokens: int = Field(default=4096, ge=1)
+    # The hold's input bound for a request that names input held elsewhere (a previous
+    # response, a conversation, a file, a cache, a PDF, audio or video): its input can be no
+    # more than the model's context window, so the default is the largest window of a model
+    # the shipped price table lists (1,048,576 tokens: GPT-4.1, Gemini 2.5). SPEC "Spend limits".
+    proxy_reference_input_tokens: int = Field(default=1_048_576, ge=1)
+    # The input bound of each image, billed by its pixels, not its bytes: the largest an
+    # image costs with a listed model is 48,169 tokens (gpt-4o-mini, high detail, 2048x768).
+    proxy_image_input_tokens: int = Field(default=50_000, ge=1)
     fallback_price_per_million: float | None = Field(default=None, ge=0)
     prices_file: Path | None = None
 

@@ -76,6 +76,19 @@ class PriceUnknown(ProxyError):
     status, code = 403, "price_unknown"
 
 
+class UnboundedCost(ProxyError):
+    """Under a spend limit, an endpoint or a feature whose cost the vault cannot bound in
+    advance (a batch, cache storage, hosted tools): holding less would break the limit."""
+
+    status, code = 403, "unbounded_cost"
+
+
+class TokensPerRequestExceeded(ProxyError):
+    """More answers (``n``) than the grant's ``tokens_per_request`` leaves a token each."""
+
+    status, code = 403, "tokens_per_request_exceeded"
+
+
 class RateLimited(ProxyError):
     status, code = 429, "rate_limit_exceeded"
 
@@ -106,6 +119,13 @@ class AmbiguousBody(ProxyError):
     headers, a ``Content-Encoding``): the vault forwards only a body it read."""
 
     status, code = 400, "ambiguous_body"
+
+
+class InvalidParameter(ProxyError):
+    """A body member the vault cannot read one way: a count that is not an integer, or a
+    name some upstream reader would take for one the vault reads (``MAX_TOKENS``)."""
+
+    status, code = 400, "invalid_parameter"
 
 
 class RequestTooLarge(ProxyError):

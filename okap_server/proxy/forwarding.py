@@ -4,7 +4,6 @@ and the upstream request itself (normalised URL, filtered headers, the real key)
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,17 +16,21 @@ from okap_server.proxy.headers import upstream_request_headers
 from okap_server.proxy.ownership import check_objects
 from okap_server.proxy.paths import join_upstream, normalise_path
 from okap_server.proxy.pricing import Price
-from okap_server.proxy.providers.base import CLIENT_CREDENTIAL_QUERY, Adapter, Route, Usage
+from okap_server.proxy.providers.base import (
+    CLIENT_CREDENTIAL_QUERY,
+    Adapter,
+    AmbiguousMember,
+    Route,
+    Usage,
+)
 from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
+from okap_server.proxy.worst_case import bound_request
 from okap_server.vault.crypto import DecryptionError
 
 if TYPE_CHECKING:
     from okap_server.proxy.runtime import ProxyRuntime
     from okap_server.proxy.service import ProxyRequest
-
-# Tokens of framing a provider adds around a prompt (roles, templates), on top of the body.
-PROMPT_OVERHEAD_TOKENS = 64
 
 
 @dataclass
@@ -41,6 +44,8 @@ class ForwardPlan:
     output_bound: int = 0
     rate_headers: dict[str, str] = field(default_factory=dict)
     injected_usage: bool = False
+    # What made the worst case large (answers, unseen input), for a refusal's message.
+    reasons: list[str] = field(default_factory=list)
 
     def worst_case(self) -> int:
         """Every input token at the dearest input rate (a cache write can cost more than
@@ -68,12 +73,21 @@ class ForwardPlan:
 
 
 def _model_check(route: Route, entry: GrantEntry, provider: str) -> None:
-    if route.model is not None:
-        if not entry.allows_model(route.model):
+    """Every model the request names is on the allow-list; a request that can cost money
+    names one, where the vault can read it."""
+    for model in (route.model, *route.models):
+        if model is not None and not entry.allows_model(model):
             raise errors.ModelNotAllowed(
-                f"The model '{route.model[:200]}' is not allowed by this okap grant for {provider}."
+                f"The model '{model[:200]}' is not allowed by this okap grant for {provider}."
             )
-    elif route.billable and entry.models:
+    if not entry.models or not route.costly:
+        return
+    if route.models_unseen:
+        raise errors.ModelNotAllowed(
+            "This okap grant allows named models only, and this request names its models "
+            "where the vault does not read them (a batch's input file)."
+        )
+    if route.model is None and not route.models:
         raise errors.ModelNotAllowed("This okap grant allows named models only; name one.")
 
 
@@ -89,6 +103,16 @@ def _scope_check(route: Route, entry: GrantEntry, provider: str) -> None:
             f"This okap grant does not include the '{route.capability}' capability for {provider}."
         )
     _model_check(route, entry, provider)
+    if route.unbounded is not None and entry.limits.spend_limited:
+        raise errors.UnboundedCost(
+            f"Under a spend limit the vault refuses {route.unbounded}: it cannot bound "
+            "their cost in advance. Ask for a grant without a spend limit to use them."
+        )
+
+
+# Headers that make some servers (Google's front end) act as another method than the
+# request's: the vault classifies a request by the method it sees.
+_METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 
 
 async def plan_forward(
@@ -112,38 +136,21 @@ async def plan_forward(
         raise errors.RequestTooLarge(
             f"The request body is over the vault's limit of {settings.proxy_max_body_bytes} bytes."
         )
+    if not _METHOD_OVERRIDES.isdisjoint(headers):  # Google's front end honours them
+        raise errors.InvalidParameter("The vault does not forward a method override header.")
     body_json = parse_body(request, headers)
-    route = adapter.route(request.method, path, body_json)
+    try:
+        route = adapter.route(request.method, path, body_json)
+    except AmbiguousMember as exc:
+        raise errors.InvalidParameter(str(exc)) from None
     outcome.model, outcome.capability = route.model, route.capability
     _scope_check(route, entry, row.id)
     await check_objects(runtime.objects, adapter, route, grant.id, row.id, body_json, request.body)
     if entry.key is None:
         raise errors.KeyUnavailable()
     limits = entry.limits
-    body = request.body
-    output_bound = 0
-    injected = False
-    is_json = body_json is not None and "multipart/form-data" not in headers.get("content-type", "")
-    if is_json and route.billable and body_json is not None:
-        changed = False
-        wanted = adapter.requested_max_output(route, body_json)
-        cap = limits.tokens_per_request
-        if cap is not None and (wanted is None or wanted > cap) and route.max_output_fields:
-            adapter.set_max_output(route, body_json, cap)
-            wanted, changed = cap, True
-        if wanted is None and limits.spend_limited and route.max_output_fields:
-            wanted = settings.default_max_output_tokens
-            adapter.set_max_output(route, body_json, wanted)
-            changed = True
-        if route.stream:
-            injected = adapter.prepare_stream(body_json)
-            changed = changed or injected
-        output_bound = wanted or 0
-        if changed:
-            body = json.dumps(body_json, separators=(",", ":")).encode()
-    if not output_bound and route.billable and route.capability != "embeddings":
-        # No cap the vault can read or set (images, audio, multipart): assume the default.
-        output_bound = settings.default_max_output_tokens
+    multipart = "multipart/form-data" in headers.get("content-type", "")
+    bounds = bound_request(adapter, route, body_json, request.body, multipart, limits, settings)
     price: Price | None = None
     if route.billable:
         price = runtime.prices.price(row.id, route.model)
@@ -160,18 +167,24 @@ async def plan_forward(
     plan = ForwardPlan(
         outcome=outcome,
         route=route,
-        upstream_request=build_upstream_request(row, request, path, body, secret),
+        upstream_request=build_upstream_request(row, request, path, bounds.body, secret),
         secret=secret,
         price=price,
-        input_bound=len(body) + PROMPT_OVERHEAD_TOKENS,
-        output_bound=output_bound,
-        injected_usage=injected,
+        input_bound=bounds.input_tokens,
+        output_bound=bounds.output_tokens,
+        injected_usage=bounds.injected_usage,
+        reasons=bounds.reasons,
     )
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
-    admitted = await runtime.admissions.admit(
-        grant.id, row.id, limits, amount, now, alone=runtime.in_flight <= 1
-    )
+    try:
+        admitted = await runtime.admissions.admit(
+            grant.id, row.id, limits, amount, now, alone=runtime.in_flight <= 1
+        )
+    except errors.BudgetExceeded as exc:
+        if plan.reasons:  # say what made the worst case large
+            exc.message = f"{exc.message} Its worst case counts {'; '.join(plan.reasons)}."
+        raise
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id

@@ -26,6 +26,7 @@ from okap_server.proxy.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
 from okap_server.proxy.framing import check_framing, with_content_type
 from okap_server.proxy.headers import client_response_headers
+from okap_server.proxy.ijson import NotIJson, check_charset, read_object
 from okap_server.proxy.multipart import is_form_data, read_form
 from okap_server.proxy.ownership import MAX_OBJECT_ID
 from okap_server.proxy.providers.base import Adapter, StreamObserver, owned_ids
@@ -95,10 +96,10 @@ def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any]
     if "json" not in content_type and request.body[:1] not in (b"{", b"["):
         return None
     try:
-        value = json.loads(request.body)
-    except ValueError:
-        raise errors.InvalidJson() from None
-    return value if isinstance(value, dict) else None
+        check_charset(content_type)
+        return read_object(request.body)  # I-JSON: read as the provider reads it
+    except NotIJson as exc:
+        raise errors.InvalidJson(str(exc)) from None
 
 
 class ProxyService:

@@ -22,11 +22,31 @@ FILE_CONTENT = bytes(range(256)) * (3 * 4096)
 
 @dataclass(frozen=True)
 class FakeUsage:
-    """What the fake reports: input (including cached) and output tokens."""
+    """What the fake reports: input (including cached) and output tokens of each answer.
+
+    Like the real APIs it bills every answer it generates: ``n`` chat choices, ``best_of``
+    completions for each prompt, Gemini's ``candidateCount``, ``n`` images. ``output=None``
+    bills each answer at the request's own output cap, as a model that never stops early
+    would (the worst case a vault must hold)."""
 
     input: int = 12
-    output: int = 5
+    output: int | None = 5
     cached: int = 0
+
+    def each(self, cap: Any, fallback: int = 4096) -> int:
+        if self.output is not None:
+            return self.output
+        return cap if isinstance(cap, int) and not isinstance(cap, bool) else fallback
+
+
+def answers_of(body: dict[str, Any], *names: str) -> int:
+    """How many answers a request asks for: the largest of the named multipliers."""
+    counts = [body.get(name) for name in names]
+    return max([1, *(int(c) for c in counts if isinstance(c, int | float))])
+
+
+# The output tokens of one gpt-image-1 image at high quality, 1024x1536.
+IMAGE_TOKENS = 6_240
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,36 @@ def openai_answer(
         return openai_media(path, body, usage)
     if path == "v1/chat/completions":
         return openai_chat(body, model, usage, behaviour)
+    if path == "v1/completions":
+        return openai_completions(body, model, usage)
+    if path == "v1/batches":
+        batch = {
+            "id": "batch_fake1",
+            "object": "batch",
+            "endpoint": body.get("endpoint", "/v1/chat/completions"),
+            "input_file_id": body.get("input_file_id", "file-fake"),
+            "completion_window": "24h",
+            "status": "validating",
+            "created_at": int(time.time()),
+        }
+        if not body:  # GET: the list
+            return JSONResponse({"object": "list", "data": [batch], "has_more": False})
+        return JSONResponse(batch)
+    if path == "v1/images/generations":
+        count = answers_of(body, "n")
+        output = count * (IMAGE_TOKENS if usage.output is None else usage.output)
+        return JSONResponse(
+            {
+                "created": int(time.time()),
+                "data": [{"b64_json": base64.b64encode(b"png").decode()}] * count,
+                "usage": {
+                    "input_tokens": usage.input,
+                    "output_tokens": output,
+                    "total_tokens": usage.input + output,
+                    "input_tokens_details": {"text_tokens": usage.input, "image_tokens": 0},
+                },
+            }
+        )
     if path == "v1/responses":
         return openai_responses(body, model, usage, behaviour)
     return JSONResponse(
@@ -140,11 +190,12 @@ def openai_answer(
     )
 
 
-def openai_usage(usage: FakeUsage) -> dict[str, Any]:
+def openai_usage(usage: FakeUsage, output: int | None = None) -> dict[str, Any]:
+    completion = usage.each(None) if output is None else output
     return {
         "prompt_tokens": usage.input,
-        "completion_tokens": usage.output,
-        "total_tokens": usage.input + usage.output,
+        "completion_tokens": completion,
+        "total_tokens": usage.input + completion,
         "prompt_tokens_details": {"cached_tokens": usage.cached, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
@@ -154,6 +205,9 @@ def openai_chat(
     body: dict[str, Any], model: str, usage: FakeUsage, behaviour: Behaviour | None
 ) -> Response:
     created = int(time.time())
+    answers = answers_of(body, "n")
+    cap = body.get("max_completion_tokens", body.get("max_tokens"))
+    billed = answers * usage.each(cap)
     if not body.get("stream"):
         return JSONResponse(
             {
@@ -163,7 +217,7 @@ def openai_chat(
                 "model": model,
                 "choices": [
                     {
-                        "index": 0,
+                        "index": index,
                         "message": {
                             "role": "assistant",
                             "content": "".join(TEXT_PIECES),
@@ -172,8 +226,9 @@ def openai_chat(
                         "logprobs": None,
                         "finish_reason": "stop",
                     }
+                    for index in range(answers)
                 ],
-                "usage": openai_usage(usage),
+                "usage": openai_usage(usage, billed),
                 "system_fingerprint": "fp_fake",
             }
         )
@@ -206,7 +261,7 @@ def openai_chat(
                     "created": created,
                     "model": model,
                     "choices": [],
-                    "usage": openai_usage(usage),
+                    "usage": openai_usage(usage, billed),
                 },
             )
         )
@@ -214,10 +269,39 @@ def openai_chat(
     return sse(events, behaviour)
 
 
+def openai_completions(body: dict[str, Any], model: str, usage: FakeUsage) -> Response:
+    """The legacy completions API: ``best_of`` answers generated for each prompt of a list
+    (``n`` of them returned), each billed."""
+    prompt = body.get("prompt")
+    prompts = len(prompt) if isinstance(prompt, list) and not isinstance(prompt[0], int) else 1
+    returned = answers_of(body, "n")
+    generated = answers_of(body, "n", "best_of") * prompts
+    billed = generated * usage.each(body.get("max_tokens"), fallback=16)
+    return JSONResponse(
+        {
+            "id": "cmpl-fake1",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "text": "".join(TEXT_PIECES),
+                    "index": i,
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+                for i in range(returned * prompts)
+            ],
+            "usage": openai_usage(usage, billed),
+        }
+    )
+
+
 def openai_responses(
     body: dict[str, Any], model: str, usage: FakeUsage, behaviour: Behaviour | None
 ) -> Response:
     text = "".join(TEXT_PIECES)
+    output = usage.each(body.get("max_output_tokens"))
     response = {
         "id": f"resp_{secrets.token_hex(8)}",
         "object": "response",
@@ -236,9 +320,9 @@ def openai_responses(
         "usage": {
             "input_tokens": usage.input,
             "input_tokens_details": {"cached_tokens": usage.cached},
-            "output_tokens": usage.output,
+            "output_tokens": output,
             "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage.input + usage.output,
+            "total_tokens": usage.input + output,
         },
     }
     if not body.get("stream"):
@@ -308,6 +392,7 @@ def anthropic_answer(
             status_code=404,
         )
     plain = usage.input - usage.cached
+    output = usage.each(body.get("max_tokens"))
     message: dict[str, Any] = {
         "id": "msg_fake1",
         "type": "message",
@@ -318,7 +403,7 @@ def anthropic_answer(
         "stop_sequence": None,
         "usage": {
             "input_tokens": plain,
-            "output_tokens": usage.output,
+            "output_tokens": output,
             "cache_read_input_tokens": usage.cached,
             "cache_creation_input_tokens": 0,
         },
@@ -360,7 +445,7 @@ def anthropic_answer(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": usage.output},
+                "usage": {"output_tokens": output},
             },
         ),
         ("message_stop", {"type": "message_stop"}),
@@ -390,10 +475,15 @@ def google_answer(
             }
         )
     model, _, method = rest.removeprefix("models/").partition(":")
+    # candidatesTokenCount is the sum over every candidate generated (candidateCount).
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    count = answers_of(config, "candidateCount", "candidate_count")
+    cap = config.get("maxOutputTokens", config.get("max_output_tokens"))
+    output = count * usage.each(cap)
     meta = {
         "promptTokenCount": usage.input,
-        "candidatesTokenCount": usage.output,
-        "totalTokenCount": usage.input + usage.output,
+        "candidatesTokenCount": output,
+        "totalTokenCount": usage.input + output,
     }
     if usage.cached:
         meta["cachedContentTokenCount"] = usage.cached
@@ -405,10 +495,10 @@ def google_answer(
         count = len(body.get("requests") or [1])
         return JSONResponse({"embeddings": [{"values": [0.1, 0.2, 0.3]}] * count})
 
-    def candidate(text: str, finish: str | None) -> dict[str, Any]:
+    def candidate(text: str, finish: str | None, index: int = 0) -> dict[str, Any]:
         item: dict[str, Any] = {
             "content": {"role": "model", "parts": [{"text": text}]},
-            "index": 0,
+            "index": index,
         }
         if finish:
             item["finishReason"] = finish
@@ -417,22 +507,22 @@ def google_answer(
     if method == "generateContent":
         return JSONResponse(
             {
-                "candidates": [candidate("".join(TEXT_PIECES), "STOP")],
+                "candidates": [candidate("".join(TEXT_PIECES), "STOP", i) for i in range(count)],
                 "usageMetadata": meta,
                 "modelVersion": model,
                 "responseId": "fake1",
             }
         )
     if method == "streamGenerateContent" and query.get("alt") != "sse":
-        return google_json_array(model, usage)
+        return google_json_array(model, usage, output)
     if method == "streamGenerateContent":
         events: list[tuple[str | None, dict[str, Any] | str]] = []
         for n, piece in enumerate(TEXT_PIECES):
             last = n == len(TEXT_PIECES) - 1
             partial = {
                 "promptTokenCount": usage.input,
-                "candidatesTokenCount": usage.output if last else n + 1,
-                "totalTokenCount": usage.input + (usage.output if last else n + 1),
+                "candidatesTokenCount": output if last else n + 1,
+                "totalTokenCount": usage.input + (output if last else n + 1),
             }
             events.append(
                 (
@@ -452,7 +542,7 @@ def google_answer(
     )
 
 
-def google_json_array(model: str, usage: FakeUsage) -> StreamingResponse:
+def google_json_array(model: str, usage: FakeUsage, output: int) -> StreamingResponse:
     """``streamGenerateContent`` without ``alt=sse``: one JSON array, sent piece by piece."""
 
     async def body() -> AsyncIterator[bytes]:
@@ -468,7 +558,7 @@ def google_json_array(model: str, usage: FakeUsage) -> StreamingResponse:
                 ],
                 "usageMetadata": {
                     "promptTokenCount": usage.input,
-                    "candidatesTokenCount": usage.output if last else n + 1,
+                    "candidatesTokenCount": output if last else n + 1,
                 },
                 "modelVersion": model,
             }

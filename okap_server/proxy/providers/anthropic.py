@@ -14,13 +14,16 @@ from typing import Any
 from okap_server.proxy.providers.base import (
     Adapter,
     Collection,
+    Demand,
     Route,
     StreamObserver,
     Usage,
     as_int,
     bearer,
     load_json_object,
+    members,
     pick_token,
+    watch,
 )
 
 _ERROR_TYPES: dict[int, str] = {
@@ -38,6 +41,17 @@ _ERROR_TYPES: dict[int, str] = {
 # under its own path (``batches/{id}/results``).
 _BATCHES = Collection(("batches",))
 _FILES = Collection(("files",))
+
+# The top-level members whose reading decides scope or cost.
+_WATCHED = watch(
+    "model", "stream", "max_tokens", "max_tokens_to_sample", "tools", "mcp_servers", "requests"
+)
+# Tools Anthropic defines but the app runs (bash, text editor, computer use, memory): each
+# adds its own prompt, up to 1,234 tokens for computer use (docs.anthropic.com, tool use).
+_DEFINED_CLIENT_TOOLS = ("bash_", "text_editor_", "computer_", "memory_")
+DEFINED_TOOL_TOKENS = 2_000
+# Any tool use adds a system prompt of up to 346 tokens.
+TOOL_USE_TOKENS = 500
 
 
 def usage_from_anthropic(usage: Any) -> Usage | None:
@@ -87,35 +101,68 @@ class AnthropicAdapter(Adapter):
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         parts = path.split("/")
-        model = body.get("model") if body else None
+        fields = members(body, _WATCHED) if body else {}
+        model = fields.get("model")
         model = model if isinstance(model, str) else None
         resource = parts[1] if len(parts) > 1 and parts[0] == "v1" else ""
         rest = parts[2:]
+        posts = method not in ("GET", "HEAD", "DELETE")
         if resource == "models":
             return Route(None, always_allowed=method == "GET")
         if resource == "messages":
             if rest and rest[0] == "batches":
-                return Route("batch", model=model, **_BATCHES.route_fields(method, rest[1:], body))
+                access = _BATCHES.route_fields(method, rest[1:], body)
+                if not posts or rest[-1] == "cancel":
+                    return Route("batch", **access)
+                models, unseen = _batch_models(fields.get("requests"))
+                return Route(
+                    "batch",
+                    unbounded="message batches (they run later, at a price the vault does "
+                    "not hold in advance)",
+                    models=models,
+                    models_unseen=unseen,
+                    **access,
+                )
             if rest == ["count_tokens"]:
                 return Route("chat", model=model)
+            if rest:
+                return Route(None, model=model)
             return Route(
                 "chat",
                 model=model,
-                billable=method == "POST" and not rest,
-                stream=bool(body and body.get("stream") is True),
+                billable=posts,
+                stream=fields.get("stream") is True,
                 max_output_fields=("max_tokens",),
             )
-        if resource == "complete":
+        if resource == "complete" and not rest:
             return Route(
                 "completions",
                 model=model,
-                billable=method == "POST",
-                stream=bool(body and body.get("stream") is True),
+                billable=posts,
+                stream=fields.get("stream") is True,
                 max_output_fields=("max_tokens_to_sample",),
             )
         if resource == "files":
             return Route("files", **_FILES.route_fields(method, rest, body))
         return Route(None, model=model)
+
+    def demand(self, route: Route, body: dict[str, Any]) -> Demand:
+        fields = members(body, _WATCHED)
+        demand = Demand()
+        tools = fields.get("tools")
+        if isinstance(tools, list) and tools:
+            demand.extra_input = TOOL_USE_TOKENS
+            for tool in tools:
+                kind = tool.get("type") if isinstance(tool, dict) else "?"
+                if kind is None or kind == "custom":
+                    continue
+                if isinstance(kind, str) and kind.startswith(_DEFINED_CLIENT_TOOLS):
+                    demand.extra_input += DEFINED_TOOL_TOKENS
+                else:
+                    demand.unbounded = f"tools Anthropic runs itself ('{str(kind)[:40]}')"
+        if fields.get("mcp_servers"):
+            demand.unbounded = "remote MCP servers (their results are billed as input)"
+        return demand
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         return usage_from_anthropic(body.get("usage"))
@@ -126,3 +173,17 @@ class AnthropicAdapter(Adapter):
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         kind = _ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message, "code": code}}
+
+
+def _batch_models(requests: Any) -> tuple[tuple[str, ...], bool]:
+    """Every model a batch's requests name, and whether one names none the vault can read."""
+    models: list[str] = []
+    unseen = not isinstance(requests, list)
+    for item in requests if isinstance(requests, list) else ():
+        params = item.get("params") if isinstance(item, dict) else None
+        model = params.get("model") if isinstance(params, dict) else None
+        if isinstance(model, str):
+            models.append(model)
+        else:
+            unseen = True
+    return tuple(dict.fromkeys(models)), unseen

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Every header or query parameter through which any released SDK sends its credential.
@@ -48,6 +48,9 @@ class Route:
 
     ``capability`` None with ``always_allowed`` means an endpoint every grant may use
     (model listing); None without it means an endpoint no capability names: refused.
+    ``billable`` means the request is priced (its worst case held); ``unbounded`` names an
+    endpoint that costs money but whose cost the vault cannot bound in advance (a batch,
+    cache storage by the hour, audio by the second): refused under a spend limit.
     """
 
     capability: str | None
@@ -63,6 +66,16 @@ class Route:
     object_id: str | None = None
     listing: bool = False
     owns: tuple[str, ...] = ()
+    unbounded: str | None = None
+    # Every further model the request names (the requests of a batch).
+    models: tuple[str, ...] = ()
+    # The request's models are where the vault does not read them (a batch's input file).
+    models_unseen: bool = False
+
+    @property
+    def costly(self) -> bool:
+        """It can cost money: priced, or refused under a spend limit."""
+        return self.billable or self.unbounded is not None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,88 @@ def references_in(body: Any, keys: frozenset[str]) -> list[Any]:
     return found
 
 
+@dataclass
+class Demand:
+    """What a billable request asks of the provider beyond its own bytes, as the adapter
+    reads it from the body: the hold multiplies and adds these (SPEC "Spend limits")."""
+
+    # Answers generated, each up to the output cap: n, best_of, candidateCount, prompts.
+    answers: int = 1
+    # Output tokens of each answer when no field caps it (an image's tokens).
+    output_each: int = 0
+    # Input tokens the body's bytes do not show: tool prompts the provider adds.
+    extra_input: int = 0
+    # Output tokens beyond the answers (a prediction's rejected tokens are billed as output).
+    extra_output: int = 0
+    # Inputs held elsewhere, named at the top level (previous_response_id, cachedContent).
+    references: list[str] = field(default_factory=list)
+    # A feature whose cost the vault cannot bound (hosted tools, a dearer service tier).
+    unbounded: str | None = None
+
+
+# Integers beyond a double's exact range read differently in JavaScript (RFC 7493 §2.2).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def read_count(value: Any) -> int | None:
+    """A count as any provider's reader may take it (JSON integer, integral number, or the
+    decimal string protobuf's JSON reader accepts for an integer); None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.isascii() and value.strip().lstrip("+-").isdigit():
+        number = int(value.strip())
+    else:
+        return None
+    return number if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER else None
+
+
+class AmbiguousMember(ValueError):
+    """A body member name that a lenient reader could take for one the vault reads."""
+
+
+def fold(name: str) -> str:
+    """A name as the most lenient reader matches it: Go's ``encoding/json`` ignores case
+    (with Unicode folding: the Kelvin sign is a ``k``), and protobuf's JSON reader takes a
+    field's snake_case name as well as its lowerCamelCase one."""
+    return name.replace("_", "").casefold()
+
+
+def members(obj: Mapping[str, Any], names: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The members the vault reads of ``obj``, by canonical name, exactly as every upstream
+    reads them. ``names`` maps a name's fold to its accepted spellings. A member spelled in
+    a way some reader would take for a watched name while the vault would not (``Model``,
+    ``MAX_TOKENS``), or two accepted spellings at once, raise :class:`AmbiguousMember`."""
+    found: dict[str, Any] = {}
+    for key, value in obj.items():
+        spellings = names.get(key.replace("_", "").casefold())
+        if spellings is None:
+            continue
+        if key not in spellings:
+            raise AmbiguousMember(
+                f"The request body names '{key[:80]}', which some JSON readers take for "
+                f"'{spellings[0]}'; spell it '{spellings[0]}'."
+            )
+        if spellings[0] in found:
+            raise AmbiguousMember(
+                f"The request body names '{spellings[0]}' twice ('{key[:80]}'); name it once."
+            )
+        found[spellings[0]] = value
+    return found
+
+
+def watch(*names: str | tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A ``members`` table: each entry a name, or a tuple of its accepted spellings."""
+    table: dict[str, tuple[str, ...]] = {}
+    for entry in names:
+        spellings = (entry,) if isinstance(entry, str) else entry
+        table[fold(spellings[0])] = spellings
+    return table
+
+
 class StreamObserver:
     """Watches a streamed answer event by event, collecting usage.
 
@@ -218,21 +313,32 @@ class Adapter:
         raise NotImplementedError
 
     def requested_max_output(self, route: Route, body: dict[str, Any]) -> int | None:
-        for name in route.max_output_fields:
-            value = body.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-        return None
+        """The largest output cap the body names, each field read as any upstream may read
+        it; None if it names none, or one the vault cannot read (then it must set one)."""
+        found = [body[name] for name in route.max_output_fields if name in body]
+        values = [read_count(v) for v in found]
+        if not values or any(v is None or v <= 0 for v in values):
+            return None
+        return max(v for v in values if v is not None)
 
     def set_max_output(self, route: Route, body: dict[str, Any], value: int) -> None:
-        """Cap the answer's length (a grant's ``tokens_per_request``, or the default
-        output cap of a spend-limited request that named none)."""
-        for name in route.max_output_fields:
-            if name in body:
+        """Cap the answer's length (a grant's ``tokens_per_request``, or the default output
+        cap of a spend-limited request that named none) in every field the body names, for
+        the provider may read any of them (a smaller cap the app set stays); in the first
+        field if it names none."""
+        present = [name for name in route.max_output_fields if name in body]
+        for name in present or route.max_output_fields[:1]:
+            current = read_count(body.get(name))
+            if current is None or current <= 0 or current > value:
                 body[name] = value
-                return
-        if route.max_output_fields:
-            body[route.max_output_fields[0]] = value
+
+    def demand(self, route: Route, body: dict[str, Any]) -> Demand:
+        """What the request asks beyond its bytes; the family reads its own fields."""
+        return Demand()
+
+    def multipart_demand(self, route: Route, body: bytes, fields: dict[str, Any]) -> Demand:
+        """The same for a ``multipart/form-data`` body, from its form fields."""
+        return Demand()
 
     def prepare_stream(self, body: dict[str, Any]) -> bool:
         """Ask the upstream for stream usage if needed; True if the vault added the ask."""

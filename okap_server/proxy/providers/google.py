@@ -12,33 +12,65 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from okap_server.proxy.ijson import JsonBody
 from okap_server.proxy.providers.base import (
     Adapter,
+    AmbiguousMember,
     Collection,
+    Demand,
     Route,
     StreamObserver,
     Usage,
     as_int,
     bearer,
     load_json_object,
+    members,
     pick_token,
+    read_count,
+    watch,
 )
 
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")
 
-# ``models/{model}:{method}`` → (capability, billable, streams)
-_METHODS: dict[str, tuple[str, bool, bool]] = {
-    "generateContent": ("chat", True, False),
-    "streamGenerateContent": ("chat", True, True),
-    "generateAnswer": ("chat", True, False),
-    "countTokens": ("chat", False, False),
-    "embedContent": ("embeddings", True, False),
-    "batchEmbedContents": ("embeddings", True, False),
-    "asyncBatchEmbedContent": ("batch", False, False),
-    "batchGenerateContent": ("batch", False, False),
-    "predict": ("images", True, False),
-    "predictLongRunning": ("images", True, False),
+PRICED, FREE = "priced", "free"
+_BATCHES = "batches (they run later, at a price the vault does not hold in advance)"
+
+# ``models/{model}:{method}`` → (capability, cost of a POST, streams). A cost other than
+# PRICED or FREE says why the vault cannot bound it: refused under a spend limit.
+_METHODS: dict[str, tuple[str, str, bool]] = {
+    "generateContent": ("chat", PRICED, False),
+    "streamGenerateContent": ("chat", PRICED, True),
+    "generateAnswer": ("chat", PRICED, False),
+    "countTokens": ("chat", FREE, False),
+    "embedContent": ("embeddings", PRICED, False),
+    "batchEmbedContents": ("embeddings", PRICED, False),
+    "asyncBatchEmbedContent": ("batch", _BATCHES, False),
+    "batchGenerateContent": ("batch", _BATCHES, False),
+    "predict": ("images", "image generation (billed per image)", False),
+    "predictLongRunning": ("images", "video generation (billed per second)", False),
 }
+# Top-level resources other than models: (capability, cost of a POST/PATCH).
+_RESOURCES: dict[str, tuple[str, str]] = {
+    "files": ("files", FREE),
+    "cachedContents": ("chat", "cached contents (stored and billed by the hour)"),
+    "batches": ("batch", _BATCHES),
+}
+
+# protobuf's JSON reader takes a field's lowerCamelCase name or its snake_case one.
+_WATCHED = watch(
+    "model",
+    ("generationConfig", "generation_config"),
+    ("cachedContent", "cached_content"),
+    "tools",
+)
+_CONFIG = watch(
+    ("maxOutputTokens", "max_output_tokens"),
+    ("candidateCount", "candidate_count"),
+)
+# The only tool the app runs itself; every other (Google Search, code execution, URL
+# context, file search, Maps) runs at Google, billed per use and re-reading the context.
+_CLIENT_TOOLS = frozenset({"functionDeclarations", "function_declarations"})
+
 
 # The organisation's stored objects, named ``{collection}/{id}`` in answers and bodies. An
 # upload answers ``{"file": {...}}``; a batch names the file its results are written to.
@@ -140,14 +172,20 @@ class GoogleAdapter(Adapter):
         resource = parts[1:]
         if not resource:
             return Route(None)
-        collection = _COLLECTIONS.get(resource[0])
-        if collection is not None:
-            access = collection.route_fields(method, resource[1:], body)
-            if resource[0] == "files":
-                return Route("files", **access)
-            if resource[0] == "cachedContents":
-                return Route("chat", **access)
-            return Route("batch", **access)
+        posts = method not in ("GET", "HEAD", "DELETE")
+        found = _RESOURCES.get(resource[0])
+        if found is not None:
+            capability, cost = found
+            collection = _COLLECTIONS.get(resource[0])
+            access = (
+                collection.route_fields(method, resource[1:], body)
+                if collection is not None
+                else {}
+            )
+            if not posts or cost == FREE or resource[-1].endswith(":cancel"):
+                return Route(capability, **access)
+            model = _model_name(members(body, _WATCHED).get("model") if body else None)
+            return Route(capability, model=model, unbounded=cost, **access)
         if resource[0] != "models":
             return Route(None)
         if len(resource) == 1:
@@ -155,33 +193,67 @@ class GoogleAdapter(Adapter):
         model, _, verb = "/".join(resource[1:]).partition(":")
         if not verb:
             return Route(None, model=model, always_allowed=method == "GET")
-        found = _METHODS.get(verb)
-        if found is None:
+        known = _METHODS.get(verb)
+        if known is None:
             return Route(None, model=model)
-        capability, billable, streams = found
+        capability, cost, streams = known
+        if not posts:
+            cost = FREE
+        named = body.facts.models if isinstance(body, JsonBody) and cost == _BATCHES else []
         return Route(
             capability,
             model=model,
-            billable=billable and method == "POST",
+            billable=cost == PRICED,
             stream=streams,
             max_output_fields=("maxOutputTokens",) if capability == "chat" else (),
             owns=("name",) if verb in _CREATES_BATCH and method == "POST" else (),
+            unbounded=None if cost in (PRICED, FREE) else cost,
+            models=tuple(dict.fromkeys(n for m in named if (n := _model_name(m)))),
         )
 
+    def _config(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """``generationConfig`` under whichever spelling the body uses, and its members."""
+        for name in ("generationConfig", "generation_config"):
+            config = body.get(name)
+            if name in body:
+                members(body, _WATCHED)  # refuses both spellings at once
+                if not isinstance(config, dict):
+                    raise AmbiguousMember(f"The request's '{name}' is not an object.")
+                return name, members(config, _CONFIG)
+        return None, {}
+
     def requested_max_output(self, route: Route, body: dict[str, Any]) -> int | None:
-        config = body.get("generationConfig")
-        if not isinstance(config, dict) or not route.max_output_fields:
+        if not route.max_output_fields:
             return None
-        value = config.get("maxOutputTokens")
-        return value if isinstance(value, int) and value > 0 else None
+        value = read_count(self._config(body)[1].get("maxOutputTokens"))
+        return value if value is not None and value > 0 else None
 
     def set_max_output(self, route: Route, body: dict[str, Any], value: int) -> None:
         if not route.max_output_fields:
             return
-        config = body.get("generationConfig")
-        if not isinstance(config, dict):
-            config = body["generationConfig"] = {}
-        config["maxOutputTokens"] = value
+        name, _ = self._config(body)
+        config = body[name] if name else body.setdefault("generationConfig", {})
+        spelling = "max_output_tokens" if "max_output_tokens" in config else "maxOutputTokens"
+        config[spelling] = value
+
+    def demand(self, route: Route, body: dict[str, Any]) -> Demand:
+        fields = members(body, _WATCHED)
+        config = self._config(body)[1]
+        demand = Demand()
+        count = config.get("candidateCount")
+        if count is not None:
+            answers = read_count(count)
+            if answers is None:
+                raise AmbiguousMember("The request's 'candidateCount' is not an integer.")
+            demand.answers = max(answers, 1)
+        if fields.get("cachedContent") is not None:
+            demand.references.append("cachedContent")
+        tools = fields.get("tools")
+        for tool in tools if isinstance(tools, list) else ():
+            extra = set(tool) - _CLIENT_TOOLS if isinstance(tool, dict) else {"?"}
+            if extra:
+                demand.unbounded = f"tools Google runs itself ('{sorted(extra)[0][:40]}')"
+        return demand
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         return usage_from_google(body.get("usageMetadata"))
@@ -204,3 +276,10 @@ class GoogleAdapter(Adapter):
                 ],
             }
         }
+
+
+def _model_name(value: Any) -> str | None:
+    """A model as the allow-list names it: ``models/gemini-2.5-flash`` → ``gemini-2.5-flash``."""
+    if not isinstance(value, str):
+        return None
+    return value.removeprefix("models/")

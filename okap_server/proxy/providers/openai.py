@@ -8,33 +8,61 @@ answer; in a stream, the last chunk when ``stream_options.include_usage`` is set
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
+    AmbiguousMember,
     Collection,
+    Demand,
     Route,
     StreamObserver,
     Usage,
     as_int,
     load_json_object,
+    members,
     owned_ids,
+    read_count,
+    watch,
 )
 
-# First path segment → (capability, billable). Paths are relative to the upstream base,
-# which already ends in the API version (``https://api.openai.com/v1``).
-_ENDPOINTS: dict[str, tuple[str, bool]] = {
-    "chat": ("chat", True),
-    "responses": ("chat", True),
-    "completions": ("completions", True),
-    "fim": ("completions", True),
-    "embeddings": ("embeddings", True),
-    "images": ("images", True),
-    "audio": ("audio", True),
-    "moderations": ("moderation", False),
-    "files": ("files", False),
-    "uploads": ("files", False),
-    "batches": ("batch", False),
+# First path segment → capability. Paths are relative to the upstream base, which already
+# ends in the API version (``https://api.openai.com/v1``).
+_CAPABILITIES: dict[str, str] = {
+    "chat": "chat",
+    "responses": "chat",
+    "completions": "completions",
+    "fim": "completions",
+    "embeddings": "embeddings",
+    "images": "images",
+    "audio": "audio",
+    "moderations": "moderation",
+    "files": "files",
+    "uploads": "files",
+    "batches": "batch",
+}
+
+# What a POST (or PUT/PATCH) costs, by first segment and the rest of the path (``*`` is
+# one or more segments). Not listed: it may cost money in a way the vault cannot bound,
+# so it is refused under a spend limit (GET and DELETE read or delete the app's objects).
+PRICED, FREE = "priced", "free"
+_POSTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "chat": (("completions", PRICED), ("completions/*", FREE)),  # the second: metadata
+    "responses": (("", PRICED), ("input_tokens", FREE), ("*/cancel", FREE)),
+    "completions": (("", PRICED),),
+    "fim": (("completions", PRICED),),
+    "embeddings": (("", PRICED),),
+    "images": (("generations", PRICED), ("edits", PRICED), ("variations", PRICED)),
+    "moderations": (("", PRICED),),  # free at OpenAI itself; billed by others (Mistral)
+    "files": (("", FREE), ("*", FREE)),
+    "uploads": (("", FREE), ("*", FREE)),
+    "batches": (("*/cancel", FREE),),
+}
+# Why an endpoint that is not priced cannot be bounded, for the refusal's message.
+_UNBOUNDED: dict[str, str] = {
+    "audio": "audio endpoints (billed by the second or by the character)",
+    "batches": "batches (they run later, on requests in a file the vault does not read)",
 }
 
 # The organisation's stored objects, by first path segment. A chat completion is stored only
@@ -69,6 +97,45 @@ _OUTPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "completions": ("max_tokens",),
     "fim": ("max_tokens",),
 }
+
+# The top-level members whose reading decides scope or cost, spelled as the API spells them.
+_WATCHED = watch(
+    "model", "stream", "n", "best_of", "prompt", "max_tokens", "max_completion_tokens",
+    "max_output_tokens", "tools", "previous_response_id", "conversation", "service_tier",
+    "web_search_options", "prediction", "partial_images", "image", "images", "mask",
+)  # fmt: skip
+# Tools the app runs itself; every other type runs at the provider (web and file search,
+# code interpreter, image generation, remote MCP), billed per call and re-reading the
+# context on each turn: a cost the vault cannot bound.
+_CLIENT_TOOLS = frozenset(
+    {"function", "custom", "local_shell", "shell", "apply_patch", "computer_use_preview"}
+)
+# Service tiers billed at the price table's rates or less.
+_LISTED_TIERS = frozenset({"auto", "default", "flex"})
+# gpt-image-1's largest image (1536x1024 or 1024x1536 at high quality) is 6,240 output
+# tokens; each streamed partial image adds 100 (platform.openai.com, image generation).
+IMAGE_OUTPUT_TOKENS = 6_240
+PARTIAL_IMAGE_TOKENS = 100
+# An input image of an edit: up to ~6,900 tokens at high input fidelity, billed at twice
+# the text input rate the price table lists, so counted as this many text tokens.
+EDIT_IMAGE_INPUT_TOKENS = 14_000
+MAX_EDIT_IMAGES = 16
+
+
+def post_cost(first: str, rest: str) -> str | None:
+    """PRICED, FREE, or None: a POST to this path is not one the vault can bound."""
+    for pattern, cost in _POSTS.get(first, ()):
+        if pattern == "*":
+            hit = bool(rest)
+        elif pattern.endswith("/*"):
+            hit = rest.startswith(pattern[:-1])
+        elif pattern.startswith("*/"):
+            hit = rest.endswith(pattern[1:])
+        else:
+            hit = rest == pattern
+        if hit:
+            return cost
+    return None
 
 
 def usage_from_openai(usage: Any) -> Usage | None:
@@ -126,30 +193,69 @@ class OpenAIAdapter(Adapter):
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")
-        model = body.get("model") if body else None
+        fields = members(body, _WATCHED) if body else {}
+        model = fields.get("model")
         model = model if isinstance(model, str) else None
         if first == "models":
             return Route(None, model=rest or None, always_allowed=method == "GET")
-        found = _ENDPOINTS.get(first)
-        if found is None:
+        capability = _CAPABILITIES.get(first)
+        if capability is None:
             return Route(None, model=model)
-        capability, billable = found
-        creates = method == "POST" and (rest in ("", "completions") or first in ("images", "audio"))
-        if first == "responses" and rest == "input_tokens":
-            creates = billable = False
-        fields = _OUTPUT_FIELDS.get(first, ())
-        if self.provider != "openai" and "max_tokens" in fields:
-            fields = ("max_tokens", *[f for f in fields if f != "max_tokens"])
+        cost = FREE if method in ("GET", "HEAD", "DELETE") else post_cost(first, rest)
+        if first == "moderations" and self.provider == "openai":
+            cost = FREE
+        fields_out = _OUTPUT_FIELDS.get(first, ()) if cost == PRICED else ()
+        if self.provider != "openai" and "max_tokens" in fields_out:
+            fields_out = ("max_tokens", *[f for f in fields_out if f != "max_tokens"])
         collection = _COLLECTIONS.get(first)
         access = collection.match(method, path, body) if collection is not None else {}
         return Route(
             capability,
             model=model,
-            billable=billable and creates,
-            stream=bool(body and body.get("stream") is True),
-            max_output_fields=fields,
+            billable=cost == PRICED,
+            stream=fields.get("stream") is True,
+            max_output_fields=fields_out,
+            unbounded=None if cost else _UNBOUNDED.get(first, f"this endpoint ({first})"),
+            models_unseen=first == "batches" and cost is None,
             **access,
         )
+
+    def demand(self, route: Route, body: dict[str, Any]) -> Demand:
+        fields = members(body, _WATCHED)
+        demand = Demand(answers=_count(fields, "n"))
+        if route.capability == "completions":
+            # best_of answers are generated (and billed) for each of n; for each prompt.
+            demand.answers = max(demand.answers, _count(fields, "best_of")) * _prompts(fields)
+        elif route.capability == "images":
+            partial = _count(fields, "partial_images", default=0) if route.stream else 0
+            demand.output_each = IMAGE_OUTPUT_TOKENS + partial * PARTIAL_IMAGE_TOKENS
+            # An edit given as JSON names its input images by URL or file id.
+            images = fields.get("images")
+            named = (len(images) if isinstance(images, list) else 0) + sum(
+                fields.get(name) is not None for name in ("image", "mask")
+            )
+            demand.extra_input = min(named, MAX_EDIT_IMAGES) * EDIT_IMAGE_INPUT_TOKENS
+        for name in ("previous_response_id", "conversation"):
+            if fields.get(name) is not None:
+                demand.references.append(name)
+        prompt = fields.get("prompt")
+        if isinstance(prompt, dict):  # a stored prompt (Responses API)
+            demand.references.append("prompt")
+        prediction = fields.get("prediction")
+        if prediction is not None:  # rejected predicted tokens are billed as output
+            demand.extra_output = len(json.dumps(prediction))
+        demand.unbounded = _unbounded_feature(fields)
+        return demand
+
+    def multipart_demand(self, route: Route, body: bytes, fields: dict[str, Any]) -> Demand:
+        """An image edit or variation: the form's ``n``, and its input images, which are
+        billed by their pixels: at most one per part of the form (RFC 7578 §4.1)."""
+        demand = Demand(answers=_count(fields, "n"))
+        if route.capability == "images":
+            demand.output_each = IMAGE_OUTPUT_TOKENS
+            parts = min(body.count(b"\n--") + 1, MAX_EDIT_IMAGES)
+            demand.extra_input = parts * EDIT_IMAGE_INPUT_TOKENS
+        return demand
 
     def __init__(self, provider: str, *, stream_usage_option: bool = True) -> None:
         super().__init__(provider)
@@ -175,3 +281,37 @@ class OpenAIAdapter(Adapter):
 
     def error_body(self, status: int, code: str, message: str) -> dict[str, Any]:
         return {"error": {"message": message, "type": code, "param": None, "code": code}}
+
+
+def _count(fields: dict[str, Any], name: str, *, default: int = 1) -> int:
+    """A multiplier: absent or null is the API's default; unreadable is refused."""
+    value = fields.get(name)
+    if value is None:
+        return default
+    number = read_count(value)
+    if number is None:
+        raise AmbiguousMember(f"The request's '{name}' is not an integer the vault can read.")
+    return max(number, default)
+
+
+def _prompts(fields: dict[str, Any]) -> int:
+    """Legacy completions answer each prompt of a list (strings or token lists) apart."""
+    prompt = fields.get("prompt")
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        return len(prompt)
+    return 1
+
+
+def _unbounded_feature(fields: dict[str, Any]) -> str | None:
+    tools = fields.get("tools")
+    if isinstance(tools, list):
+        for tool in tools:
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            if kind not in _CLIENT_TOOLS:
+                return f"tools the provider runs itself ('{str(kind)[:40]}')"
+    if fields.get("web_search_options") is not None:
+        return "web search (billed per search)"
+    tier = fields.get("service_tier")
+    if tier is not None and tier not in _LISTED_TIERS:
+        return f"the '{str(tier)[:40]}' service tier (billed above the listed prices)"
+    return None
