@@ -23,6 +23,7 @@ from google.genai import types as genai_types
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.proxy.limits import day_key
+from okap_server.proxy.models import OwnedObject
 from okap_server.settings import Settings
 from tests.security.conftest import sqlite_only
 from tests.server.proxy.records import spend, wait_for_logs, wait_until_settled
@@ -95,6 +96,13 @@ async def gemini_candidates(c: Clients) -> Any:
     return await c.google.aio.models.generate_content(
         model="gemini-2.5-flash", contents="hi", config=config
     )
+
+
+OWN_OBJECTS = (
+    ("openai", "resp_long_story"),
+    ("openai", "file-a-thousand-pages"),
+    ("google", "cachedContents/big"),
+)
 
 
 async def responses_previous(c: Clients) -> Any:
@@ -217,6 +225,12 @@ def test_input_held_elsewhere_never_breaks_a_daily_spend_limit(
     daily = LIMIT_USD / 10 if billed_input == IMAGE_TOKENS else LIMIT_USD
     fake_upstream.usage[provider] = FakeUsage(input=billed_input, output=5)
     grant = make_grant(vault, entry(provider, limits={"daily_spend": daily}))
+    # The stored objects referred to are this grant's own, as if it had created them: a
+    # grant may name no other (tests/security/test_stored_objects.py).
+    with vault.session() as session:
+        for owner, object_id in OWN_OBJECTS:
+            session.add(OwnedObject(grant_id=grant.grant_id, provider=owner, object_id=object_id))
+        session.commit()
     results = run_concurrently(call, live_url, grant.token)
     wait_until_settled(vault)
     wait_for_logs(vault, CONCURRENT)
