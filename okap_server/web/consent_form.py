@@ -134,6 +134,7 @@ def request_view(request: AuthorizationRequest) -> dict[str, Any]:
         "client_name": request.client_name,
         "client_id": request.client_id,
         "client_url": request.client_url,
+        "client_id_ascii": punycode_of(request.client_id) if "://" in request.client_id else None,
         "client_url_ascii": punycode_of(request.client_url),
         "redirect_host": urlsplit(request.redirect_uri).hostname if request.redirect_uri else None,
         "redirect_host_ascii": punycode_of(request.redirect_uri),

@@ -7,7 +7,7 @@ Cookies are scoped by host, not by port (RFC 6265 §8.5), and an app's loopback 
 1. The pages live on ``Settings.effective_page_url``: the public URL, with a loopback IP
    literal replaced by ``localhost`` (a host name no redirect URI may use,
    ``authorization/clients.py``). On a vault on this machine, a page request that reaches
-   it under any other loopback name (``127.0.0.1``, ``[::1]``, ``LOCALHOST.``) is sent to
+   it under any other loopback name (``127.0.0.1``, ``[::1]``, ``localhost.``) is sent to
    that URL (GET/HEAD: ``307``) or refused (``403``), so no cookie is ever set elsewhere.
    Vault cookies a browser still sends there (from an older version) are expired, and the
    session they name is revoked. The API (``/oauth/``, ``/okap/``, ``/v1/``, metadata,
@@ -52,14 +52,14 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def normal_host(host: str | None) -> str:
-    """Lower case, no trailing dot: how a browser keys cookies (``LOCALHOST.`` is not
-    ``localhost`` to a cookie jar, but both reach this machine)."""
-    return (host or "").lower().rstrip(".")
+    """Lower case, as a browser keys cookies (a trailing dot stays: ``localhost.`` is
+    another cookie host than ``localhost``, though both reach this machine)."""
+    return (host or "").lower()
 
 
 def is_loopback_name(host: str | None) -> bool:
     """``localhost``, ``*.localhost`` (RFC 6761 §6.3) or a loopback IP literal."""
-    name = normal_host(host).strip("[]")
+    name = normal_host(host).rstrip(".").strip("[]")
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
@@ -106,7 +106,9 @@ class PageOrigin:
         return cls(url, host, port, scheme, is_loopback_name(host))
 
     def misdirected(self, host_header: str | None) -> bool:
-        """A request for this vault under another loopback name than the pages' own."""
+        """A request for this vault under another loopback name than the pages' own. Only
+        the name counts: cookies are keyed by host, not port, so a port forward to the
+        pages' host name shares their cookies and is no leak."""
         if not self.local:
             return False
         if not host_header:
@@ -114,7 +116,7 @@ class PageOrigin:
         seen = authority(host_header, self.port)
         if seen is None:
             return True
-        return is_loopback_name(seen[0]) and seen != (self.host, self.port)
+        return is_loopback_name(seen[0]) and seen[0] != self.host
 
     def same_origin(self, headers: dict[bytes, bytes]) -> bool:
         """Was this request sent by a page of its own origin (or by no browser at all)?"""
