@@ -6,6 +6,10 @@ for ever (slowloris). :class:`HeadTimeoutProtocol` is uvicorn's httptools protoc
 deadline on each request's head (``header_timeout_seconds``): past it the vault answers 408
 and closes. Bodies have their own deadline, in the app (``web/bodies.py``).
 
+A ``--workers`` child gets ``WORKER_STARTUP_SECONDS`` to start answering its parent's health
+check (uvicorn's default, 5 s, is less than a child's import and start-up takes on a busy
+two-core machine, and the parent then kills and restarts it, again and again).
+
 ``limit_concurrency`` keeps the number of connections under what the process may open
 (every proxied call holds a second socket, to the provider): past it uvicorn answers 503
 instead of failing to accept.
@@ -22,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 
 from okap_server.settings import Settings
 
+WORKER_STARTUP_SECONDS = 60
 # Descriptors kept for the database pool, log files and the like.
 RESERVED_FILES = 64
 
@@ -97,6 +102,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "limit_concurrency": settings.max_connections or connection_budget(),
         "timeout_keep_alive": 5,
+        "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
         "http": functools.partial(
             HeadTimeoutProtocol, header_timeout=settings.header_timeout_seconds
         ),

@@ -1,6 +1,6 @@
 """Request bodies: bounded in size, read within a deadline, never spooled to disk.
 
-One reader (:func:`read_body`) serves both doors. The proxy's front door calls it once the
+One reader (:class:`BodyReader`) serves both doors. The proxy's front door calls it once the
 token is known to be good (``proxy_routes``); every other endpoint (pages, dashboard, the
 OAuth and OKAP protocol) gets its body through :class:`BodyLimits`, a plain ASGI layer
 that reads it ahead, before any route runs, and hands the route the bytes it read:
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +35,8 @@ from okap_server.web.pages import NO_STORE
 # Endpoints that answer RFC 6749 §5.2 JSON; everything else is a page.
 PROTOCOL_PREFIXES = ("/oauth/", "/okap/", "/.well-known/")
 CLOSE = {"Connection": "close"}
+# How often the deadlines of bodies being read are looked at.
+WATCH_EVERY = 0.25
 
 
 class BodyTooLarge(Exception):
@@ -77,16 +80,37 @@ def declared_body(scope: Scope) -> tuple[bool, int | None]:
     return chunked, None
 
 
-async def read_body(receive: Receive, rules: BodyRules, length: int | None) -> bytes:
-    """The whole body, within ``rules``: raises :class:`BodyTooLarge` (before reading when
-    ``length`` already says so), :class:`BodyTimeout` or :class:`BodyAbandoned`."""
-    if length is not None and length > rules.limit:
-        raise BodyTooLarge()
-    parts: list[bytes] = []
-    size = 0
-    start = asyncio.get_running_loop().time()
-    try:
-        async with asyncio.timeout_at(start + rules.timeout) as deadline:
+@dataclass(slots=True)
+class _Read:
+    deadline: float
+    expired: bool = False
+
+
+class BodyReader:
+    """Reads bodies within their rules. One watchdog task keeps every deadline (waking
+    each :data:`WATCH_EVERY` seconds while a read is under way) instead of a timer per
+    request: a read costs a dict entry, which keeps the proxy's hot path as cheap as it
+    was; a deadline is kept to within that tick."""
+
+    def __init__(self, tick: float = WATCH_EVERY) -> None:
+        self.tick = tick
+        self._reads: dict[asyncio.Task[Any], _Read] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def read(self, receive: Receive, rules: BodyRules, length: int | None) -> bytes:
+        """The whole body, within ``rules``: raises :class:`BodyTooLarge` (before reading
+        when ``length`` already says so), :class:`BodyTimeout` or :class:`BodyAbandoned`."""
+        if length is not None and length > rules.limit:
+            raise BodyTooLarge()
+        task = asyncio.current_task()
+        assert task is not None
+        start = task.get_loop().time()
+        read = self._reads[task] = _Read(start + rules.timeout)
+        if self._watchdog is None:
+            self._watchdog = task.get_loop().create_task(self._watch())
+        parts: list[bytes] = []
+        size = 0
+        try:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -99,10 +123,28 @@ async def read_body(receive: Receive, rules: BodyRules, length: int | None) -> b
                     parts.append(chunk)
                 if not message.get("more_body", False):
                     break
-                deadline.reschedule(start + rules.timeout + size / rules.min_rate)
-    except TimeoutError:
-        raise BodyTimeout() from None
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+                read.deadline = start + rules.timeout + size / rules.min_rate
+        except asyncio.CancelledError:
+            # The watchdog's own cancellation, and no one else's, is a timeout.
+            if read.expired and task.uncancel() == 0:
+                raise BodyTimeout() from None
+            raise
+        finally:
+            del self._reads[task]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _watch(self) -> None:
+        """Cancel the reads past their deadline, until none is under way."""
+        try:
+            while self._reads:
+                await asyncio.sleep(self.tick)
+                now = asyncio.get_running_loop().time()
+                for task, read in list(self._reads.items()):
+                    if read.deadline <= now and not read.expired:
+                        read.expired = True
+                        task.cancel()
+        finally:
+            self._watchdog = None
 
 
 class ContentTooLarge(InvalidRequest):
@@ -137,6 +179,7 @@ class BodyLimits:
         timeout, rate = settings.body_timeout_seconds, settings.body_min_bytes_per_second
         self.form_rules = BodyRules(settings.form_max_body_bytes, timeout, rate)
         self.protocol_rules = BodyRules(settings.protocol_max_body_bytes, timeout, rate)
+        self.reader = BodyReader()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,7 +200,7 @@ class BodyLimits:
             )
         else:
             try:
-                body = await read_body(receive, rules, length)
+                body = await self.reader.read(receive, rules, length)
             except BodyAbandoned:
                 return  # nobody to answer
             except BodyTooLarge:

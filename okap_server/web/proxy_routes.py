@@ -28,11 +28,11 @@ from okap_server.proxy.runtime import ProxyRuntime
 from okap_server.proxy.service import ProxyRequest, ProxyResponse, ProxyService
 from okap_server.web.bodies import (
     BodyAbandoned,
+    BodyReader,
     BodyRules,
     BodyTimeout,
     BodyTooLarge,
     declared_body,
-    read_body,
 )
 
 PREFIX = "/v1/"
@@ -46,6 +46,7 @@ async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
     runtime.start()
     app.state.proxy = ProxyService(runtime)
     settings = vault.settings
+    app.state.body_reader = BodyReader()
     app.state.proxy_body_rules = BodyRules(
         settings.proxy_max_body_bytes,
         settings.body_timeout_seconds,
@@ -133,7 +134,7 @@ class RelayResponse(Response):
                 await stream.aclose()
 
 
-class _BodyReader:
+class _ProxyBody:
     """Reads a proxy call's body when the core asks for it: after the token checks out.
 
     ``complete`` stays False while part of the body is unread (a refusal before reading
@@ -141,9 +142,12 @@ class _BodyReader:
     leaving the server to drain the rest.
     """
 
-    __slots__ = ("complete", "length", "receive", "rules")
+    __slots__ = ("complete", "length", "reader", "receive", "rules")
 
-    def __init__(self, receive: Receive, rules: BodyRules, length: int | None) -> None:
+    def __init__(
+        self, reader: BodyReader, receive: Receive, rules: BodyRules, length: int | None
+    ) -> None:
+        self.reader = reader
         self.receive = receive
         self.rules = rules
         self.length = length
@@ -152,7 +156,7 @@ class _BodyReader:
     async def __call__(self) -> tuple[bytes, bool]:
         """The body, and whether it was over the limit (then not kept)."""
         try:
-            body = await read_body(self.receive, self.rules, self.length)
+            body = await self.reader.read(self.receive, self.rules, self.length)
         except BodyTooLarge:
             return b"", True
         except BodyTimeout:
@@ -202,7 +206,12 @@ class ProxyFrontDoor:
         service: ProxyService = self.state.proxy
         provider, path = target
         has_body, length = declared_body(scope)
-        reader = _BodyReader(receive, self.state.proxy_body_rules, length) if has_body else None
+        state = self.state
+        reader = (
+            _ProxyBody(state.body_reader, receive, state.proxy_body_rules, length)
+            if has_body
+            else None
+        )
         request = ProxyRequest(
             method=scope["method"],
             provider=provider,
@@ -220,7 +229,7 @@ class ProxyFrontDoor:
         await RelayResponse(_closing(answer, reader))(scope, receive, send)
 
 
-def _closing(answer: ProxyResponse, reader: _BodyReader | None) -> ProxyResponse:
+def _closing(answer: ProxyResponse, reader: _ProxyBody | None) -> ProxyResponse:
     """Close the connection after an answer given with part of the body unread."""
     if reader is not None and not reader.complete:
         answer.headers.append(("connection", "close"))
