@@ -47,6 +47,8 @@ class Clients:
 
     openai: openai.AsyncOpenAI
     google: genai.Client
+    # A stored object the grant created, which the requests name.
+    object_id: str = ""
 
 
 Call = Callable[[Clients], Awaitable[Any]]
@@ -62,7 +64,7 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-def clients(live_url: str, token: str) -> Clients:
+def clients(live_url: str, token: str, object_id: str = "") -> Clients:
     return Clients(
         openai=openai.AsyncOpenAI(base_url=f"{live_url}/v1/openai", api_key=token, max_retries=0),
         google=genai.Client(
@@ -72,6 +74,7 @@ def clients(live_url: str, token: str) -> Clients:
                 retry_options=genai_types.HttpRetryOptions(attempts=1),
             ),
         ),
+        object_id=object_id,
     )
 
 
@@ -105,7 +108,7 @@ async def responses_previous(c: Clients) -> Any:
 
 
 async def chat_file(c: Clients) -> Any:
-    part = {"type": "file", "file": {"file_id": "file-fake1"}}
+    part = {"type": "file", "file": {"file_id": c.object_id}}
     return await c.openai.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": [part]}]
     )
@@ -132,7 +135,7 @@ def refused(exc: BaseException) -> bool:
     return isinstance(exc, genai_errors.ClientError) and exc.code == 429
 
 
-def run_concurrently(call: Call, live_url: str, token: str) -> list[str]:
+def run_concurrently(call: Call, live_url: str, token: str, object_id: str = "") -> list[str]:
     async def one(shared: Clients) -> str:
         try:
             await call(shared)
@@ -142,7 +145,7 @@ def run_concurrently(call: Call, live_url: str, token: str) -> list[str]:
             return "refused"
 
     async def every() -> list[str]:
-        shared = clients(live_url, token)
+        shared = clients(live_url, token, object_id)
         async with shared.openai:
             try:
                 return await asyncio.gather(*(one(shared) for _ in range(CONCURRENT)))
@@ -212,15 +215,20 @@ def test_input_held_elsewhere_never_breaks_a_daily_spend_limit(
     grant = make_grant(
         vault, entry(provider, capabilities=["chat", "files"], limits={"daily_spend": daily})
     )
-    # The stored objects a request names are ones this grant created (the response and the
-    # file the fake answers with), as a grant may use no other app's.
+    # The stored object the requests name is one this grant created, as a grant may use no
+    # other app's.
+    object_id = ""
     if call is responses_previous:
-        openai_client(live_url, grant.token).responses.create(model="gpt-4.1-mini", input="go")
+        started = openai_client(live_url, grant.token).responses.create(
+            model="gpt-4.1-mini", input="go"
+        )
+        object_id = started.id
     if call is chat_file:
-        openai_client(live_url, grant.token).files.create(
+        uploaded = openai_client(live_url, grant.token).files.create(
             file=("book.pdf", b"%PDF"), purpose="user_data"
         )
-    results = run_concurrently(call, live_url, grant.token)
+        object_id = uploaded.id
+    results = run_concurrently(call, live_url, grant.token, object_id)
     wait_until_settled(vault)
     wait_for_logs(vault, CONCURRENT)
     counter = spend(vault, grant.grant_id, day_key(utcnow()))

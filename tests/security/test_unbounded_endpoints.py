@@ -174,7 +174,7 @@ def test_without_a_spend_limit_a_batch_goes_through(
     created = client.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    assert created.id == "batch_fake1"
+    assert created.input_file_id == uploaded.id
     assert [r.path for r in fake_upstream.requests_for("openai")] == [
         "/openai/v1/files",
         "/openai/v1/batches",
