@@ -165,18 +165,20 @@ def test_unbounded_costs_are_refused_under_a_spend_limit(
     assert logged.error_type == "unbounded_cost" and logged.cost_micros == 0
 
 
-def test_without_a_spend_limit_a_batch_goes_through_and_listing_is_free(
+def test_without_a_spend_limit_a_batch_goes_through(
     vault: Vault, live_url: str, fake_upstream: FakeUpstream
 ) -> None:
-    free = make_grant(vault, entry("openai", capabilities=["batch"]))
-    created = openai_client(live_url, free.token).batches.create(
-        input_file_id="file-abc", endpoint="/v1/chat/completions", completion_window="24h"
+    free = make_grant(vault, entry("openai", capabilities=["batch", "files"]))
+    client = openai_client(live_url, free.token)
+    uploaded = client.files.create(file=("batch.jsonl", b"{}"), purpose="batch")
+    created = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    assert created.id == "batch_fake1"
-    limited = make_grant(vault, entry("openai", capabilities=["batch"], limits=LIMITED))
-    listed = openai_client(live_url, limited.token).batches.list()
-    assert [batch.id for batch in listed.data] == ["batch_fake1"]
-    assert [r.method for r in fake_upstream.requests_for("openai")] == ["POST", "GET"]
+    assert created.input_file_id == uploaded.id
+    assert [r.path for r in fake_upstream.requests_for("openai")] == [
+        "/openai/v1/files",
+        "/openai/v1/batches",
+    ]
 
 
 def test_the_consent_page_says_what_a_spend_limit_refuses(

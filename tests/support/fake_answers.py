@@ -154,6 +154,17 @@ def openai_answer(
         return openai_chat(body, model, usage, behaviour)
     if path == "v1/completions":
         return openai_completions(body, model, usage)
+    if path == "v1/files" and not body:  # an upload (a form): the stored file
+        return JSONResponse(
+            {
+                "id": "file-fake1",
+                "object": "file",
+                "bytes": 3,
+                "created_at": int(time.time()),
+                "filename": "upload.pdf",
+                "purpose": "user_data",
+            }
+        )
     if path == "v1/batches":
         batch = {
             "id": "batch_fake1",

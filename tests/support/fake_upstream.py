@@ -85,7 +85,10 @@ class Received:
 
     @property
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        """The JSON body; None for none, or for a form (a file upload)."""
+        if not self.body or "json" not in self.headers.get("content-type", "json"):
+            return None
+        return json.loads(self.body)
 
     @property
     def fields(self) -> dict[str, str]:
