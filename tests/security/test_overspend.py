@@ -103,7 +103,7 @@ async def gemini_candidates(c: Clients) -> Any:
 
 async def responses_previous(c: Clients) -> Any:
     return await c.openai.responses.create(
-        model="gpt-4.1-mini", input="go on", previous_response_id="resp_long_story"
+        model="gpt-4.1-mini", input="go on", previous_response_id=c.object_id
     )
 
 
