@@ -103,14 +103,14 @@ def test_a_chunked_form_is_cut_off_at_its_bound(port: int, live_url: str) -> Non
     assert httpx.get(f"{live_url}/healthz").status_code == 200
 
 
-def test_a_multipart_upload_is_refused_unread(port: int, live_url: str) -> None:
+def test_a_multipart_upload_is_refused_unread(port: int, page_url: str) -> None:
     multipart = "multipart/form-data; boundary=xyz"
     for path in ("/signin", "/setup", "/keys", "/oauth/token", "/okap/authorize"):
         with held_back(port, path, 10 * MiB, **{"Content-Type": multipart}) as request:
             assert_refused_in_style(path, request.answer(timeout=5), 415)
     # And a small, complete upload, as a browser or curl -F would send it.
     answer = httpx.post(
-        f"{live_url}/signin",
+        f"{page_url}/signin",
         data={"username": "alice", "password": "x", "csrf_token": "x"},
         files={"avatar": ("a.png", b"\x89PNG" + b"0" * 1000, "image/png")},
     )
