@@ -78,12 +78,12 @@ def account_id(vault: Vault, username: str) -> str:
 
 
 def test_a_device_request_is_decided_only_by_the_account_that_typed_its_code(
-    live_url: str, vault: Vault, person: Person, openai_key: str, bob: Person
+    live_url: str, page_url: str, vault: Vault, person: Person, openai_key: str, bob: Person
 ) -> None:
     with httpx.Client(base_url=live_url) as app:
         started = start_device(app)
         row = only_request(vault)
-        consent = f"{live_url}/consent/{row.id}"
+        consent = f"{page_url}/consent/{row.id}"
         # Before anyone typed the code, no account sees it or can take it.
         for someone in (person, bob):
             assert someone.pending() == []
