@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.responses import RedirectResponse
 
 from okap_server.authorization.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
+from okap_server.authorization.details import MODEL_PATTERN
 
 Schema = dict[str, Any]
 Responses = dict[int | str, dict[str, Any]]
@@ -41,6 +42,7 @@ OAUTH_ERROR: Schema = {
 LIMITS: Schema = {
     "type": "object",
     "description": "Spend limits are USD; count limits are whole numbers; null means none.",
+    "additionalProperties": False,
     "properties": {
         **{name: {"type": ["number", "null"], "minimum": 0} for name in SPEND_LIMITS},
         **{name: {"type": ["integer", "null"], "minimum": 0} for name in COUNT_LIMITS},
@@ -55,7 +57,11 @@ DETAILS_ENTRY: Schema = {
     "properties": {
         "type": {"type": "string", "enum": ["ai_model_access"]},
         "provider": {"type": "string", "examples": ["openai", "anthropic", "google"]},
-        "models": {"type": "array", "items": TEXT, "examples": [["gpt-4o-mini", "claude-*"]]},
+        "models": {
+            "type": "array",
+            "items": {"type": "string", "pattern": MODEL_PATTERN.pattern},
+            "examples": [["gpt-4o-mini", "claude-*"]],
+        },
         "capabilities": {"type": "array", "items": {"type": "string", "enum": list(CAPABILITIES)}},
         "limits": LIMITS,
         "expires": {"type": "string", "format": "date-time"},

@@ -105,6 +105,7 @@ OKAP_REQUEST: oa.Schema = {
         "client": {
             "type": "object",
             "description": "What the consent page shows about the app (unverified).",
+            "additionalProperties": False,
             "properties": {"name": oa.TEXT, "url": oa.URL, "callback": oa.URL},
         },
     },
