@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from okap_server.db.engine import make_engine
+from okap_server.db.engine import make_engine, with_session_timeouts, without_session_timeouts
 from okap_server.db.migrate import upgrade
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
@@ -62,12 +62,14 @@ def startup_lock(engine: Engine) -> Iterator[None]:
         yield
         return
     with engine.connect() as conn:
+        without_session_timeouts(conn)  # waiting for another replica's migration is fine
         conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": STARTUP_LOCK_ID})
         conn.commit()
         try:
             yield
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": STARTUP_LOCK_ID})
+            with_session_timeouts(conn)
             conn.commit()
 
 

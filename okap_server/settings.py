@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     front_door_client_per_minute: int = Field(default=10, ge=1, le=100_000)
     user_code_max_failures: int = Field(default=10, ge=1, le=1000)
 
+    # How long a request waits for the database (a grant's first load, its admission, the
+    # readiness probe) before it is answered 503: a database that accepts connections but
+    # never answers must not hang every request.
+    database_wait_seconds: float = Field(default=5.0, gt=0, le=120)
     proxy_connect_timeout: float = Field(default=10.0, gt=0)
     proxy_read_timeout: float = Field(default=600.0, gt=0)
     proxy_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)

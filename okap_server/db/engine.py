@@ -10,19 +10,30 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 POOL_TIMEOUT_SECONDS = 10
-# libpq connection parameters (psycopg passes them through).
-POSTGRES_CONNECT_ARGS: Mapping[str, int] = MappingProxyType(
+# Server-side bounds of every session: a statement waits at most 5 s for a row lock (one
+# held by a replica that froze mid-transaction, say), runs at most 30 s, and a transaction
+# left idle for a minute (its client is gone or frozen) is ended, releasing its locks.
+# Long maintenance (migrations, start-up locks) lifts them for its own session.
+POSTGRES_SESSION_OPTIONS = (
+    "-c lock_timeout=5000 -c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000"
+)
+# libpq connection parameters (psycopg passes them through). Connecting gives up after 5 s;
+# a peer that stops acknowledging what was sent is dropped after 10 s (TCP user timeout,
+# RFC 5482), and an idle one that stops answering keepalives after 10 + 3 x 5 s.
+POSTGRES_CONNECT_ARGS: Mapping[str, int | str] = MappingProxyType(
     {
         "connect_timeout": 5,
         "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
         "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
+        "options": POSTGRES_SESSION_OPTIONS,
     }
 )
 
@@ -66,9 +77,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A replica that loses its database must answer 503 soon, not hang: a pre-ping drops dead
-    # pooled connections, connects give up after a few seconds, keepalives find half-open
-    # sockets, and a request waits a bounded time for a pooled connection. Query parameters
-    # in the URL (e.g. ``?connect_timeout=20``) win over these defaults.
+    # pooled connections, connects give up after a few seconds, keepalives and the TCP user
+    # timeout find half-open sockets, the server bounds lock waits and statements, and a
+    # request waits a bounded time for a pooled connection. A database that accepts bytes
+    # but never answers is bounded by the caller (``Settings.database_wait_seconds``).
+    # Query parameters in the URL (e.g. ``?connect_timeout=20``) win over these defaults.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -79,6 +92,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if name not in in_url:
             connect_args.setdefault(name, value)
     return create_engine(url, connect_args=connect_args, **kwargs)
+
+
+def without_session_timeouts(connection: Connection, *, local: bool = False) -> None:
+    """Lift the server-side bounds (PostgreSQL) for migrations and the start-up lock, which
+    may rightly wait or run longer: for this transaction (``local``), or this session until
+    :func:`with_session_timeouts`."""
+    if connection.dialect.name == "postgresql":
+        scope = "SET LOCAL" if local else "SET"
+        connection.exec_driver_sql(f"{scope} lock_timeout = 0")
+        connection.exec_driver_sql(f"{scope} statement_timeout = 0")
+
+
+def with_session_timeouts(connection: Connection) -> None:
+    """The server-side bounds back, as the connection was opened with."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("RESET lock_timeout")
+        connection.exec_driver_sql("RESET statement_timeout")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

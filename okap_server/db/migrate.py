@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from okap_server.db.engine import without_session_timeouts
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -30,6 +32,7 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            without_session_timeouts(connection, local=True)  # a migration may take long
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         elif connection.dialect.name == "sqlite":
             # pysqlite runs DDL outside any transaction unless one is open: open it, and take

@@ -25,14 +25,14 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
 from okap_server.db.cursor import Cursor
-from okap_server.proxy.errors import BudgetExceeded, RateLimited
+from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, ProxyUnavailable, RateLimited
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import (
     RateLimiter,
@@ -95,11 +95,13 @@ class Admission:
         rate: RateLimiter | None = None,
         budget: SqlBudget | None = None,
         reservation_ttl: timedelta = timedelta(minutes=15),
+        settle: Callable[[Collection[tuple[str, str]]], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.rate = rate or SqlRateLimiter()
         self.budget = budget or SqlBudget()
         self.reservation_ttl = reservation_ttl
+        self.settle = settle
 
     def admit(
         self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
@@ -112,18 +114,39 @@ class Admission:
         return result
 
     def admit_many(self, requests: Sequence[AdmissionRequest]) -> list[AdmissionResult]:
-        """One result per request, in order: ``Admitted``, or the exception to raise."""
+        """One result per request, in order: ``Admitted``, or the exception to raise.
+
+        A hold refused only because of holds (``BudgetHeld``) may be in the way of this
+        process's own finished requests, whose settlement waits for the recorder's next
+        flush: those are settled at once (``settle``) and the refused requests tried again,
+        so a budget is never refused while its spend plus its real holds fit. That costs
+        two more transactions, on refusals only."""
         results: list[AdmissionResult | None] = [None] * len(requests)
         todo = sorted(
             range(len(requests)), key=lambda i: (requests[i].grant_id, requests[i].provider)
         )
+        self._run(requests, todo, results)
+        if self.settle is not None:
+            held = [i for i in todo if isinstance(results[i], BudgetHeld)]
+            keys = {(requests[i].grant_id, requests[i].provider) for i in held}
+            if held and self.settle(keys):
+                for i in held:
+                    results[i] = None
+                self._run(requests, held, results)
+        return [r if r is not None else RuntimeError("not admitted") for r in results]
+
+    def _run(
+        self,
+        requests: Sequence[AdmissionRequest],
+        order: Sequence[int],
+        results: list[AdmissionResult | None],
+    ) -> None:
         try:
             with self.engine.begin() as conn:
-                self.run_group(conn, requests, todo, results)
+                self.run_group(conn, requests, order, results)
         except Exception as exc:
-            for i in todo:
+            for i in order:
                 results[i] = _failed(results[i], exc)
-        return [r if r is not None else RuntimeError("not admitted") for r in results]
 
     def run_group(
         self,
@@ -286,6 +309,12 @@ class LoneAdmission:
             conn.close()
 
 
+def _give_up(future: asyncio.Future[Admitted]) -> None:
+    if not future.done():
+        log.error("proxy: the database did not admit a request in time")
+        future.set_exception(ProxyUnavailable())
+
+
 @dataclass
 class _Waiting:
     request: AdmissionRequest
@@ -296,10 +325,14 @@ class AdmissionQueue:
     """The event loop's side of group admission: ``await admit(...)`` queues the request
     for the admission thread and wakes when its group has committed.
 
-    ``on_orphan`` gets a hold admitted for a request that was cancelled while it waited
-    (its app left, the server is stopping), so the caller can release it at once instead
-    of leaving it to the sweeper. ``lone`` admits a request that is alone in flight on the
-    loop itself (SQLite).
+    ``on_orphan`` gets a hold admitted for a request that stopped waiting (its app left,
+    the server is stopping, or the database took longer than ``wait_seconds``), so the
+    caller can release it at once instead of leaving it to the sweeper. ``lone`` admits a
+    request that is alone in flight on the loop itself (SQLite).
+
+    A request waits at most ``wait_seconds`` for its group to commit, then gets
+    ``ProxyUnavailable`` (503): a database that accepts connections but never answers (a
+    paused VM, a stuck disk) holds the admission thread, never the app.
     """
 
     def __init__(
@@ -309,11 +342,13 @@ class AdmissionQueue:
         on_orphan: Callable[[AdmissionRequest, Admitted], None] | None = None,
         max_group: int = MAX_GROUP,
         lone: LoneAdmission | None = None,
+        wait_seconds: float = 5.0,
     ) -> None:
         self.admission = admission
         self.on_orphan = on_orphan
         self.lone = lone
         self.max_group = max_group
+        self.wait_seconds = wait_seconds
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -338,17 +373,25 @@ class AdmissionQueue:
         request = AdmissionRequest(grant_id, provider, limits, amount, now)
         if alone and self.lone is not None and self._thread is not None:
             result = self.lone.try_admit(request)
-            if isinstance(result, Exception):
-                raise result
-            if result is not None:
+            if isinstance(result, Admitted):
                 return result
+            # A hold refused for holds alone goes to the thread, which may settle them.
+            if isinstance(result, Exception) and not isinstance(result, BudgetHeld):
+                raise result
         if self._thread is None:  # not started (a tool using the runtime outside serving)
             return await asyncio.to_thread(
                 self.admission.admit, grant_id, provider, limits, amount, now
             )
-        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Admitted] = loop.create_future()
+        # A timer, not asyncio.wait_for: this is every request's path, and a timer handle
+        # costs a fraction of a wrapping task.
+        timer = loop.call_later(self.wait_seconds, _give_up, future)
         self._queue.put(_Waiting(request, future))
-        return await future
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     def _run(self) -> None:
         while True:
@@ -381,7 +424,7 @@ class AdmissionQueue:
     def _resolve(self, group: list[_Waiting], results: list[AdmissionResult]) -> None:
         for waiting, result in zip(group, results, strict=True):
             future = waiting.future
-            if future.cancelled():
+            if future.done():  # cancelled, or given up on: nobody forwards it
                 if isinstance(result, Admitted) and self.on_orphan is not None:
                     self.on_orphan(waiting.request, result)
             elif isinstance(result, Exception):

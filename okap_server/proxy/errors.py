@@ -12,6 +12,10 @@ class ProxyError(Exception):
     status: int = 500
     code: str = "proxy_error"
     default_message: str = "The vault could not serve this request."
+    # Set on an upstream failure after the whole request was sent (no answer, or a late
+    # one): the provider may have processed and billed it, so it is charged its worst case
+    # and audited as ``outcome_unknown`` (SPEC.md, "Upstream trouble").
+    outcome_unknown: bool = False
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
         self.message = message or self.default_message
@@ -94,7 +98,16 @@ class RateLimited(ProxyError):
 
 
 class BudgetExceeded(ProxyError):
+    """Final: what was spent leaves no room for this request's worst case."""
+
     status, code = 429, "budget_exceeded"
+
+
+class BudgetHeld(BudgetExceeded):
+    """Retryable: spent plus this request's worst case fits; only the worst-case holds of
+    requests in flight are in the way, and they settle within moments."""
+
+    status, code = 429, "budget_held"
 
 
 class InvalidPath(ProxyError):

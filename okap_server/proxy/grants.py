@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
+from okap_server.proxy.errors import ProxyUnavailable
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyStore
@@ -180,9 +182,11 @@ class GrantCache:
         *,
         ttl_seconds: float,
         max_entries: int = 100_000,
+        wait_seconds: float = 5.0,
     ) -> None:
         self._load = load
         self._ttl = ttl_seconds
+        self._wait = wait_seconds
         self._max = max_entries
         self._views: dict[str, tuple[float, GrantView | None]] = {}
         self._loading: dict[str, asyncio.Future[GrantView | None]] = {}
@@ -207,7 +211,7 @@ class GrantCache:
         self._loading[hashed] = loading
         generation = self._generation
         try:
-            view = await anyio.to_thread.run_sync(self._load, hashed)
+            view = await self._load_within(hashed)
         except asyncio.CancelledError:
             loading.cancel()
             raise
@@ -221,6 +225,16 @@ class GrantCache:
         if generation == self._generation:  # no invalidation raced the load
             self._store(hashed, view, now + self._ttl)
         return view
+
+    async def _load_within(self, hashed: str) -> GrantView | None:
+        """The load, waited for at most ``wait_seconds``: past that the request is answered
+        503 and the thread is left to finish (or fail) on its own, so a database that never
+        answers holds a thread, not the app. Every request waiting on this load fails too."""
+        try:
+            with anyio.fail_after(self._wait):
+                return await anyio.to_thread.run_sync(self._load, hashed, abandon_on_cancel=True)
+        except TimeoutError:
+            raise ProxyUnavailable() from None
 
     def _store(self, hashed: str, view: GrantView | None, until: float) -> None:
         if len(self._views) >= self._max:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from okap_server.clock import new_id
 from okap_server.db.cursor import Cursor, Sql
-from okap_server.proxy.errors import BudgetExceeded, RateLimited
+from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.models import RateCounter, Reservation, SpendCounter
 
@@ -37,7 +37,8 @@ SPEND = SPEND_TABLE.c
 RELEASE_CHUNK = 256
 
 
-def _insert(conn: Connection, table: Any) -> Any:
+def insert_for(conn: Connection, table: Any) -> Any:
+    """The dialect's own ``INSERT`` (for ``ON CONFLICT``), SQLite's or PostgreSQL's."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -91,15 +92,27 @@ _UNHOLD = Sql(
 )
 
 
+# Read only when a hold is refused, to tell a budget spent (final) from one held by
+# requests in flight (retryable).
+_SPENT = Sql(
+    "SELECT spent_micros FROM spend_counter "
+    "WHERE grant_id = :g AND provider = :p AND period = :period"
+)
+HELD_RETRY_SECONDS = 1
+
+# Spend and requests never go below zero: a settlement is applied once (recorder.py), and
+# were one ever applied twice, the limit must not be lifted by a negative spend.
 _APPLY = Sql(
     "INSERT INTO spend_counter "
     "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
     "VALUES (:g, :p, :period, :spent0, :reserved0, :n) "
     "ON CONFLICT (grant_id, provider, period) DO UPDATE SET "
-    "spent_micros = spend_counter.spent_micros + CAST(:spent AS BIGINT), "
+    "spent_micros = CASE WHEN spend_counter.spent_micros + CAST(:spent AS BIGINT) < 0 "
+    "THEN 0 ELSE spend_counter.spent_micros + CAST(:spent AS BIGINT) END, "
     "reserved_micros = CASE WHEN spend_counter.reserved_micros + CAST(:reserved AS BIGINT) < 0 "
     "THEN 0 ELSE spend_counter.reserved_micros + CAST(:reserved AS BIGINT) END, "
-    "requests = spend_counter.requests + CAST(:n AS BIGINT)"
+    "requests = CASE WHEN spend_counter.requests + CAST(:n AS BIGINT) < 0 "
+    "THEN 0 ELSE spend_counter.requests + CAST(:n AS BIGINT) END"
 )
 
 
@@ -299,16 +312,9 @@ class SqlBudget:
             if limit is not None
         )
 
-        def refused(limit: int, label: str) -> BudgetExceeded:
-            return BudgetExceeded(
-                f"The {label} spend limit of ${limit / 1e6:.2f} for this grant would be "
-                f"exceeded: this request may cost up to ${amount / 1e6:.4f}.",
-                headers={"x-should-retry": "false"},
-            )
-
         for _, limit, label in periods:
             if amount > limit:
-                raise refused(limit, label)
+                raise _spent_out(limit, label, amount)
         if not periods:
             return ()
         # One statement for every limited period: held only where it still fits.
@@ -323,7 +329,16 @@ class SqlBudget:
                     _UNHOLD,
                     [{"g": grant_id, "p": provider, "a": amount, "period": h} for h in held],
                 )
-                raise refused(limit, label)
+                rows = cursor.rows(_SPENT, {"g": grant_id, "p": provider, "period": period})
+                spent = int(rows[0][0]) if rows else 0
+                if spent + amount > limit:
+                    raise _spent_out(limit, label, amount)
+                raise BudgetHeld(
+                    f"The {label} spend limit of ${limit / 1e6:.2f} for this grant is held "
+                    "by requests in flight (each holds its worst case until it settles); "
+                    "retry in a moment.",
+                    headers={"retry-after": str(HELD_RETRY_SECONDS), "x-should-retry": "true"},
+                )
         return tuple(p for p, _, _ in periods)
 
     def unhold(
@@ -438,7 +453,9 @@ class SqlBudget:
                 continue  # another replica swept it
             swept += 1
             for period in ("total", day_key(created_at), month_key(created_at)):
-                deltas.setdefault((grant_id, provider, period), [0, 0, 0])[0] += amount
+                entry = deltas.setdefault((grant_id, provider, period), [0, 0, 0])
+                entry[0] += amount
+                entry[2] += 1  # a request, as its settlement would have counted it
             for period in _split(periods):
                 deltas.setdefault((grant_id, provider, period), [0, 0, 0])[1] -= amount
             if swept_out is not None:
@@ -446,6 +463,15 @@ class SqlBudget:
         self.apply(conn, deltas)
         conn.execute(delete(RATE_TABLE).where(RATE.expires_at < now))
         return swept
+
+
+def _spent_out(limit: int, label: str, amount: int) -> BudgetExceeded:
+    """Final: spent alone leaves no room for the request's worst case."""
+    return BudgetExceeded(
+        f"The {label} spend limit of ${limit / 1e6:.2f} for this grant would be "
+        f"exceeded: this request may cost up to ${amount / 1e6:.4f}.",
+        headers={"x-should-retry": "false"},
+    )
 
 
 def _split(periods: str) -> Iterable[str]:

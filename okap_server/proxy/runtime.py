@@ -42,19 +42,26 @@ class ProxyRuntime:
         self.adapters: dict[str, Adapter] = {
             row.id: adapter_for(row) for row in self.catalog.rows()
         }
-        self.grants = GrantCache(self._load_grant, ttl_seconds=settings.proxy_grant_cache_seconds)
-        self.admission = Admission(
-            vault.engine, reservation_ttl=timedelta(seconds=settings.proxy_reservation_seconds)
+        wait = settings.database_wait_seconds
+        self.grants = GrantCache(
+            self._load_grant, ttl_seconds=settings.proxy_grant_cache_seconds, wait_seconds=wait
         )
-        lone = LoneAdmission(self.admission) if LoneAdmission.supported(vault.engine) else None
-        self.admissions = AdmissionQueue(self.admission, on_orphan=self._release_orphan, lone=lone)
-        # Proxied requests being handled now: one alone is admitted without a thread hop.
-        self.in_flight = 0
         self.recorder = Recorder(
             vault.engine,
             flush_seconds=settings.proxy_audit_flush_seconds,
             sweep_seconds=settings.proxy_sweep_seconds,
         )
+        self.admission = Admission(
+            vault.engine,
+            reservation_ttl=timedelta(seconds=settings.proxy_reservation_seconds),
+            settle=self.recorder.settle_now,
+        )
+        lone = LoneAdmission(self.admission) if LoneAdmission.supported(vault.engine) else None
+        self.admissions = AdmissionQueue(
+            self.admission, on_orphan=self._release_orphan, lone=lone, wait_seconds=wait
+        )
+        # Proxied requests being handled now: one alone is admitted without a thread hop.
+        self.in_flight = 0
         self.upstreams = UpstreamPool(settings, transport=vault.proxy_transport)
         # A miss waits for another process's audit flush once before it is refused.
         self.objects = OwnedObjects(

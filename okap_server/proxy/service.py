@@ -131,7 +131,8 @@ class ProxyService:
             return self.render(adapter, errors.ProxyUnavailable())
         except errors.ProxyError as exc:
             for outcome in audit:
-                outcome.status, outcome.error_type = exc.status, exc.code
+                outcome.status = exc.status
+                outcome.error_type = outcome.error_type or exc.code
                 outcome.latency_ms = (time.perf_counter() - started) * 1000
                 self.runtime.recorder.submit(outcome)
             return self.render(adapter, exc)
@@ -196,8 +197,11 @@ class ProxyService:
         upstream_started = time.perf_counter()
         try:
             response = await self.runtime.upstreams.send(plan.upstream_request)
-        except errors.ProxyError:
+        except errors.ProxyError as exc:
             outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
+            if exc.outcome_unknown:  # sent, never answered: it may have been billed
+                outcome.cost_micros = plan.cost_of(None, complete=False)
+                outcome.error_type = "outcome_unknown"
             raise
         headers = client_response_headers(response.headers.multi_items())
         headers.extend(plan.rate_headers.items())

@@ -7,9 +7,11 @@ requests per second of the same passthrough on httpx's at c=32. okap keeps httpx
 ``httpx.AsyncBaseTransport`` seam, so tests and operators can still inject any transport.
 
 Errors are raised as httpx's own exception types (``ConnectError``, ``ConnectTimeout``,
-``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``), so retries and error rendering do
-not know which transport ran. Bodies are passed through as sent: no re-quoting of the URL,
-no added ``User-Agent``/``Accept``/``Content-Type``, no decompression.
+``WriteError``, ``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``), so retries and error
+rendering do not know which transport ran. Which one says whether the request may have been
+processed: connect and write errors happen before the whole request was sent. Bodies are
+passed through as sent: no re-quoting of the URL, no added ``User-Agent``/``Accept``/
+``Content-Type``, no decompression.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 from multidict import istr
 from yarl import URL
 
@@ -53,14 +57,21 @@ def _aiohttp_url(url: str) -> URL:
     return URL(url, encoded=True)
 
 
-def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    """The httpx exception an aiohttp failure is, before the response or while reading it."""
+def _transport_error(
+    exc: BaseException, request: httpx.Request, *, sent: bool = True
+) -> httpx.TransportError:
+    """The httpx exception an aiohttp failure is, before the response or while reading it.
+
+    ``sent``: the whole request was handed to the connection. If it was not, the upstream
+    cannot have processed it, and the failure is a ``WriteError`` (safe to retry)."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout("upstream connect timed out", request=request)
-    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
-        return httpx.ReadTimeout("upstream read timed out", request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError("upstream connection failed", request=request)
+    if not sent:
+        return httpx.WriteError("upstream connection failed while sending", request=request)
+    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError):
+        return httpx.ReadTimeout("upstream read timed out", request=request)
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return httpx.RemoteProtocolError("upstream closed the connection", request=request)
     return httpx.ReadError("upstream request failed", request=request)
@@ -104,6 +115,19 @@ class _CutOff(httpx.AsyncByteStream):
         yield b""  # an async generator, as httpx expects  # pragma: no cover
 
 
+class _Upload(BytesPayload):
+    """The request body, noting when all of it was handed to the connection: a failure
+    before that cannot have been processed upstream; one after it may have been."""
+
+    sent = False
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        await super().write_with_length(writer, content_length)
+        self.sent = True
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (one pool for every upstream), made in the serving event loop."""
 
@@ -128,9 +152,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         headers = [(name.decode("latin-1"), _text(value)) for name, value in request.headers.raw]
+        upload = _Upload(body) if body else None
         options: dict[str, Any] = {
             "headers": headers,
-            "data": body or None,
+            "data": upload,
             "allow_redirects": False,
             "timeout": _timeouts(request),
         }
@@ -139,7 +164,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method, _aiohttp_url(str(request.url)), **options
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, request) from None
+            # A request with no body is sent with its head: taken as sent (never retried).
+            sent = upload is None or upload.sent
+            raise _transport_error(exc, request, sent=sent) from None
         answer_headers = list(response.raw_headers)
         stream: httpx.AsyncByteStream
         length = response.content_length

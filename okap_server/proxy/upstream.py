@@ -1,9 +1,16 @@
 """Talking to the providers: one pooled transport for every upstream, and retries.
 
-Retries cover 429, 502, 503 and connection errors, with exponential backoff and full
-jitter, honouring ``Retry-After`` (RFC 9110 §10.2.3), bounded in attempts and total time.
-They happen only before any byte reached the app: a response is returned to the caller
-before its body is read. Error messages never carry the URL or the request headers.
+A request is retried only when the provider cannot have processed it, so a retry never
+runs (or bills) a request twice: when the connection failed or timed out, when the request
+could not be written in full (``httpx.WriteError``: a provider never acts on part of a
+request), and when the provider answered 429 or 503, which say it was not processed. Each
+retry waits with exponential backoff and full jitter, honouring ``Retry-After`` (RFC 9110
+§10.2.3), bounded in attempts and total time. Once the whole request was sent, a failure
+to answer (the connection closed or reset, no answer within the read timeout) is never
+retried: the error raised says ``outcome_unknown``, and the request is charged its worst
+case (SPEC.md, "Upstream trouble"), as the provider may have billed it. Retries happen only
+before any byte reached the app: a response is returned to the caller before its body is
+read. Error messages never carry the URL or the request headers.
 """
 
 from __future__ import annotations
@@ -18,11 +25,20 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from okap_server.clock import utcnow
-from okap_server.proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from okap_server.proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
 from okap_server.proxy.transport import AiohttpTransport
 from okap_server.settings import Settings
 
-RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503})
+# Answers that say the request was not processed. A 502 or 500 does not say so.
+RETRY_STATUSES: frozenset[int] = frozenset({429, 503})
+# Failures before the whole request was sent: it cannot have been processed.
+UNSENT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -49,6 +65,11 @@ class RetryPolicy:
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
         return float(rand() * min(self.cap_seconds, self.base_seconds * (2**attempt)))
+
+
+def _unanswered(exc: ProxyError) -> ProxyError:
+    exc.outcome_unknown = True
+    return exc
 
 
 class UpstreamPool:
@@ -81,18 +102,16 @@ class UpstreamPool:
             last = attempt == policy.attempts - 1
             try:
                 response = await self._transport.handle_async_request(request)
-            except httpx.TimeoutException as exc:
-                if (
-                    isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                    and not last
-                    and await self._pause(policy.backoff(attempt), deadline)
-                ):
+            except UNSENT_ERRORS as exc:  # never processed: free, and safe to send again
+                if not last and await self._pause(policy.backoff(attempt), deadline):
                     continue
-                raise UpstreamTimeout() from None
-            except httpx.TransportError:
-                if last or not await self._pause(policy.backoff(attempt), deadline):
-                    raise UpstreamUnavailable() from None
-                continue
+                if isinstance(exc, httpx.TimeoutException):
+                    raise UpstreamTimeout() from None
+                raise UpstreamUnavailable() from None
+            except httpx.TimeoutException:  # sent, and no answer in time
+                raise _unanswered(UpstreamTimeout()) from None
+            except httpx.TransportError:  # sent, then the connection broke: maybe processed
+                raise _unanswered(UpstreamUnavailable()) from None
             response.request = request
             if response.status_code not in RETRY_STATUSES or last:
                 return response

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from okap_server.context import Vault
 from okap_server.web import openapi as oa
@@ -19,6 +22,53 @@ READY: oa.Schema = {
         "checks": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
+# A load balancer's probe gives up after a second or two: answer within that.
+READY_WAIT_SECONDS = 2.0
+
+
+class DatabaseProbe:
+    """``SELECT 1`` in a worker thread, waited for a bounded time.
+
+    A database that accepts connections but never answers (a paused VM, a stuck disk) would
+    hold the check for as long as it is frozen: the probe answers "unreachable" when the
+    wait is over, and while that check is still stuck, later probes join it instead of
+    starting more, so a long freeze holds one thread, not one per probe."""
+
+    def __init__(self, engine: Engine, wait_seconds: float) -> None:
+        self.engine = engine
+        self.wait_seconds = wait_seconds
+        self._running: asyncio.Future[None] | None = None
+
+    def _ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    async def answers(self) -> bool:
+        running = self._running
+        if running is None or running.done():
+            running = asyncio.get_running_loop().run_in_executor(None, self._ping)
+            running.add_done_callback(_retrieve)  # a failure nobody awaits is not logged
+            self._running = running
+        try:
+            await asyncio.wait_for(asyncio.shield(running), self.wait_seconds)
+        except Exception:  # any driver error, or no answer in time, means "not ready"
+            return False
+        return True
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def probe_of(request: Request) -> DatabaseProbe:
+    state = request.app.state
+    probe: DatabaseProbe | None = getattr(state, "database_probe", None)
+    if probe is None:
+        vault: Vault = state.vault
+        wait = min(vault.settings.database_wait_seconds, READY_WAIT_SECONDS)
+        probe = state.database_probe = DatabaseProbe(vault.engine, wait)
+    return probe
 
 
 @router.get(
@@ -43,15 +93,11 @@ def healthz() -> dict[str, str]:
         503: oa.json_response("Not ready: stop sending traffic here", READY),
     },
 )
-def readyz(request: Request) -> JSONResponse:
-    """The database answers and the master key is loaded."""
-    vault: Vault = request.app.state.vault
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers (within two seconds) and the master key is loaded."""
     checks: dict[str, str] = {"master_key": "loaded"}
-    try:
-        with vault.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:  # any driver error means "not ready"
+    if not await probe_of(request).answers():
         checks["database"] = "unreachable"
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+    checks["database"] = "ok"
     return JSONResponse({"status": "ok", "checks": checks})

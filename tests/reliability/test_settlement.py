@@ -12,7 +12,7 @@ from okap_server.context import Vault
 from okap_server.proxy.admission import Admission
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import SqlBudget, day_key, month_key
-from okap_server.proxy.recorder import write_batch
+from okap_server.proxy.recorder import sweep_stale, write_batch
 from tests.server.proxy.records import settled_outcome, spend
 from tests.support.grants import entry, make_grant
 
@@ -34,7 +34,7 @@ def test_a_swept_hold_is_charged_once_in_every_period(vault: Vault, limits: Limi
     held = admission.admit(grant.grant_id, "openai", limits, 400, now)
     budget = SqlBudget()
     with vault.engine.begin() as conn:
-        assert budget.sweep(conn, utcnow()) == 1
+        assert sweep_stale(conn, budget, utcnow()) == 1
     # The dead request is charged its worst case everywhere spend is reported.
     assert periods(vault, grant.grant_id) == {"total": 400, "day": 400, "month": 400}
     outcome = settled_outcome(grant, held, now, 150)

@@ -61,7 +61,7 @@ def test_a_group_admits_and_refuses_each_request_on_its_own(vault: Vault) -> Non
         "Admitted",
         "Admitted",
         "RateLimited",
-        "BudgetExceeded",
+        "BudgetHeld",  # only held, not spent: retryable
         "Admitted",
     ]
     # The refused request counted in no window: the minute's count is 2, not 3.
@@ -266,7 +266,7 @@ def test_a_group_that_does_not_fit_together_is_admitted_one_by_one(vault: Vault)
     spend_bound = Limits(total_spend=1000)
     group = [AdmissionRequest(other.grant_id, "openai", spend_bound, 300, now) for _ in range(4)]
     results = Admission(vault.engine).admit_many(group)
-    assert [type(r).__name__ for r in results] == ["Admitted"] * 3 + ["BudgetExceeded"]
+    assert [type(r).__name__ for r in results] == ["Admitted"] * 3 + ["BudgetHeld"]
     total = spend(vault, other.grant_id, "total")
     assert total is not None and total.reserved_micros == 900
     assert holds(vault) == 4 + 3

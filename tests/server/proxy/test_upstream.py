@@ -1,4 +1,5 @@
-"""Upstream trouble: retries before the first byte, native 502/504, OpenAI-compatible rows."""
+"""Upstream trouble: retries only of what was not processed, native 502/504,
+OpenAI-compatible rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import httpx
 import openai
 import pytest
+from google.genai import errors as genai_errors
 from sqlmodel import select
 
 from okap_server.context import Vault, open_vault
@@ -33,12 +35,15 @@ def test_a_503_is_retried_then_succeeds(
     )
     assert answer.choices[0].message.content
     assert len(fake_upstream.requests_for("openai")) == 3
+    # A 502 does not say the request went unprocessed: it is passed on, never sent twice.
     fake_upstream.script("google", Respond(502))
     gemini = google_client(live_url, grant.token)
-    assert gemini.models.generate_content(model="gemini-2.0-flash", contents="hi").text
-    assert len(fake_upstream.requests_for("google")) == 2
+    with pytest.raises(genai_errors.ServerError) as failed:
+        gemini.models.generate_content(model="gemini-2.0-flash", contents="hi")
+    assert failed.value.code == 502
+    assert len(fake_upstream.requests_for("google")) == 1
     logs = wait_for_logs(vault, 2)
-    assert [log.status for log in logs] == [200, 200]
+    assert [log.status for log in logs] == [200, 502]
 
 
 def test_retries_are_bounded_and_the_last_answer_passes_through(
