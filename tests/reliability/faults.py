@@ -9,8 +9,9 @@ upstream, so a test can break some requests and let others succeed::
         faulty.script(Fault.RESET, Fault.PASS)
         settings = Settings(upstreams=faulty.upstreams(), ...)
 
-Faults: reset the connection before answering (RST, not FIN), hang past the vault's read
-timeout, answer 200 with JSON that does not parse, stream a few events and then reset,
+Faults: reset (RST) or close (FIN) the connection after reading the whole request, without
+answering; hang past the vault's read timeout, or answer for real only after it; answer 200
+with JSON that does not parse, stream a few events and then reset,
 stream events whose data is garbage, or answer an error status in the provider's shape.
 Every response says ``Connection: close``, so one connection is one request.
 """
@@ -35,7 +36,9 @@ from tests.support.fake_upstream import FakeUpstream
 class Fault(Enum):
     PASS = "pass"
     RESET = "reset"  # read the request, then RST
+    CLOSE = "close"  # read the request, then close (FIN) without answering
     HANG = "hang"  # read the request, answer nothing for ``hang_seconds``
+    LATE = "late"  # read the request, answer it for real after ``hang_seconds``
     INVALID_JSON = "invalid_json"  # 200 application/json, body that does not parse
     RESET_MID_STREAM = "reset_mid_stream"  # 200 text/event-stream, two events, then RST
     GARBAGE_SSE = "garbage_sse"  # 200 text/event-stream whose events are not JSON
@@ -253,9 +256,14 @@ class FaultyUpstream:
             self._relay(conn, head, body)
         elif fault is Fault.RESET:
             _reset(conn)
+        elif fault is Fault.CLOSE:
+            conn.close()
         elif fault is Fault.HANG:
             time.sleep(self.hang_seconds)
             conn.close()
+        elif fault is Fault.LATE:
+            time.sleep(self.hang_seconds)
+            self._relay(conn, head, body)
         elif fault is Fault.INVALID_JSON:
             conn.sendall(
                 _response("200 OK", "application/json", b'{"id": "chatcmpl-1", "choices": [{"ind')

@@ -45,10 +45,11 @@ def census(vault: Vault, grant_id: str) -> dict[str, int]:
                 query = query.where(clause)  # type: ignore[arg-type]
             return int(session.exec(query).one())
 
-        spent = session.exec(
-            select(func.coalesce(func.sum(SpendCounter.spent_micros), 0)).where(
-                SpendCounter.grant_id == grant_id, SpendCounter.period == day_key(utcnow())
-            )
+        spent, requests = session.exec(
+            select(
+                func.coalesce(func.sum(SpendCounter.spent_micros), 0),
+                func.coalesce(func.sum(SpendCounter.requests), 0),
+            ).where(SpendCounter.grant_id == grant_id, SpendCounter.period == day_key(utcnow()))
         ).one()
         reserved = session.exec(
             select(func.coalesce(func.sum(Reservation.amount_micros), 0)).where(
@@ -73,6 +74,7 @@ def census(vault: Vault, grant_id: str) -> dict[str, int]:
             "reservations": count(Reservation),
             "reserved_micros": int(reserved),
             "spent_micros": int(spent),
+            "requests": int(requests),
             "logged_cost_micros": int(logged_cost),
         }
 
@@ -169,3 +171,5 @@ def test_sigkill_under_load_loses_nothing(
     assert after["logs"] - after["logs_unknown"] <= sent  # no request logged twice
     assert after["logs_unknown"] == at_kill["reservations"]  # each stale hold, once
     assert after["spent_micros"] == after["logged_cost_micros"]
+    # Every audited request is counted as one, those the sweeper audited too.
+    assert after["requests"] == after["logs"], after

@@ -1,6 +1,8 @@
 """Upstream faults through real sockets: the app's SDK raises its usual exception, the vault
-stays up, and the books stay right (a failed request costs nothing, a half-streamed one is
-settled above $0, no hold is left behind)."""
+stays up, and the books stay right (a request that never reached the provider, or that it
+answered with an error, costs nothing; one it may have processed without answering, a
+half-streamed one, or a late answer, is charged above $0; no hold is left behind; nothing
+that may have been processed is sent twice)."""
 
 from __future__ import annotations
 
@@ -77,22 +79,23 @@ def status_of(exc: BaseException) -> int | None:
     return None
 
 
-# (faults scripted for one request, counting retries; the status the app must see)
-REQUEST_FAULTS: list[tuple[str, list[Fault], int]] = [
-    ("reset before the response", [Fault.RESET, Fault.RESET], 502),
-    ("slow past the read timeout", [Fault.HANG], 504),
-    ("500", [Fault.STATUS_500], 500),
-    ("503 after every retry", [Fault.STATUS_503, Fault.STATUS_503], 503),
-    ("down (connection refused)", [], 502),
+# (faults scripted for one request, counting retries; the status the app must see; whether
+# the provider may have processed it, so it is charged its worst case)
+REQUEST_FAULTS: list[tuple[str, list[Fault], int, bool]] = [
+    ("reset after reading the request", [Fault.RESET], 502, True),
+    ("slow past the read timeout", [Fault.HANG], 504, True),
+    ("500", [Fault.STATUS_500], 500, False),
+    ("503 after every retry", [Fault.STATUS_503, Fault.STATUS_503], 503, False),
+    ("down (connection refused)", [], 502, False),
 ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_failed_request_is_a_native_error_costs_nothing_and_the_next_works(
+def test_a_failed_request_is_a_native_error_billed_only_if_it_was_sent_and_the_next_works(
     vault: Vault, live_url: str, faulty: FaultyUpstream, provider: str
 ) -> None:
     grant = make_grant(vault, entry(provider, limits=LIMITED))
-    for name, faults, status in REQUEST_FAULTS:
+    for name, faults, status, _ in REQUEST_FAULTS:
         faulty.script(*faults)
         if not faults:
             faulty.down()
@@ -109,9 +112,52 @@ def test_a_failed_request_is_a_native_error_costs_nothing_and_the_next_works(
     books = settled_books(vault, grant.grant_id, count)
     assert_balanced(books, count)
     failed_logs, fine_logs = books.logs[0::2], books.logs[1::2]
-    assert [log.status for log in failed_logs] == [status for _, _, status in REQUEST_FAULTS]
-    assert all(log.cost_micros == 0 for log in failed_logs)  # nothing billable came back
+    assert [log.status for log in failed_logs] == [status for _, _, status, _ in REQUEST_FAULTS]
+    for log, (name, _, _, charged) in zip(failed_logs, REQUEST_FAULTS, strict=True):
+        if charged:  # it reached the provider, which may have billed it: never $0
+            assert (log.error_type, log.cost_micros > 0) == ("outcome_unknown", True), name
+        else:  # never processed, or answered with an error: nothing billable came back
+            assert log.cost_micros == 0, name
     assert all(log.status == 200 and log.cost_micros > 0 for log in fine_logs)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("fault", [Fault.CLOSE, Fault.RESET])
+def test_a_request_read_and_dropped_by_the_upstream_is_never_retried_and_is_charged(
+    vault: Vault, live_url: str, faulty: FaultyUpstream, provider: str, fault: Fault
+) -> None:
+    """The upstream read the whole request, then closed without answering: it may have
+    processed it, so sending it again could run (and bill) it twice."""
+    grant = make_grant(vault, entry(provider, limits=LIMITED))
+    faulty.script(*[fault] * 3)
+    for _ in range(3):  # each app call puts exactly one request upstream
+        with pytest.raises(SERVER_ERROR[provider]) as failed:
+            call(provider, live_url, grant.token)
+        assert status_of(failed.value) == 502
+    assert [seen.fault for seen in faulty.seen] == [fault] * 3
+    books = settled_books(vault, grant.grant_id, 3)
+    assert_balanced(books, 3)
+    for log in books.logs:
+        assert (log.status, log.error_type) == (502, "outcome_unknown")
+        assert log.cost_micros > 0  # its worst case
+    assert books.spent_micros == sum(log.cost_micros for log in books.logs)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_answer_after_the_read_timeout_is_charged(
+    vault: Vault, live_url: str, faulty: FaultyUpstream, provider: str
+) -> None:
+    """The provider answers 200 with usage, but only after the vault gave up: it billed
+    the answer, so the vault charges the request's worst case, not $0."""
+    grant = make_grant(vault, entry(provider, limits=LIMITED))
+    faulty.script(Fault.LATE)
+    with pytest.raises(SERVER_ERROR[provider]) as failed:
+        call(provider, live_url, grant.token)
+    assert status_of(failed.value) == 504
+    assert [seen.fault for seen in faulty.seen] == [Fault.LATE]  # not sent again
+    (log,) = settled_books(vault, grant.grant_id, 1).logs
+    assert (log.status, log.error_type) == (504, "outcome_unknown")
+    assert log.cost_micros > 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
