@@ -19,6 +19,7 @@ from okap_server.proxy.admission import (
     LoneAdmission,
 )
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
+from okap_server.proxy.journal import SettlementJournal
 from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.ownership import OwnedObjects
 from okap_server.proxy.pricing import PriceTable
@@ -50,6 +51,7 @@ class ProxyRuntime:
             vault.engine,
             flush_seconds=settings.proxy_audit_flush_seconds,
             sweep_seconds=settings.proxy_sweep_seconds,
+            journal=SettlementJournal(settings.home / "journal"),
         )
         self.admission = Admission(
             vault.engine,

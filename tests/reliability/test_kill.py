@@ -1,8 +1,10 @@
 """SIGKILL under load, then a restart: no grant, key or settled usage lost, nothing counted
-twice, stale holds charged and released, and every request that finished is in the audit."""
+twice, stale holds charged and released, every request that finished is in the audit, and
+those whose answer had been relayed are settled at their real cost (the journal)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -156,20 +158,86 @@ def test_sigkill_under_load_loses_nothing(
 
     assert after["grants"] == before["grants"] and after["keys"] == before["keys"]
     assert after["reservations"] == 0  # every stale hold expired
-    # Nothing settled before the kill was lost, nothing was counted twice: spend is what
-    # was logged plus the stale holds, charged once at their worst case.
-    assert after["logs"] >= at_kill["logs"]
-    assert after["spent_micros"] == at_kill["logged_cost_micros"] + at_kill["reserved_micros"], (
-        at_kill,
-        after,
-    )
+    # Nothing settled before the kill was lost, nothing was counted twice: every request
+    # recorded in flight at the kill became exactly one audit row, settled from the dead
+    # process's journal (its answer had been relayed: its real cost) or by the sweeper
+    # (still in flight: its worst case), so spend is at most what was logged plus the
+    # stale holds, and never less than what was spent before.
+    assert after["logs"] == at_kill["logs"] + at_kill["reservations"], (at_kill, after)
+    assert after["logs_unknown"] <= at_kill["reservations"]
+    assert after["spent_micros"] <= at_kill["logged_cost_micros"] + at_kill["reserved_micros"]
     assert after["spent_micros"] >= at_kill["spent_micros"]
-    # The audit holds every request whose answer the app had received in full (those the
-    # dead process had not written yet come back with the sweep, outcome unknown), and no
+    # The audit holds every request whose answer the app had received in full, and no
     # request twice; what it says was spent is what the counters say.
     assert after["logs"] >= done, (after, done, sent)
     assert after["logs"] - after["logs_unknown"] <= sent  # no request logged twice
-    assert after["logs_unknown"] == at_kill["reservations"]  # each stale hold, once
     assert after["spent_micros"] == after["logged_cost_micros"]
     # Every audited request is counted as one, those the sweeper audited too.
     assert after["requests"] == after["logs"], after
+
+
+def test_answers_relayed_before_a_kill_are_settled_at_their_real_cost(
+    settings: Settings, vault: Vault, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The writer waits a minute between batches here, so nothing answered before the kill
+    was written to the database. Each answer had reached the app: the restarted vault
+    settles it at its real cost from the dead process's journal, not at its worst case;
+    only the request still in flight at the kill is left to the sweeper."""
+    grant = make_grant(vault, entry("openai", limits=LIMITED), entry("anthropic", limits=LIMITED))
+    env = {**server_env(settings, fake_upstream), "OKAP_PROXY_AUDIT_FLUSH_SECONDS": "60"}
+    port = settings.port
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    fake_upstream.script("anthropic", SlowStream(delay=5.0))  # the one in flight at the kill
+    answered = 8
+    with vault_process(env, port, log) as process:
+        oa = openai.OpenAI(base_url=f"{url}/v1/openai", api_key=grant.token, max_retries=0)
+        an = anthropic.Anthropic(base_url=f"{url}/v1/anthropic", api_key=grant.token, max_retries=0)
+
+        def slow() -> None:
+            with (
+                contextlib.suppress(Exception),
+                an.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=HI) as events,
+            ):
+                "".join(events.text_stream)
+
+        in_flight = threading.Thread(target=slow, daemon=True)
+        in_flight.start()
+        for n in range(answered):
+            if n % 2:
+                oa.chat.completions.create(model="gpt-4o-mini", messages=HI, max_tokens=50)
+            else:
+                with oa.chat.completions.create(
+                    model="gpt-4o-mini", messages=HI, max_tokens=50, stream=True
+                ) as chunks:
+                    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        deadline = time.monotonic() + 10
+        while fake_upstream.requests_for("anthropic") == [] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at_kill = census(vault, grant.grant_id)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert at_kill["logs"] == 0  # nothing was written before the kill
+    assert at_kill["reservations"] == answered + 1
+
+    with vault.session() as session:
+        session.exec(update(Reservation).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    with vault_process(env, port, log):
+        deadline = time.monotonic() + 15
+        while census(vault, grant.grant_id)["reservations"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    after = census(vault, grant.grant_id)
+    assert after["reservations"] == 0
+    assert after["logs_ok"] == answered, after  # each answer, at its real cost
+    assert after["logs_unknown"] == 1  # only the request in flight: its worst case
+    assert after["logs"] == answered + 1 and after["requests"] == answered + 1
+    assert after["spent_micros"] == after["logged_cost_micros"]
+    with vault.session() as session:
+        costs = session.exec(
+            select(RequestLog.cost_micros).where(
+                RequestLog.grant_id == grant.grant_id, RequestLog.status == 200
+            )
+        ).all()
+    assert set(costs) == {5}  # 12 tokens in and 5 out of gpt-4o-mini, not a 50-token hold
+    assert not list((settings.home / "journal").glob("*.jsonl"))  # replayed, then deleted

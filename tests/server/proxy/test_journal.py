@@ -1,0 +1,65 @@
+"""The settlement journal: an outcome read back is the outcome written, and a segment is
+replayed only once its process is gone (its lock released)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from okap_server.clock import utcnow
+from okap_server.proxy.journal import SettlementJournal, decode, encode, read_segment
+from okap_server.proxy.providers.base import Usage
+from okap_server.proxy.recorder import Outcome
+
+
+def outcome(**changes: object) -> Outcome:
+    fields: dict[str, object] = {
+        "account_id": "acc_1",
+        "grant_id": "grt_1",
+        "client_name": "Notes “β”",
+        "provider": "openai",
+        "endpoint": "POST chat/completions",
+        "status": 200,
+        "model": "gpt-4o-mini",
+        "capability": "chat",
+        "latency_ms": 1.5,
+        "upstream_latency_ms": 1.25,
+        "usage": Usage(12, 5, 2, 1),
+        "cost_micros": 5,
+        "streamed": True,
+        "created_at": utcnow(),
+        "admitted": True,
+        "reservation_id": "rsv_abc",
+        "reserved_micros": 2481,
+        "reserved_periods": ("day:2026-01-01", "total"),
+        "unknown_outcome_cost": 2481,
+        "day": "day:2026-01-01",
+        "month": "month:2026-01",
+    }
+    fields.update(changes)
+    return Outcome(**fields)  # type: ignore[arg-type]
+
+
+def test_an_outcome_reads_back_as_written() -> None:
+    for original in (outcome(), outcome(usage=None, reservation_id=None, admitted=False)):
+        line = encode(original)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        copy = decode(line)
+        assert copy == original
+        assert copy.log_id() == original.log_id()  # the same audit row, however often written
+
+
+def test_only_a_dead_processs_segment_is_an_orphan(tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    alive = SettlementJournal(folder)
+    alive.open()
+    alive.append(outcome())
+    other = SettlementJournal(folder)
+    other.open()
+    assert other.orphans() == []  # held by a live journal (its lock)
+    alive.close(delete=False)  # as a killed process leaves it: the lock goes, the file stays
+    (orphan,) = other.orphans()
+    assert [o.reservation_id for o in read_segment(orphan)] == ["rsv_abc"]
+    orphan.close(delete=True)
+    other.close(delete=True)
+    assert list(folder.iterdir()) == []
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
