@@ -4,9 +4,12 @@ answer goes out, so a process killed before its next audit flush loses no real c
 The recorder writes settlements to the database in batches, a quarter of a second apart.
 A process killed in between used to leave those requests to the sweeper, which charges
 each its worst case (the outcome is unknown to it), however cheap the answer the app got.
-Here every outcome the recorder is handed is also appended, as one JSON line, to this
-process's segment file under ``OKAP_HOME/journal`` (a ``write(2)`` of a few hundred bytes
-with ``O_APPEND``: about 5 µs, and it survives the process, though not the machine).
+Here every outcome the recorder is handed is also appended, as one record, to this
+process's segment file under ``OKAP_HOME/journal`` (one ``write(2)`` of a few hundred
+bytes with ``O_APPEND``, about 4 µs with its encoding; it survives the process, though not
+the machine). A record is a length and a pickle of plain values (the fastest encoding
+measured: a quarter of JSON's cost), read back with an unpickler that refuses every class,
+so a record can only ever build strings, numbers, lists and tuples.
 A flush that has written everything seals the segment and deletes it.
 
 A process that starts replays the segments of processes that are gone: each process holds
@@ -20,12 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import io
 import logging
 import os
+import pickle
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from okap_server.clock import new_id
 from okap_server.proxy.outcome import Outcome
@@ -33,14 +39,14 @@ from okap_server.proxy.providers.base import Usage
 
 log = logging.getLogger("okap.proxy.journal")
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-SUFFIX = ".jsonl"
+SUFFIX = ".journal"
+_LENGTH = struct.Struct("<I")
 
 
 def encode(o: Outcome) -> bytes:
-    """One outcome as a JSON line: its fields in a fixed order (see :func:`decode`)."""
+    """One outcome as a record: its fields, in a fixed order (see :func:`decode`)."""
     usage = o.usage
-    row = [
+    row = (
         o.log_id(),
         o.account_id,
         o.grant_id,
@@ -72,11 +78,20 @@ def encode(o: Outcome) -> bytes:
         o.abandoned,
         o.day,
         o.month,
-    ]
-    return _ENCODE(row).encode() + b"\n"
+    )
+    data = pickle.dumps(row, protocol=5)
+    return _LENGTH.pack(len(data)) + data
 
 
-def decode(line: bytes) -> Outcome:
+class _PlainValues(pickle.Unpickler):
+    """Builds plain values only: a record naming any class or function is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError("a journal record holds plain values only")
+
+
+def decode(data: bytes) -> Outcome:
+    """The outcome of one record's pickle (without its length)."""
     (
         audit_id,
         account_id,
@@ -102,7 +117,7 @@ def decode(line: bytes) -> Outcome:
         abandoned,
         day,
         month,
-    ) = json.loads(line)
+    ) = _PlainValues(io.BytesIO(data)).load()
     return Outcome(
         account_id=account_id,
         grant_id=grant_id,
@@ -243,12 +258,18 @@ class SettlementJournal:
 
 
 def read_segment(segment: Segment) -> list[Outcome]:
-    """Its outcomes; an unreadable line (cut short by a crash) is skipped."""
+    """Its outcomes; a record cut short by a crash, or unreadable, is skipped."""
+    data = segment.path.read_bytes()
     outcomes: list[Outcome] = []
-    with open(segment.path, "rb") as file:
-        for line in file:
-            try:
-                outcomes.append(decode(line))
-            except (ValueError, TypeError) as exc:
-                log.warning("skipped an unreadable journal line: %s", type(exc).__name__)
+    start = 0
+    while start + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, start)
+        record = data[start + _LENGTH.size : start + _LENGTH.size + length]
+        start += _LENGTH.size + length
+        if len(record) < length:
+            break  # the last record, cut short
+        try:
+            outcomes.append(decode(record))
+        except (pickle.UnpicklingError, ValueError, TypeError, EOFError) as exc:
+            log.warning("skipped an unreadable journal record: %s", type(exc).__name__)
     return outcomes

@@ -240,4 +240,4 @@ def test_answers_relayed_before_a_kill_are_settled_at_their_real_cost(
             )
         ).all()
     assert set(costs) == {5}  # 12 tokens in and 5 out of gpt-4o-mini, not a 50-token hold
-    assert not list((settings.home / "journal").glob("*.jsonl"))  # replayed, then deleted
+    assert not list((settings.home / "journal").glob("*.journal"))  # replayed, then deleted
