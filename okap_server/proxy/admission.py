@@ -30,9 +30,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import TimeoutError as DatabaseTimeout
 
 from okap_server.db.cursor import Cursor
-from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, ProxyUnavailable, RateLimited
+from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
 from okap_server.proxy.grants import Limits
 from okap_server.proxy.limits import (
     RateLimiter,
@@ -310,9 +311,10 @@ class LoneAdmission:
 
 
 def _give_up(future: asyncio.Future[Admitted]) -> None:
+    """The request stops waiting: it is answered 503 as for any database error (and, as for
+    those, not audited: the audit lives in the database that did not answer)."""
     if not future.done():
-        log.error("proxy: the database did not admit a request in time")
-        future.set_exception(ProxyUnavailable())
+        future.set_exception(DatabaseTimeout("the database did not admit the request in time"))
 
 
 @dataclass
@@ -330,9 +332,9 @@ class AdmissionQueue:
     caller can release it at once instead of leaving it to the sweeper. ``lone`` admits a
     request that is alone in flight on the loop itself (SQLite).
 
-    A request waits at most ``wait_seconds`` for its group to commit, then gets
-    ``ProxyUnavailable`` (503): a database that accepts connections but never answers (a
-    paused VM, a stuck disk) holds the admission thread, never the app.
+    A request waits at most ``wait_seconds`` for its group to commit, then gets a database
+    timeout (answered 503 ``vault_unavailable``): a database that accepts connections but
+    never answers (a paused VM, a stuck disk) holds the admission thread, never the app.
     """
 
     def __init__(

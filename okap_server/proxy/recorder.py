@@ -71,8 +71,9 @@ class Recorder:
         self.sweep_seconds = sweep_seconds
         self.journal = journal
         self._pending: list[Outcome] = []
-        self._settling = 0  # settle_now batches being written, off the pending list
+        self._writing = 0  # batches taken off the pending list and being written
         self._mutex = threading.Lock()
+        self._written = threading.Condition(self._mutex)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -95,41 +96,49 @@ class Recorder:
             self._wake.set()
 
     def _take(self, count: int) -> list[Outcome]:
+        """Up to ``count`` outcomes to write; :meth:`_done` must follow a non-empty batch."""
         with self._mutex:
             batch = self._pending[:count]
             del self._pending[:count]
+            if batch:
+                self._writing += 1
         return batch
 
-    def _give_back(self, batch: list[Outcome]) -> None:
+    def _done(self, batch: list[Outcome], *, written: bool) -> None:
         with self._mutex:
-            self._pending[:0] = batch
+            if not written:
+                self._pending[:0] = batch
+            self._writing -= 1
+            self._written.notify_all()
 
     def _all_written(self) -> bool:
         with self._mutex:
-            return not self._pending and not self._settling
+            return not self._pending and not self._writing
 
-    def settle_now(self, keys: Collection[tuple[str, str]]) -> bool:
+    def settle_now(self, keys: Collection[tuple[str, str]], wait: float = 1.0) -> bool:
         """From any thread: write the finished requests holding budget of these (grant,
-        provider) entries, in a transaction of their own. True if any was written (so a
-        refused hold may fit now)."""
+        provider) entries, in a transaction of their own, or, if a flush has taken them
+        already, wait (at most ``wait`` seconds) for it to be written. True if a refused
+        hold may fit now."""
         with self._mutex:
             taken = [
                 o for o in self._pending if o.reserved_periods and (o.grant_id, o.provider) in keys
             ]
             if not taken:
-                return False
+                if not self._writing:
+                    return False
+                self._written.wait_for(lambda: not self._writing, timeout=wait)
+                return not self._writing
             chosen = {id(o) for o in taken}
             self._pending[:] = [o for o in self._pending if id(o) not in chosen]
-            self._settling += 1
+            self._writing += 1
         try:
             write_batch(self.engine, self.budget, taken)
         except Exception as exc:  # the database is away: the recorder writes them later
             log.error("could not settle %d proxy records: %s", len(taken), type(exc).__name__)
-            self._give_back(taken)
+            self._done(taken, written=False)
             return False
-        finally:
-            with self._mutex:
-                self._settling -= 1
+        self._done(taken, written=True)
         return True
 
     def start(self) -> None:
@@ -185,12 +194,15 @@ class Recorder:
             while batch := self._take(BATCH_SIZE):
                 try:
                     await anyio.to_thread.run_sync(write_batch, self.engine, self.budget, batch)
-                except Exception as exc:  # the database is away: keep the records, try again
+                except BaseException as exc:  # the database is away: keep them, try again
+                    self._done(batch, written=False)
+                    if not isinstance(exc, Exception):
+                        raise
                     log.error(
                         "could not write %d proxy records: %s", len(batch), type(exc).__name__
                     )
-                    self._give_back(batch)
                     return
+                self._done(batch, written=True)
             if self.journal is not None and self._all_written():
                 self.journal.release_sealed()
 

@@ -18,6 +18,7 @@ Every response says ``Connection: close``, so one connection is one request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -187,8 +188,12 @@ class FaultyUpstream:
         self.default = pick
 
     def down(self) -> None:
-        """Stop listening: connections are refused until ``up``."""
+        """Stop listening: connections are refused until ``up``. Shut down first: a close
+        alone leaves the socket listening until the serving thread's ``accept`` returns,
+        and a connection queued meanwhile would be reset after its request was sent."""
         with self._lock:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
 
     def up(self) -> None:
