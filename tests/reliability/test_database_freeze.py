@@ -91,7 +91,7 @@ def test_a_frozen_database_gets_bounded_503s_and_readyz_says_so(
                         answer = httpx.get(f"{live}/readyz", timeout=60)
                         took = time.monotonic() - started
                         ready.append(Seen(started - frozen_at, took, answer.status_code, None))
-                        time.sleep(1.0)
+                        time.sleep(0.2)
 
                 # Requests whose grant is cached wait on admission; the unseen token's wait
                 # on loading its grant.
@@ -121,7 +121,7 @@ def test_a_frozen_database_gets_bounded_503s_and_readyz_says_so(
         assert (answer.status, answer.code) == (503, "vault_unavailable"), answer
         assert answer.took < ANSWER_BOUND, answer
     assert any(a.started > FREEZE_SECONDS / 2 for a in seen)  # late in the freeze too
-    assert len(ready) >= 5, ready
+    assert len(ready) >= 3, ready
     for answer in ready:
         assert answer.status == 503 and answer.took < READY_BOUND, answer
     # Nothing half-written: requests refused in the freeze hold nothing, the two answered
