@@ -25,6 +25,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ from okap_server.proxy.limits import (
 log = logging.getLogger("okap.proxy.admission")
 
 MAX_GROUP = 128
+WATCH_SECONDS = 0.25  # how often waiting requests are checked against their deadline
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,8 @@ class AdmissionQueue:
         self.lone = lone
         self.max_group = max_group
         self.wait_seconds = wait_seconds
+        self._deadlines: deque[tuple[float, asyncio.Future[Admitted]]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -386,14 +390,26 @@ class AdmissionQueue:
             )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Admitted] = loop.create_future()
-        # A timer, not asyncio.wait_for: this is every request's path, and a timer handle
-        # costs a fraction of a wrapping task.
-        timer = loop.call_later(self.wait_seconds, _give_up, future)
+        # Not a timer per request (asyncio.wait_for, call_later): this is every request's
+        # path. One watchdog, while requests wait, gives up on those past their deadline.
+        self._deadlines.append((loop.time() + self.wait_seconds, future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(WATCH_SECONDS, self._watch)
         self._queue.put(_Waiting(request, future))
-        try:
-            return await future
-        finally:
-            timer.cancel()
+        return await future
+
+    def _watch(self) -> None:
+        """Give up on the requests waiting past their deadline (they are answered 503);
+        deadlines come in order, so only the oldest are looked at."""
+        self._watchdog = None
+        assert self._loop is not None
+        now = self._loop.time()
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
+            _, future = deadlines.popleft()
+            _give_up(future)
+        if deadlines:
+            self._watchdog = self._loop.call_later(WATCH_SECONDS, self._watch)
 
     def _run(self) -> None:
         while True:
@@ -435,6 +451,9 @@ class AdmissionQueue:
                 future.set_result(result)
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
