@@ -87,6 +87,35 @@ def test_connection_errors_become_502_and_timeouts_504() -> None:
     assert timed_out.value.status == 504
 
 
+@pytest.mark.parametrize(
+    ("failure", "error", "attempts", "unknown"),
+    [
+        # Not sent in full: the provider cannot have processed it, so it is sent again.
+        (httpx.ConnectError, UpstreamUnavailable, 3, False),
+        (httpx.ConnectTimeout, UpstreamTimeout, 3, False),
+        (httpx.WriteError, UpstreamUnavailable, 3, False),
+        # Sent: it may have been processed (and billed), so it is never sent twice.
+        (httpx.RemoteProtocolError, UpstreamUnavailable, 1, True),
+        (httpx.ReadError, UpstreamUnavailable, 1, True),
+        (httpx.ReadTimeout, UpstreamTimeout, 1, True),
+    ],
+)
+def test_only_a_request_that_cannot_have_been_processed_is_retried(
+    failure: type[httpx.TransportError], error: type[Exception], attempts: int, unknown: bool
+) -> None:
+    sent = []
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise failure("broken", request=request)
+
+    request = httpx.Request("POST", "https://api.example/v1/x", content=b"{}")
+    with pytest.raises(error) as failed:
+        asyncio.run(pool(httpx.MockTransport(fail)).send(request))
+    assert len(sent) == attempts
+    assert failed.value.outcome_unknown is unknown  # type: ignore[attr-defined]
+
+
 def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
