@@ -100,7 +100,7 @@ _SPENT = Sql(
 )
 HELD_RETRY_SECONDS = 1
 
-# Spend and requests never go below zero: a settlement is applied once (recorder.py), and
+# Spend and requests never go below zero: a settlement is applied once (settlement.py), and
 # were one ever applied twice, the limit must not be lifted by a negative spend.
 _APPLY = Sql(
     "INSERT INTO spend_counter "
@@ -429,9 +429,10 @@ class SqlBudget:
     ) -> int:
         """Charge and release holds past their expiry; drop rate windows that are over.
 
-        A stale hold is charged at its worst case in every period spend is reported in
-        (total, its day, its month), as settlement would have, and released from the
-        periods it was held against; a late settlement corrects all three to the real cost.
+        A stale hold is charged at its worst case, and counted as a request, in every period
+        spend is reported in (total, its day, its month), as settlement would have, and
+        released from the periods it was held against; a late settlement corrects all three
+        to the real cost.
         ``swept_out`` receives each hold charged, so the caller can audit it.
         """
         stale = conn.execute(
