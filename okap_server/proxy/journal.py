@@ -78,6 +78,7 @@ def encode(o: Outcome) -> bytes:
         o.abandoned,
         o.day,
         o.month,
+        o.owned,
     )
     data = pickle.dumps(row, protocol=5)
     return _LENGTH.pack(len(data)) + data
@@ -117,6 +118,7 @@ def decode(data: bytes) -> Outcome:
         abandoned,
         day,
         month,
+        owned,
     ) = _PlainValues(io.BytesIO(data)).load()
     return Outcome(
         account_id=account_id,
@@ -142,6 +144,7 @@ def decode(data: bytes) -> Outcome:
         abandoned=abandoned,
         day=day,
         month=month,
+        owned=tuple(owned),
         audit_id=audit_id,
     )
 

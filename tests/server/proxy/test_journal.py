@@ -34,6 +34,7 @@ def outcome(**changes: object) -> Outcome:
         "unknown_outcome_cost": 2481,
         "day": "day:2026-01-01",
         "month": "month:2026-01",
+        "owned": ("file-abc", "resp_1"),  # the grant owns these once settled (ownership.py)
     }
     fields.update(changes)
     return Outcome(**fields)  # type: ignore[arg-type]
