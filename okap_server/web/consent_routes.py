@@ -35,6 +35,7 @@ from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
+from okap_server.web.consent_summary import summarise
 from okap_server.web.csrf import CSRF_FIELD, check_csrf
 from okap_server.web.pages import NO_STORE, error_page, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -89,6 +90,13 @@ def _page(
 ) -> Response:
     keys = vault.keys.list(session, signed_in.account.id)
     defaults = default_limits_for(session, signed_in.account.id, vault.settings)
+    entries = entry_views(
+        row.requested_details,
+        vault.providers,
+        keys,
+        defaults,
+        default_expiry=(row.created_at, vault.settings.default_grant_days),
+    )
     return render_page(
         request,
         "consent.html",
@@ -96,7 +104,9 @@ def _page(
         signed_in=signed_in,
         req=row,
         app=request_view(row),
-        entries=entry_views(row.requested_details, vault.providers, keys, defaults),
+        entries=entries,
+        summary=summarise(entries),
+        default_grant_days=vault.settings.default_grant_days,
         error=error,
     )
 
