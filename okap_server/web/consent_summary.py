@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.authorization.models import Grant
 from okap_server.dashboard.formatting import aware, limit_value, usd
+from okap_server.proxy.providers.catalog import ProviderCatalog
 
 # A calendar month has at most 31 days: the most a daily limit lets through in one.
 DAYS_IN_A_MONTH = 31
@@ -118,3 +120,26 @@ def summarise(entries: Sequence[Any]) -> Summary:
 def when(value: datetime | None) -> str:
     """``2 Jan 2027, 13:12 UTC``: the page's one way to write an instant."""
     return value.strftime("%-d %b %Y, %H:%M UTC") if value else ""
+
+
+@dataclass(frozen=True)
+class ExistingAccess:
+    """The live grant this app already holds for the same request, as the page names it."""
+
+    grant_id: str
+    approved: str
+    until: str
+    providers: list[str]
+
+
+def existing_view(grant: Grant, catalog: ProviderCatalog) -> ExistingAccess:
+    names = []
+    for entry in grant.details:
+        row = catalog.get(entry["provider"])
+        names.append(row.name if row is not None else entry["provider"])
+    return ExistingAccess(
+        grant_id=grant.id,
+        approved=when(aware(grant.created_at)),
+        until=when(aware(grant.expires_at)),
+        providers=names,
+    )

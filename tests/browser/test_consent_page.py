@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-
 from sqlmodel import select
 
 from okap_server.accounts.models import Account
