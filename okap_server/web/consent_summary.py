@@ -69,7 +69,7 @@ def expiry_was_asked(expires: datetime | None, created_at: datetime, default_day
 class Summary:
     """The top of the page: what the whole request adds up to if approved as shown."""
 
-    providers: int
+    providers: list[str]  # the names, in request order
     spend_reach: float  # summed over the providers that have a spend limit
     unbounded: list[str]  # names of the providers without any spend limit
     earliest_expiry: datetime | None
@@ -84,12 +84,12 @@ class Summary:
 
     @property
     def spend_text(self) -> str:
-        """``up to $15.00 / month across 3 providers`` (or ``... on OpenAI``)."""
-        where = "across" if self.providers > 1 else "on"
-        count = f"{self.providers} providers" if self.providers > 1 else "1 provider"
-        if self.unbounded and len(self.unbounded) == self.providers:
-            return f"no spend limit {where} {count}"
-        text = f"up to {usd(self.spend_reach)} / month {where} {count}"
+        """``up to $15.00 / month across 3 providers``; ``... on OpenAI`` for one."""
+        many = len(self.providers) > 1
+        where = f"across {len(self.providers)} providers" if many else f"on {self.providers[0]}"
+        if len(self.unbounded) == len(self.providers):
+            return f"no spend limit {where}"
+        text = f"up to {usd(self.spend_reach)} / month {where}"
         if self.unbounded:
             text += f", plus whatever {', '.join(self.unbounded)} may spend (no spend limit)"
         return text
@@ -108,7 +108,7 @@ def summarise(entries: Sequence[Any]) -> Summary:
             reach += one
     times = [e.expires_at for e in entries if e.expires_at is not None]
     return Summary(
-        providers=len(entries),
+        providers=[e.provider_name for e in entries],
         spend_reach=reach,
         unbounded=unbounded,
         earliest_expiry=min(times) if times else None,

@@ -105,7 +105,7 @@ def test_one_provider(vault: Vault, live_url: str, signed_in: Page, screenshots:
         ),
     )
     summary = page.get_by_role("region", name="If you approve as shown")
-    expect(summary).to_contain_text("up to $10.00 / month on 1 provider")
+    expect(summary).to_contain_text("up to $10.00 / month on OpenAI")
     expect(summary).to_contain_text("(as the app asked)")
     expect(page.locator("p.effective")).to_have_text(
         "Limits: $10.00 a month · $2.50 a day · 60 requests a minute · 1,000 requests a day"
@@ -155,13 +155,17 @@ def test_three_providers(live_url: str, signed_in: Page, screenshots: Path) -> N
     expect(page.locator("details.change")).to_have_count(3)
     expect(page.get_by_label("Monthly spend").first).not_to_be_visible()  # collapsed
     page.screenshot(path=str(screenshots / "consent-three-providers.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert not overflow, "the consent page scrolls sideways on a phone"
+    page.screenshot(path=str(screenshots / "consent-three-providers-phone.png"), full_page=True)
 
 
 def test_no_limits_asked(vault: Vault, live_url: str, signed_in: Page, screenshots: Path) -> None:
     page = signed_in
     open_consent(page, ask(live_url, [{"type": "ai_model_access", "provider": "openai"}]))
     summary = page.get_by_role("region", name="If you approve as shown")
-    expect(summary).to_contain_text("up to $5.00 / month on 1 provider")
+    expect(summary).to_contain_text("up to $5.00 / month on OpenAI")
     expect(summary).to_contain_text("filled in from your default limits")
     expect(page.locator("main")).not_to_contain_text("asked:")
     expect(page.locator("p.effective-expiry")).to_contain_text("the app did not ask")
@@ -181,7 +185,7 @@ def test_one_limit_asked_keeps_the_default_spend_limits(live_url: str, signed_in
     entry = {"type": "ai_model_access", "provider": "openai", "limits": {"requests_per_day": 500}}
     open_consent(page, ask(live_url, [entry]))
     expect(page.get_by_role("region", name="If you approve as shown")).to_contain_text(
-        "up to $5.00 / month on 1 provider"
+        "up to $5.00 / month on OpenAI"
     )
     expect(page.locator("p.effective")).to_have_text(
         "Limits: $5.00 a month · $1.00 a day · 60 requests a minute · 500 requests a day"
@@ -197,7 +201,7 @@ def test_no_spend_limit_is_a_warning(vault: Vault, live_url: str, signed_in: Pag
         session.commit()
     open_consent(page, ask(live_url, [{"type": "ai_model_access", "provider": "openai"}]))
     expect(page.get_by_role("region", name="If you approve as shown")).to_contain_text(
-        "no spend limit on 1 provider"
+        "no spend limit on OpenAI"
     )
     expect(page.get_by_role("alert")).to_contain_text("No spend limit on OpenAI")
     expect(page.locator("p.effective")).to_contain_text("no spend limit")

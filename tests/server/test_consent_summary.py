@@ -45,13 +45,14 @@ def test_monthly_reach_is_the_tightest_spend_bound() -> None:
 
 
 def test_the_summary_sentence() -> None:
-    three = Summary(3, 15.0, [], None, None, expiry_asked=False)
+    names = ["OpenAI", "Anthropic", "Google Gemini"]
+    three = Summary(names, 15.0, [], None, None, expiry_asked=False)
     assert three.spend_text == "up to $15.00 / month across 3 providers"
-    one = Summary(1, 0.004, [], None, None, expiry_asked=False)
-    assert one.spend_text == "up to <$0.01 / month on 1 provider"
-    none = Summary(2, 0.0, ["OpenAI", "Anthropic"], None, None, expiry_asked=False)
+    one = Summary(["OpenAI"], 0.004, [], None, None, expiry_asked=False)
+    assert one.spend_text == "up to <$0.01 / month on OpenAI"
+    none = Summary(names[:2], 0.0, names[:2], None, None, expiry_asked=False)
     assert none.spend_text == "no spend limit across 2 providers"
-    part = Summary(2, 5.0, ["Anthropic"], None, None, expiry_asked=False)
+    part = Summary(names[:2], 5.0, ["Anthropic"], None, None, expiry_asked=False)
     assert part.spend_text == (
         "up to $5.00 / month across 2 providers, plus whatever Anthropic may spend (no spend limit)"
     )
