@@ -24,6 +24,7 @@ from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
+from okap_server.dashboard.formatting import limit_value
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
@@ -68,6 +69,12 @@ class LimitView:
     @property
     def input_value(self) -> str:
         return input_value(self.name, self.value)
+
+    @property
+    def unit(self) -> str:
+        """What follows the amount when this limit is written out (``a month``, ``requests
+        a minute``): the page's script rewrites the Limits line from the fields with it."""
+        return limit_value(self.name, 1).split(" ", 1)[1]
 
     @property
     def step(self) -> str:

@@ -155,6 +155,26 @@ def test_three_providers(live_url: str, signed_in: Page, screenshots: Path) -> N
     expect(page.locator("details.change")).to_have_count(3)
     expect(page.get_by_label("Monthly spend").first).not_to_be_visible()  # collapsed
     page.screenshot(path=str(screenshots / "consent-three-providers.png"), full_page=True)
+
+    # What the page says follows what the person changes, before Approve.
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.get_by_role("checkbox", name="Google Gemini").uncheck()
+    expect(summary).to_contain_text("up to $10.00 / month across 2 providers")
+    page.get_by_text("Change limits, models or expiry").first.click()
+    page.get_by_label("Monthly spend").first.fill("")
+    page.get_by_label("Daily spend").first.fill("0.5")
+    expect(page.locator("p.effective").first).to_have_text(
+        "Limits: $0.50 a day · 60 requests a minute · 1,000 requests a day"
+    )
+    expect(summary).to_contain_text("up to $20.50 / month across 2 providers")  # 31 x $0.50
+    page.get_by_label("Daily spend").first.fill("")
+    expect(page.locator("p.effective").first).to_contain_text("no spend limit")
+    expect(summary).to_contain_text(
+        "up to $5.00 / month across 2 providers, plus whatever OpenAI may spend"
+    )
+    assert errors == []
+    page.screenshot(path=str(screenshots / "consent-three-providers-edited.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert not overflow, "the consent page scrolls sideways on a phone"
