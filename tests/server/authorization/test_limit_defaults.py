@@ -193,8 +193,8 @@ def test_the_consent_page_shows_the_effective_limits_and_the_rule(
         "d0.limit.tokens_per_request": "",
     }
     text = " ".join(page.split())
-    assert "Each limit the app named is what it asked for, and you can only lower it." in text
-    assert "Each limit it did not name is filled in from your default limits" in text
+    assert "A limit the app asked for is shown as asked, and you can only lower it." in text
+    assert "Every limit it did not ask for is filled in from your default limits" in text
     assert "asked: 1,000, can only be lowered" in text and "your default" in text
     assert "A cleared field means no limit of that kind." in text
     assert "$5.00 a month · $1.00 a day · 1,000 requests a minute" in text
