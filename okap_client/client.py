@@ -35,6 +35,10 @@ from okap_client.usage import Usage
 class OkapClient(BaseOkapClient):
     """Ask an okap vault for scoped access to AI providers; a context manager.
 
+    Two ways to ask: ``get_access`` (use it on every run: it returns the cached token while
+    the vault says it is active, and asks the person only when there is none) and
+    ``request_access`` (always asks again and yields a new token).
+
     ``vault_url`` defaults to ``$OKAP_VAULT_URL``, else ``http://127.0.0.1:8400``. Options:
     ``app_name``/``app_url`` (shown on the consent page; ``client_id`` defaults to the URL,
     else a slug of the name), ``flow`` (``"browser"``, ``"device"`` or ``"okap"``; default:
