@@ -115,7 +115,7 @@ def limit_value(name: str, value: float | int | None) -> str:
         "total_spend": "{} in total",
         "requests_per_minute": "{} requests a minute",
         "requests_per_day": "{} requests a day",
-        "tokens_per_request": "{} output tokens a request",
+        "tokens_per_request": "at most {} tokens a request",
     }
     shown = usd(float(value)) if name.endswith("_spend") else f"{int(value):,}"
     return labels.get(name, "{}").format(shown)
