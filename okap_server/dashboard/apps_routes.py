@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES
 from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.pending import waiting
@@ -109,7 +109,7 @@ def _limits_page(
         signed_in=signed_in,
         app=view,
         limit_names=LIMIT_NAMES,
-        labels=apps.LIMIT_LABELS,
+        labels=LIMIT_LABELS,
         typed=typed,
         error=error,
         plain=fmt.plain_number,
