@@ -24,6 +24,7 @@ from okap_server.cli.common import (
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
 from okap_server.context import Vault
+from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyStore, KeyStoreError
 from okap_server.vault.models import ProviderKey
 
@@ -41,6 +42,11 @@ def register(commands: Any) -> None:
     add.add_argument("--user", default=None, help="owning account (default: the owner)")
     add.add_argument("--default", action="store_true", help="make it the provider's default key")
     add.add_argument("--secret-stdin", action="store_true", help="read the key from stdin")
+    add.add_argument(
+        "--anyway",
+        action="store_true",
+        help="store a key that looks like another provider's (sk-ant-... under openai)",
+    )
     add.set_defaults(handler=add_key)
 
     listing = sub.add_parser("list", help="list keys (hints only)")
@@ -88,6 +94,16 @@ def add_key(args: argparse.Namespace) -> int:
             row = vault.providers.get(provider)
             name = row.name if row else provider
             secret = read_secret(args.stdin, f"{name} API key", from_stdin=args.secret_stdin)
+            suspicion = None if args.anyway else misfiled(provider, secret)
+            if suspicion is not None:
+                owner, prefix = suspicion
+                theirs = vault.providers.get(owner)
+                looks = with_article(theirs.name if theirs else owner)
+                raise CliError(
+                    f"this looks like {looks} key (it starts with {prefix}), not "
+                    f"{with_article(name)} key: run `okap-server keys add {owner}`, or pass "
+                    "--anyway. Nothing was stored"
+                )
             try:
                 shown = vault.keys.add(
                     session,
