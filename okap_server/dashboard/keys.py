@@ -115,10 +115,11 @@ def add_key(
     if suspicion is not None:
         owner, prefix = suspicion
         row, chosen = vault.providers.get(owner), vault.providers.get(canonical)
+        looks = with_article(row.name if row else owner)
+        picked = with_article(chosen.name if chosen else canonical)
         raise LooksMisfiled(
-            f"this looks like {with_article(row.name if row else owner)} key (it starts with {prefix}), "
-            f"not {with_article(chosen.name if chosen else canonical)} key. Choose the right provider, "
-            "or tick the box below if it really is one"
+            f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
+            "Choose the right provider, or tick the box below if it really is one"
         )
     with vault.session() as session:
         info = vault.keys.add(
