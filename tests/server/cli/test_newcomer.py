@@ -151,3 +151,19 @@ def test_a_client_only_install_says_what_to_install(tmp_path: Path) -> None:
     assert "ModuleNotFoundError" not in done.stderr and "Traceback" not in done.stderr
     assert "Install okap-vault[server]" in done.stderr and "pip install '.[server]'" in done.stderr
     assert not (tmp_path / "home").exists()
+
+
+def test_a_key_under_the_wrong_provider_is_refused_unless_asked(
+    cli: CliRunner, cli_env: Settings
+) -> None:
+    assert cli("users", "add", "alice", stdin=PASSWORD).code == 0
+    secret = "sk-ant-api03-misfiled0123456789"
+    refused = cli("keys", "add", "openai", "--secret-stdin", stdin=secret)
+    assert refused.code == 2
+    assert (
+        "this looks like an Anthropic key (it starts with sk-ant-), not an OpenAI key: "
+        "run `okap-server keys add anthropic`, or pass --anyway. Nothing was stored"
+    ) in refused.err
+    assert secret not in refused.err and cli("keys", "list").out.splitlines()[1] == "no keys stored"
+    anyway = cli("keys", "add", "openai", "--anyway", "--secret-stdin", stdin=secret)
+    assert anyway.code == 0 and "stored openai key" in anyway.out
