@@ -129,7 +129,8 @@ def add_key(args: argparse.Namespace) -> int:
                 session.commit()
             except IntegrityError:
                 raise CliError(
-                    f"{provider} already has a key labelled {shown.label!r}; nothing was stored"
+                    f"there is already a key labelled {shown.label!r} for {provider}; "
+                    "nothing was stored"
                 ) from None
         default = ", default" if shown.is_default else ""
         print(

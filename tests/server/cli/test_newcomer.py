@@ -77,7 +77,7 @@ def test_a_duplicate_label_reads_as_english(cli: CliRunner, cli_env: Settings) -
     assert cli("keys", "add", "openai", "--secret-stdin", stdin=secret).code == 0
     again = cli("keys", "add", "openai", "--secret-stdin", stdin=secret)
     assert again.code == 2
-    assert "openai already has a key labelled 'default'; nothing was stored" in again.err
+    assert "there is already a key labelled 'default' for openai; nothing was stored" in again.err
     assert "a openai" not in again.err
 
 
