@@ -119,7 +119,7 @@ def add_key(
         picked = with_article(chosen.name if chosen else canonical)
         raise LooksMisfiled(
             f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
-            "Choose the right provider, or tick the box below if it really is one"
+            "Choose the right provider, or tick the box below and paste it again if it is one"
         )
     with vault.session() as session:
         info = vault.keys.add(
