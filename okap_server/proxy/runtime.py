@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from okap_server.prices import Prices
 from okap_server.proxy.admission import (
     Admission,
     AdmissionQueue,
@@ -21,7 +22,6 @@ from okap_server.proxy.admission import (
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.journal import SettlementJournal
 from okap_server.proxy.notify import GrantChangeChannel
-from okap_server.prices import Prices
 from okap_server.proxy.ownership import OwnedObjects
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
