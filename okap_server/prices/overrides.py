@@ -25,6 +25,7 @@ from typing import Any
 from genai_prices.types import ModelPrice, Tier, TieredPrices
 from genai_prices.units import _get_registry
 
+from okap_server.prices.price import as_decimal
 from okap_server.settings import SettingsError
 
 # okap's earlier price keys, and the library's names for them.
@@ -110,4 +111,4 @@ def _number(where: str, value: Any) -> Decimal:
         raise PriceFileError(f"{where}: must be a number (USD), not {json.dumps(value)[:40]}")
     if value < 0:
         raise PriceFileError(f"{where}: a price cannot be negative ({value})")
-    return Decimal(str(value))
+    return as_decimal(value)

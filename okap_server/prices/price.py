@@ -47,6 +47,12 @@ def dearest(value: Decimal | TieredPrices) -> Decimal:
     return value
 
 
+def as_decimal(value: float) -> Decimal:
+    """A price read from JSON or settings, exactly as written (7.0 shows as 7, 0.1 as 0.1)."""
+    exact = Decimal(str(value))
+    return exact.quantize(Decimal(1)) if exact == exact.to_integral_value() else exact.normalize()
+
+
 def to_micros(usd: Decimal) -> int:
     """USD to whole micro-dollars, rounded up: a cost is never rounded down to nothing."""
     return math.ceil(usd * MICROS_PER_USD)
@@ -116,5 +122,5 @@ def library_usage(usage: Usage) -> genai_prices.Usage:
 
 def flat_price(per_million: float, source: str, listed_as: str) -> Price:
     """Every token at one rate: the vault's fallback for models nobody prices."""
-    rate = Decimal(str(per_million))
+    rate = as_decimal(per_million)
     return Price(ModelPrice(input_mtok=rate, output_mtok=rate), source, listed_as)

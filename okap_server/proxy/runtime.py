@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from okap_server.prices import Prices
 from okap_server.proxy.admission import (
     Admission,
     AdmissionQueue,
@@ -39,7 +38,7 @@ class ProxyRuntime:
         self.settings = settings
         self.catalog = vault.providers
         self.keys = vault.keys
-        self.prices = Prices.load(settings, self.catalog.prices_providers())
+        self.prices = vault.prices
         self.adapters: dict[str, Adapter] = {
             row.id: adapter_for(row) for row in self.catalog.rows()
         }
