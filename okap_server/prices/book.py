@@ -45,6 +45,8 @@ class Prices:
         self._library_ids = dict(library_ids)
         self.fallback_per_million = fallback_per_million
         self._found: dict[tuple[str, str], Found] = {}
+        # One Price per listed price, so what it works out once is kept (see Price._plain).
+        self._prices: dict[int, Price] = {}
 
     @classmethod
     def load(cls, settings: Settings, library_ids: Mapping[str, str | None]) -> Prices:
@@ -70,7 +72,11 @@ class Prices:
         source, listing, listed_as = found
         if isinstance(listing, ModelInfo):
             listing = listing.get_prices(at or datetime.now(UTC))
-        price = Price(listing, source, listed_as)
+        price = self._prices.get(id(listing))
+        if price is None or price.model_price is not listing or price.listed_as != listed_as:
+            if len(self._prices) >= MEMO_LIMIT:
+                self._prices.clear()
+            price = self._prices[id(listing)] = Price(listing, source, listed_as)
         return price if price.boundable else None
 
     def price_for(

@@ -9,6 +9,7 @@ forwarding prices the request's token bounds at the dearest rate each could be b
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from genai_prices.units import UnitDef, _get_registry
 from okap_server.proxy.providers.base import Usage
 
 MICROS_PER_USD = 1_000_000
+
+# The token units okap's usage reports; a price in these alone is computed here, exactly as
+# the library computes it (tests/server/test_prices.py checks), in a few microseconds rather
+# than the library's general path (about 175 µs): settlement runs on every request.
+PLAIN_KEYS = frozenset({"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"})
 
 # Unit families the vault can count before forwarding (tokens and characters from the
 # body, one request); a price in any other family alone (audio hours, pixels, pages) is
@@ -53,6 +59,16 @@ def as_decimal(value: float) -> Decimal:
     return exact.quantize(Decimal(1)) if exact == exact.to_integral_value() else exact.normalize()
 
 
+def _rate(value: Decimal | TieredPrices, input_tokens: int) -> Decimal:
+    """The rate that applies: past a tier's start (in input tokens) every token pays it."""
+    if isinstance(value, TieredPrices):
+        for tier in reversed(value.tiers):
+            if input_tokens > tier.start:
+                return tier.price
+        return value.base
+    return value
+
+
 def to_micros(usd: Decimal) -> int:
     """USD to whole micro-dollars, rounded up: a cost is never rounded down to nothing."""
     return math.ceil(usd * MICROS_PER_USD)
@@ -73,15 +89,56 @@ class Price:
 
     def cost_micros(self, usage: Usage) -> int:
         """What the provider bills for ``usage``, as the library computes it."""
-        calc = self.model_price.calc_price(library_usage(usage))
-        return to_micros(calc["total_price"])
+        plain = self._plain
+        if plain is None:
+            calc = self.model_price.calc_price(library_usage(usage))
+            return to_micros(calc["total_price"])
+        uncached = usage.input_tokens
+        total = Decimal(0)
+        for key, count in (
+            ("cache_read_mtok", usage.cached_tokens),
+            ("cache_write_mtok", usage.cache_write_tokens),
+            ("output_mtok", usage.output_tokens),
+        ):
+            if key in plain:
+                total += _rate(plain[key], usage.input_tokens) * count
+                if key != "output_mtok":
+                    uncached -= count
+        if "input_mtok" in plain:
+            total += _rate(plain["input_mtok"], usage.input_tokens) * max(uncached, 0)
+        total /= MICROS_PER_USD
+        if "requests_kcount" in plain:
+            total += _rate(plain["requests_kcount"], usage.input_tokens) / 1000
+        return to_micros(total)
+
+    @functools.cached_property
+    def _plain(self) -> dict[str, Decimal | TieredPrices] | None:
+        """The prices by key when the library's result needs only okap's token counts:
+        the four token units, a per-request fee (``requests``, counted once), and units of
+        other families that okap's usage never reports (web searches, audio seconds: zero).
+        None when another token unit (audio, image, reasoning) needs the library."""
+        plain: dict[str, Decimal | TieredPrices] = {}
+        for unit, value in price_units(self.model_price):
+            family = unit.dimensions.get("family")
+            if unit.price_key in PLAIN_KEYS or family == "requests":
+                plain[unit.price_key] = value
+            elif family == "tokens":
+                return None
+        return plain
 
     def worst_case_micros(self, input_tokens: int, output_tokens: int) -> int:
         """Every input token at the dearest input rate (a cache write or an audio token can
         cost more than plain input, a long prompt crosses every tier), every output token at
         the dearest output rate, characters bounded by the input, and the per-request fee."""
-        per_input = per_output = Decimal(0)
-        total = Decimal(0)
+        per_input, per_output, per_character, fixed = self._worst_rates
+        total = per_input * input_tokens + per_output * output_tokens
+        return to_micros((total + per_character * input_tokens) / MICROS_PER_USD + fixed)
+
+    @functools.cached_property
+    def _worst_rates(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """USD per million input tokens, output tokens and characters, and USD per request,
+        each at its dearest."""
+        per_input = per_output = per_character = fixed = Decimal(0)
         for unit, value in price_units(self.model_price):
             rate = dearest(value)
             family = unit.dimensions.get("family")
@@ -91,13 +148,12 @@ class Price:
             elif family == "tokens" and direction == "output":
                 per_output = max(per_output, rate)
             elif family == "characters":
-                total += rate * input_tokens / unit.per
+                per_character = max(per_character, rate * MICROS_PER_USD / unit.per)
             elif family == "requests":
-                total += rate / unit.per
-        total += (per_input * input_tokens + per_output * output_tokens) / MICROS_PER_USD
-        return to_micros(total)
+                fixed += rate / unit.per
+        return per_input, per_output, per_character, fixed
 
-    @property
+    @functools.cached_property
     def boundable(self) -> bool:
         """Whether any of its units is one the vault can count before forwarding."""
         return any(

@@ -163,3 +163,47 @@ def test_shipped_snapshot_states_its_version_and_date(tmp_path: Path) -> None:
     assert info.source == "shipped" and info.package_version == genai_prices.__version__
     assert info.data_date
     assert Decimal(0) < load(tmp_path).price_for("openai", "gpt-5.2").model_price.input_mtok  # type: ignore[union-attr,operator]
+
+
+def test_the_fast_path_agrees_with_the_library_for_every_listed_model(tmp_path: Path) -> None:
+    """Settlement computes plain token prices itself (the library's general path is slow):
+    for every model of the providers okap ships, and usages that cross long-context tiers,
+    the cost is exactly what ``calc_price`` says."""
+    import random
+
+    from okap_server.prices.price import to_micros
+
+    prices = load(tmp_path)
+    rng = random.Random(16)
+    checked = 0
+    for provider in prices.snapshot.providers:
+        for model in provider.models:
+            okap_id = next((k for k, v in LIBRARY_IDS.items() if v == provider.id), None)
+            if okap_id is None:
+                continue
+            price = prices.known(okap_id, model.id)
+            if price is None:
+                continue
+            for _ in range(3):
+                total = rng.choice([0, 1, 900, 150_000, 250_000, 1_200_000])
+                cached = rng.randint(0, total)
+                written = rng.randint(0, total - cached)
+                usage = Usage(total, rng.randint(0, 40_000), cached, written)
+                expected = price.model_price.calc_price(
+                    genai_prices.Usage(
+                        input_tokens=usage.input_tokens,
+                        output_tokens=usage.output_tokens,
+                        cache_read_tokens=cached,
+                        cache_write_tokens=written,
+                    )
+                )["total_price"]
+                assert price.cost_micros(usage) == to_micros(expected), (provider.id, model.id)
+                checked += 1
+    assert checked > 300
+
+
+LIBRARY_IDS = {
+    row.id: row.prices_provider
+    for row in ProviderCatalog.from_settings(Settings()).rows()
+    if row.prices_provider
+}
