@@ -207,3 +207,21 @@ LIBRARY_IDS = {
     for row in ProviderCatalog.from_settings(Settings()).rows()
     if row.prices_provider
 }
+
+
+def test_a_custom_provider_row_names_its_price_list(tmp_path: Path) -> None:
+    """Azure- and Bedrock-style deployments: the row says which list prices them."""
+    prices = load(
+        tmp_path,
+        providers=[
+            CustomProvider(
+                id="azure-openai",
+                base_url="https://example.openai.azure.com/openai/v1",
+                prices_provider="azure",
+            ),
+            CustomProvider(id="local", base_url="http://127.0.0.1:8000/v1"),
+        ],
+    )
+    price = prices.price_for("azure-openai", "gpt-4o")
+    assert price is not None and price.listed_as == "azure/gpt-4o"
+    assert prices.price_for("local", "gpt-4o") is None  # a row naming no list: its file only
