@@ -2,9 +2,12 @@
 
 The library's :class:`~genai_prices.types.ModelPrice` carries every unit a provider bills
 (input, cache reads and writes, output, reasoning, audio and image tokens, characters,
-requests) and long-context tiers. Settlement asks the library itself for the cost, so a
-settled cost is what ``genai_prices.calc_price`` says for the same usage. The hold before
+requests) and long-context tiers. A settled cost is what ``genai_prices.calc_price`` says
+for the same usage: plain token prices are worked out here the library's way (its general
+path is too slow for every request), anything else by the library itself. The hold before
 forwarding prices the request's token bounds at the dearest rate each could be billed at.
+
+The unit registry is the library's private ``_get_registry``: hence the pin below 0.3.
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ def load_snapshot(home: Path) -> tuple[DataSnapshot, SnapshotInfo]:
     """The refreshed copy in ``home`` if there is one that reads, else the shipped data."""
     version = genai_prices.__version__
     path = home / DATA_FILE
+    unread = ""
     if path.is_file():
         try:
             document = json.loads(path.read_text())
@@ -78,12 +79,13 @@ def load_snapshot(home: Path) -> tuple[DataSnapshot, SnapshotInfo]:
             )
             return DataSnapshot(providers, from_auto_update=True), info
         except (OSError, ValueError, KeyError, TypeError):
-            pass  # a copy that no longer reads (a newer format): the shipped data stands
+            # A copy that no longer reads (a newer format): the shipped data stands.
+            unread = f"; {path} does not read, run `okap-server prices refresh`"
     from genai_prices.data import providers as shipped
 
     newest = _newest_price_change(shipped)
     when = f"newest price change {newest}" if newest else "as released"
-    info = SnapshotInfo("shipped", version, when, f"genai-prices {version} package")
+    info = SnapshotInfo("shipped", version, when, f"genai-prices {version} package{unread}")
     return DataSnapshot(shipped, from_auto_update=False), info
 
 

@@ -100,6 +100,9 @@ def test_refresh_from_the_update_url_then_reset(
     price = prices.price_for("groq", "llama-3.3-70b-versatile")
     assert price is not None and str(price.model_price.input_mtok) == "0.5"
 
+    copy = cli_env.home / "prices" / "genai-prices.json"
+    copy.write_text("{}")
+    assert "does not read" in cli("prices").out  # and the shipped data applies
     reset = cli("prices", "reset")
     assert reset.code == 0 and "shipped" in reset.out
     assert cli("prices", "show", "groq", "llama-5-preview").code == 1
