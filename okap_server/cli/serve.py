@@ -13,6 +13,7 @@ from okap_server.app import create_app
 from okap_server.cli.arenas import cap_malloc_arenas
 from okap_server.cli.common import open_vault_or_fail, settings_from_env, translated_failures
 from okap_server.cli.protocol import uvicorn_options
+from okap_server.prices.overrides import read_overrides
 
 
 def register(commands: Any) -> None:
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         overrides["workers"] = args.workers
     settings = settings_from_env().model_copy(update=overrides)
+    if settings.prices_file is not None:
+        read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
     vault = open_vault_or_fail(settings)
     with translated_failures(settings), vault.session() as session:
         token = issue_setup_token(session, settings.setup_token_ttl_seconds)
