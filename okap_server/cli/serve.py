@@ -21,6 +21,7 @@ from okap_server.cli.common import (
     vault_label,
 )
 from okap_server.cli.protocol import uvicorn_options
+from okap_server.prices.overrides import read_overrides
 
 
 def register(commands: Any) -> None:
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_env().model_copy(update=overrides)
     print(f"vault: {vault_label(settings)}", flush=True)
     refuse_a_taken_port(settings.host, settings.port)
+    if settings.prices_file is not None:
+        read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
     vault = open_vault_or_fail(settings)
     with translated_failures(settings), vault.session() as session:
         token = issue_setup_token(session, settings.setup_token_ttl_seconds)

@@ -12,6 +12,7 @@ from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
@@ -32,6 +33,9 @@ def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
         views = apps.list_apps(vault, session, account_id, include_inactive=show_all)
         pending = waiting(vault, session, account_id)
         total = usage.spend_total(session, account_id)
+        unpriced = unpriced_in_live_grants(
+            session, vault.prices, vault.providers, vault.settings.default_limits, account_id
+        )
         earlier = bool(views) or bool(
             not show_all and apps.list_apps(vault, session, account_id, include_inactive=True)
         )
@@ -46,6 +50,7 @@ def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
         total=total,
         notice=notice_of(request),
         bar=charts.usage_bar,
+        unpriced_grants=unpriced,
     )
 
 

@@ -35,6 +35,7 @@ from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
+from okap_server.web.consent_prices import unpriced_context
 from okap_server.web.csrf import CSRF_FIELD, check_csrf
 from okap_server.web.pages import NO_STORE, error_page, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -98,6 +99,7 @@ def _page(
         app=request_view(row),
         entries=entry_views(row.requested_details, vault.providers, keys, defaults),
         error=error,
+        **unpriced_context(vault, row.requested_details, defaults),
     )
 
 
