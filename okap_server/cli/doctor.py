@@ -8,7 +8,6 @@ import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,11 +22,16 @@ from sqlmodel import Session, col, select
 from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.cli.common import (
+    POINT_AT_A_VAULT,
     database_label,
     describe_database_error,
     engine_or_fail,
+    no_vault_message,
     settings_from_env,
+    vault_label,
 )
+from okap_server.cli.doctor_result import Result
+from okap_server.cli.doctor_server import check_server
 from okap_server.cli.prices import describe_unpriced, load_prices
 from okap_server.db.engine import sqlite_path
 from okap_server.db.migrate import current_revision, head_revision
@@ -46,13 +50,6 @@ MAX_DRIFT_SECONDS = 120.0
 LOOPBACK_HOSTS = ("localhost", "::1")
 
 
-@dataclass(frozen=True)
-class Result:
-    status: str  # "ok" | "FAIL" | "skip" | "warn" (reported, not a failure)
-    name: str
-    detail: str
-
-
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "doctor", help="check database, master key, stored keys, prices, upstreams in use and clock"
@@ -65,6 +62,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_env()
+    print(f"vault: {vault_label(settings)}", flush=True)
     results = list(diagnose(settings, offline=args.offline))
     for result in results:
         print(f"{result.status:<5} {result.name}: {result.detail}", flush=True)
@@ -74,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def diagnose(settings: Settings, *, offline: bool) -> Iterator[Result]:
+    database_file = sqlite_path(settings.effective_database_url)
+    if database_file is not None and not database_file.exists():
+        # Checking must not create: opening the database here would leave an empty vault.
+        yield Result("FAIL", "vault", no_vault_message(settings))
+        return
     yield from check_files(settings)
     yield check_public_url(settings)
     engine = engine_or_fail(settings)
@@ -86,6 +89,7 @@ def diagnose(settings: Settings, *, offline: bool) -> Iterator[Result]:
             yield check_tables(engine)
             yield from check_secrets(settings, engine)
         yield from check_prices(settings, engine, db.status == "ok")
+        yield check_server(settings, engine if db.status == "ok" else None)
         dates: list[datetime] = []
         if offline:
             yield Result("skip", "upstreams", "not checked (--offline)")
@@ -140,6 +144,8 @@ def check_database(settings: Settings, engine: Engine) -> Result:
     except Exception as exc:  # any driver error: report it, never a traceback
         return Result("FAIL", "database", describe_database_error(settings, exc))
     where = database_label(settings)
+    if current is None:
+        return Result("FAIL", "database", f"{where} holds no vault: {POINT_AT_A_VAULT}")
     if current != head:
         return Result(
             "FAIL",

@@ -43,6 +43,7 @@ class ForwardPlan:
     output_bound: int = 0
     rate_headers: dict[str, str] = field(default_factory=dict)
     injected_usage: bool = False
+    capped_output: int | None = None
     # What made the worst case large (answers, unseen input), for a refusal's message.
     reasons: list[str] = field(default_factory=list)
 
@@ -170,6 +171,7 @@ async def plan_forward(
         input_bound=bounds.input_tokens,
         output_bound=bounds.output_tokens,
         injected_usage=bounds.injected_usage,
+        capped_output=bounds.capped_output,
         reasons=bounds.reasons,
     )
     # Held on limited periods, and what the request is charged if its outcome is lost.

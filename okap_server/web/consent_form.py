@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
+from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.clients import ascii_host, callback_is_risky
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
@@ -27,15 +27,6 @@ from okap_server.authorization.narrowing import Narrowing, NarrowingError
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
-
-LIMIT_LABELS: dict[str, str] = {
-    "monthly_spend": "Monthly spend (USD)",
-    "daily_spend": "Daily spend (USD)",
-    "total_spend": "Total spend (USD)",
-    "requests_per_minute": "Requests per minute",
-    "requests_per_day": "Requests per day",
-    "tokens_per_request": "Max tokens per request",
-}
 
 FLOW_LABELS: dict[str, str] = {
     "code": "through your browser (OAuth)",
