@@ -10,6 +10,7 @@ okap revoke ID
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from okap_client.errors import (
     TokenRevoked,
     VaultUnreachable,
 )
+from okap_client.request import canonical_provider
 from okap_client.token import OkapToken
 
 CLI_APP_NAME = "okap CLI"
@@ -66,9 +68,9 @@ def _access_options(parser: argparse.ArgumentParser) -> None:
     add("--monthly-limit", type=float, metavar="USD", help="spend limit per month")
     add("--daily-limit", type=float, metavar="USD", help="spend limit per day")
     add("--total-limit", type=float, metavar="USD", help="spend limit over the token's life")
-    add("--requests-per-minute", "--rpm", type=int, metavar="N")
-    add("--requests-per-day", type=int, metavar="N")
-    add("--max-tokens", type=int, metavar="N", help="cap on output tokens per request")
+    add("--requests-per-minute", "--rpm", type=int, metavar="N", help="requests per minute")
+    add("--requests-per-day", type=int, metavar="N", help="requests per day")
+    add("--max-tokens", type=int, metavar="N", help="max tokens per request (output)")
     add("--expires", metavar="WHEN", help="ISO date or a duration such as 12h, 30d")
     add("--reason", help="why access is needed (shown to the person)")
     add("--app", default=CLI_APP_NAME, help="the app name shown on the consent page")
@@ -91,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     env = commands.add_parser("env", help='print export lines for eval "$(okap env openai)"')
     _access_options(env)
-    env.add_argument("--shell", choices=("sh", "fish", "powershell", "dotenv"), default="sh")
+    env.add_argument(
+        "--shell",
+        choices=("sh", "fish", "powershell", "dotenv"),
+        default="sh",
+        help="syntax of the lines printed: sh (bash, zsh), fish, powershell, or a dotenv "
+        "file (default: %(default)s)",
+    )
     env.set_defaults(handler=cmd_env)
 
     run = commands.add_parser(
@@ -143,8 +151,29 @@ def _client(args: argparse.Namespace, cache: TokenCache) -> OkapClient:
 
 
 def _obtain(args: argparse.Namespace, cache: TokenCache) -> OkapToken:
+    kwargs = _access_kwargs(args)
     with _client(args, cache) as okap:
-        return okap.get_access(refresh=args.fresh, **_access_kwargs(args))
+        try:
+            supported = okap.metadata().providers_supported
+        except VaultUnreachable:  # a cached token may still serve; get_access decides
+            supported = ()
+        _check_providers(kwargs["authorization_details"], supported)
+        return okap.get_access(refresh=args.fresh, **kwargs)
+
+
+def _check_providers(details: list[dict[str, Any]], supported: Sequence[str]) -> None:
+    """A typo is caught here, with a suggestion, not after a consent page or a vault error."""
+    if not supported:  # a vault that does not list its providers decides for itself
+        return
+    for entry in details:
+        asked = str(entry["provider"])
+        if canonical_provider(asked) in supported:
+            continue
+        close = difflib.get_close_matches(asked.lower(), list(supported), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "."
+        raise CliError(
+            f"unknown provider {asked!r}{hint} This vault has: {', '.join(supported)}", EXIT_USAGE
+        )
 
 
 def cmd_request(args: argparse.Namespace, cache: TokenCache) -> int:
@@ -251,9 +280,10 @@ def _explain(exc: OkapError, vault: str) -> CliError:
             f"access denied by {vault}: {exc.description or 'the request was denied'}", EXIT_DENIED
         )
     if isinstance(exc, AuthorizationExpired):
-        return CliError(
-            f"the request expired before it was approved: {exc.description}", EXIT_EXPIRED
-        )
+        said = exc.description or ""
+        # The flows' own descriptions already say what expired: never "expired ... expired".
+        text = said if "expire" in said else f"the request expired before it was approved: {said}"
+        return CliError(text.rstrip(": "), EXIT_EXPIRED)
     return CliError(f"{exc.error}: {exc.description}")
 
 

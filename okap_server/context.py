@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from okap_server.db.engine import make_engine, with_session_timeouts, without_session_timeouts
 from okap_server.db.migrate import upgrade
+from okap_server.prices import Prices
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 from okap_server.vault.crypto import KeyRing
@@ -37,6 +39,12 @@ class Vault:
     grant_listeners: list[Callable[[str], None]] = field(default_factory=list)
     # The proxy's upstream HTTP transport; None for real network I/O (tests may inject one).
     proxy_transport: httpx.AsyncBaseTransport | None = None
+
+    @functools.cached_property
+    def prices(self) -> Prices:
+        """The vault's prices, read on first use: the proxy, the consent page, the dashboard
+        and the command line share one, and commands that price nothing skip the read."""
+        return Prices.load(self.settings, self.providers.prices_providers())
 
     def grant_changed(self, grant_id: str) -> None:
         for listener in self.grant_listeners:

@@ -54,6 +54,8 @@ class CustomProvider(BaseModel):
     base_url: str
     auth_style: str = Field(default="bearer", pattern=r"^(bearer|x-api-key|x-goog-api-key|none)$")
     name: str | None = None
+    # The provider id ``genai-prices`` prices it under (e.g. ``azure``, ``aws``), if any.
+    prices_provider: str | None = Field(default=None, max_length=64)
 
 
 class Settings(BaseSettings):
@@ -163,8 +165,15 @@ class Settings(BaseSettings):
     # The input bound of each image, billed by its pixels, not its bytes: the largest an
     # image costs with a listed model is 48,169 tokens (gpt-4o-mini, high detail, 2048x768).
     proxy_image_input_tokens: int = Field(default=50_000, ge=1)
+    # A model no price lists is refused under a spend limit, never billed at $0; set this to
+    # hold and charge such models at one rate, USD per million tokens (shown on the consent
+    # page before approval). README "Prices".
     fallback_price_per_million: float | None = Field(default=None, ge=0)
+    # The operator's own prices (private models, negotiated rates); its entries win.
     prices_file: Path | None = None
+    # Where ``okap-server prices refresh`` fetches the genai-prices data (default: the
+    # library's own update URL).
+    prices_update_url: str | None = None
 
     @field_validator("public_url")
     @classmethod

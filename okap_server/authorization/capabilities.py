@@ -19,3 +19,12 @@ CAPABILITIES: tuple[str, ...] = (
 SPEND_LIMITS: tuple[str, ...] = ("monthly_spend", "daily_spend", "total_spend")
 COUNT_LIMITS: tuple[str, ...] = ("requests_per_minute", "requests_per_day", "tokens_per_request")
 LIMIT_NAMES: tuple[str, ...] = SPEND_LIMITS + COUNT_LIMITS
+# One label per limit, on every page that shows or edits one (consent, Apps, Edit limits).
+LIMIT_LABELS: dict[str, str] = {
+    "monthly_spend": "Monthly spend (USD)",
+    "daily_spend": "Daily spend (USD)",
+    "total_spend": "Total spend (USD)",
+    "requests_per_minute": "Requests per minute",
+    "requests_per_day": "Requests per day",
+    "tokens_per_request": "Max tokens per request",
+}

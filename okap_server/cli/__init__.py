@@ -1,4 +1,8 @@
-"""The ``okap-server`` command line: one module per command group."""
+"""The ``okap-server`` command line.
+
+Kept free of server imports: ``pip install okap-vault`` (the app SDK) installs this command
+too, without the server's dependencies, and it must then say what to install instead of
+crashing with ``ModuleNotFoundError``."""
 
 from __future__ import annotations
 
@@ -7,62 +11,49 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from okap_server import __version__
-from okap_server.cli import backup, doctor, keys, migrate, rotate, serve, users
-from okap_server.cli.common import CliError
-from okap_server.cli.secret_input import ARGV_REFUSAL, refuse_secrets_in_argv
-from okap_server.settings import SettingsError
-
-COMMAND_MODULES = (serve, migrate, users, keys, doctor, backup, rotate)
+# Top-level modules of the ``server`` extra (pyproject.toml) and what they pull in.
+SERVER_MODULES = frozenset(
+    {
+        "alembic",
+        "aiohttp",
+        "argon2",
+        "authlib",
+        "cryptography",
+        "fastapi",
+        "jinja2",
+        "multipart",
+        "psycopg",
+        "pydantic",
+        "pydantic_settings",
+        "sqlalchemy",
+        "sqlmodel",
+        "starlette",
+        "uvicorn",
+    }
+)
+INSTALL_SERVER = (
+    "the vault's server parts are not installed here (no module {name!r}). "
+    "Install okap-vault[server]; from a checkout: pip install '.[server]'"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="okap-server",
-        description="Run and manage an okap vault for AI provider API keys.",
-    )
-    parser.add_argument("--version", action="version", version=f"okap-server {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
-        module.register(commands)
-    return parser
+    from okap_server.cli.commands import build_parser as build
+
+    return build()
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> int:
     """Run one command; ``stdin`` is where secrets are read from (default: sys.stdin)."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        refuse_secrets_in_argv(arguments)
-        parser = build_parser()
-        try:
-            args, extra = parser.parse_known_args(arguments)
-        except SystemExit as exc:  # usage error or --help: argparse has printed it
-            return exc.code if isinstance(exc.code, int) else 2
-        if extra:
-            # Not echoed: a stray argument is most often a pasted secret.
-            raise CliError(f"{len(extra)} unexpected argument(s); {ARGV_REFUSAL}")
-        args.stdin = stdin if stdin is not None else sys.stdin
-        code: int = args.handler(args)
-    except (CliError, SettingsError) as exc:
-        print(f"okap-server: {exc}", file=sys.stderr)
+        from okap_server.cli.commands import main as run
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in SERVER_MODULES:
+            raise
+        print(f"okap-server: {INSTALL_SERVER.format(name=top)}", file=sys.stderr)
         return 2
-    except SQLAlchemyError as exc:  # a corrupt row or a lost connection mid-command
-        detail = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        print(f"okap-server: database error, nothing was changed: {detail}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # e.g. a corrupt row: one line, never a traceback
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        print(
-            f"okap-server: unexpected {type(exc).__name__}: {detail}. Nothing was changed; "
-            "`okap-server doctor` checks the vault",
-            file=sys.stderr,
-        )
-        return 1
-    return code
+    return run(argv, stdin=stdin)
 
 
 if __name__ == "__main__":

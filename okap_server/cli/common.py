@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine, make_url
@@ -11,7 +12,8 @@ from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
 from okap_server.context import Vault, open_vault
-from okap_server.db.engine import make_engine
+from okap_server.db.engine import make_engine, sqlite_path
+from okap_server.db.migrate import current_revision
 from okap_server.settings import Settings, load_settings
 from okap_server.vault.masterkey import MasterKeyError
 
@@ -27,6 +29,46 @@ def settings_from_env() -> Settings:
 def database_label(settings: Settings) -> str:
     """The database URL as it may be shown: never with its password."""
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def vault_label(settings: Settings) -> str:
+    """Where this command's vault is: the home folder, and the database when it lives elsewhere.
+
+    Printed by every command (first line or ``--help``), so nobody edits one vault while
+    believing they are looking at another."""
+    if settings.database_url is None:
+        return f"home {settings.home}"
+    return f"database {database_label(settings)} (home {settings.home})"
+
+
+POINT_AT_A_VAULT = (
+    "set OKAP_HOME to its folder or OKAP_DATABASE_URL to its database, "
+    "or create one with `okap-server serve`"
+)
+
+
+def no_vault_message(settings: Settings) -> str:
+    return f"there is no vault at {vault_label(settings)}: {POINT_AT_A_VAULT}"
+
+
+def vault_exists(settings: Settings) -> bool:
+    """Whether a vault was ever set up here, found without creating a file or a table."""
+    path = sqlite_path(settings.effective_database_url)
+    if path is not None and not path.exists():
+        return False
+    engine = make_engine(settings.effective_database_url)
+    try:
+        return current_revision(engine) is not None
+    finally:
+        engine.dispose()
+
+
+def unknown_provider(name: str, known: Iterable[str]) -> str:
+    """ "did you mean openai?" and the list: a typo should cost one glance, not a doc search."""
+    ids = list(known)
+    close = difflib.get_close_matches(name.lower(), ids, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else "."
+    return f"unknown provider {name!r}{hint} Known providers: {', '.join(ids)}"
 
 
 def describe_database_error(settings: Settings, exc: BaseException) -> str:
@@ -65,12 +107,16 @@ def translated_failures(settings: Settings) -> Iterator[None]:
 
 
 def open_vault_or_fail(
-    settings: Settings, *, create_key: bool = True, migrate: bool = True
+    settings: Settings, *, create_key: bool = True, migrate: bool = True, existing: bool = False
 ) -> Vault:
+    """Open (and by default create) the vault; ``existing`` is for read-only commands, which
+    must never leave a new, empty vault behind at a mistyped place."""
     problem = home_problem(settings)
     if problem:
         raise CliError(problem)
     with translated_failures(settings):
+        if existing and not vault_exists(settings):
+            raise CliError(no_vault_message(settings))
         return open_vault(settings, create_key=create_key, migrate=migrate)
 
 

@@ -8,7 +8,6 @@ import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,13 +22,21 @@ from sqlmodel import Session, col, select
 from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.cli.common import (
+    POINT_AT_A_VAULT,
     database_label,
     describe_database_error,
     engine_or_fail,
+    no_vault_message,
     settings_from_env,
+    vault_label,
 )
+from okap_server.cli.doctor_result import Result
+from okap_server.cli.doctor_server import check_server
+from okap_server.cli.prices import describe_unpriced, load_prices
 from okap_server.db.engine import sqlite_path
 from okap_server.db.migrate import current_revision, head_revision
+from okap_server.prices import PriceFileError
+from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.proxy.providers.catalog import ProviderCatalog, ProviderRow
 from okap_server.settings import Settings
 from okap_server.vault.crypto import DecryptionError, KeyRing
@@ -43,16 +50,9 @@ MAX_DRIFT_SECONDS = 120.0
 LOOPBACK_HOSTS = ("localhost", "::1")
 
 
-@dataclass(frozen=True)
-class Result:
-    status: str  # "ok" | "FAIL" | "skip" | "warn" (reported, not a failure)
-    name: str
-    detail: str
-
-
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "doctor", help="check database, master key, stored keys, upstreams and clock"
+        "doctor", help="check database, master key, stored keys, prices, upstreams in use and clock"
     )
     parser.add_argument(
         "--offline", action="store_true", help="skip the provider upstream reachability check"
@@ -62,6 +62,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_env()
+    print(f"vault: {vault_label(settings)}", flush=True)
     results = list(diagnose(settings, offline=args.offline))
     for result in results:
         print(f"{result.status:<5} {result.name}: {result.detail}", flush=True)
@@ -71,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def diagnose(settings: Settings, *, offline: bool) -> Iterator[Result]:
+    database_file = sqlite_path(settings.effective_database_url)
+    if database_file is not None and not database_file.exists():
+        # Checking must not create: opening the database here would leave an empty vault.
+        yield Result("FAIL", "vault", no_vault_message(settings))
+        return
     yield from check_files(settings)
     yield check_public_url(settings)
     engine = engine_or_fail(settings)
@@ -82,11 +88,15 @@ def diagnose(settings: Settings, *, offline: bool) -> Iterator[Result]:
         else:
             yield check_tables(engine)
             yield from check_secrets(settings, engine)
+        yield from check_prices(settings, engine, db.status == "ok")
+        yield check_server(settings, engine if db.status == "ok" else None)
         dates: list[datetime] = []
         if offline:
             yield Result("skip", "upstreams", "not checked (--offline)")
+        elif db.status != "ok":
+            yield Result("skip", "upstreams", "not checked: the database is not usable")
         else:
-            yield from check_upstreams(settings, dates)
+            yield from check_upstreams(settings, dates, providers_in_use(settings, engine))
         yield check_clock(engine, dates, db.status == "ok")
     finally:
         engine.dispose()
@@ -134,6 +144,8 @@ def check_database(settings: Settings, engine: Engine) -> Result:
     except Exception as exc:  # any driver error: report it, never a traceback
         return Result("FAIL", "database", describe_database_error(settings, exc))
     where = database_label(settings)
+    if current is None:
+        return Result("FAIL", "database", f"{where} holds no vault: {POINT_AT_A_VAULT}")
     if current != head:
         return Result(
             "FAIL",
@@ -208,8 +220,24 @@ def _probe(row: ProviderRow, timeout: float) -> tuple[ProviderRow, str | None, s
     return row, None, response.headers.get("date"), (time.perf_counter() - started) * 1000
 
 
-def check_upstreams(settings: Settings, dates: list[datetime]) -> Iterator[Result]:
+def providers_in_use(settings: Settings, engine: Engine) -> set[str]:
+    """Providers this vault can call: those with a stored key, and those that take none."""
+    with Session(engine) as session:
+        keyed = set(session.exec(select(ProviderKey.provider).distinct()).all())
     rows = ProviderCatalog.from_settings(settings).rows()
+    return keyed | {row.id for row in rows if row.auth_style == "none"}
+
+
+def check_upstreams(
+    settings: Settings, dates: list[datetime], in_use: set[str]
+) -> Iterator[Result]:
+    """Reachability of the upstreams this vault calls; a provider it holds no key for is
+    listed as not used, and cannot fail the run (a vault with one key has one upstream)."""
+    everything = ProviderCatalog.from_settings(settings).rows()
+    rows = [row for row in everything if row.id in in_use]
+    for row in everything:
+        if row.id not in in_use:
+            yield Result("skip", f"upstream {row.id}", "not used (no stored key)")
     with ThreadPoolExecutor(max_workers=min(16, len(rows) or 1)) as pool:
         probes = list(pool.map(lambda r: _probe(r, settings.doctor_timeout_seconds), rows))
     for row, error, date, millis in probes:
@@ -221,6 +249,26 @@ def check_upstreams(settings: Settings, dates: list[datetime]) -> Iterator[Resul
         if date:
             with contextlib.suppress(TypeError, ValueError):
                 dates.append(parsedate_to_datetime(date))
+
+
+def check_prices(settings: Settings, engine: Engine, database_ok: bool) -> Iterator[Result]:
+    """The prices read, and every model live grants name has one: a call to a model with
+    none is refused under a spend limit."""
+    try:
+        prices, catalog = load_prices(settings)
+    except PriceFileError as exc:
+        yield Result("FAIL", "prices", str(exc))
+        return
+    info = prices.info
+    yield Result(
+        "ok", "prices", f"{info.source}, genai-prices {info.package_version}, {info.data_date}"
+    )
+    if not database_ok:
+        return
+    with Session(engine) as session:
+        unpriced = unpriced_in_live_grants(session, prices, catalog, settings.default_limits)
+    for item in unpriced:
+        yield Result("warn", "unpriced model", describe_unpriced(item))
 
 
 def check_clock(engine: Engine, dates: list[datetime], database_ok: bool) -> Result:

@@ -13,10 +13,18 @@ from sqlmodel import col, select
 
 from okap_server.accounts.models import Account
 from okap_server.audit.events import record_event
-from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
+from okap_server.cli.common import (
+    CliError,
+    account_by_name,
+    open_vault_or_fail,
+    settings_from_env,
+    unknown_provider,
+    vault_label,
+)
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
 from okap_server.context import Vault
+from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyStore, KeyStoreError
 from okap_server.vault.models import ProviderKey
 
@@ -34,6 +42,11 @@ def register(commands: Any) -> None:
     add.add_argument("--user", default=None, help="owning account (default: the owner)")
     add.add_argument("--default", action="store_true", help="make it the provider's default key")
     add.add_argument("--secret-stdin", action="store_true", help="read the key from stdin")
+    add.add_argument(
+        "--anyway",
+        action="store_true",
+        help="store a key that looks like another provider's (sk-ant-... under openai)",
+    )
     add.set_defaults(handler=add_key)
 
     listing = sub.add_parser("list", help="list keys (hints only)")
@@ -41,32 +54,56 @@ def register(commands: Any) -> None:
     listing.add_argument("--provider", default=None, help="only this provider's keys")
     listing.set_defaults(handler=list_keys)
 
-    remove = sub.add_parser("remove", help="remove a key by id")
-    remove.add_argument("key_id", metavar="ID", help="the key's id, as `keys list` shows it")
+    remove = sub.add_parser(
+        "remove", help="remove a key: by id, a unique start of it, or provider and label"
+    )
+    _key_arguments(remove)
     remove.set_defaults(handler=remove_key)
 
     default = sub.add_parser("default", help="make a key its provider's default")
-    default.add_argument("key_id", metavar="ID", help="the key's id, as `keys list` shows it")
+    _key_arguments(default)
     default.set_defaults(handler=set_default)
 
 
-def _provider(vault: Vault, name: str) -> str:
+def _key_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "key_id",
+        metavar="ID|PROVIDER",
+        help="the key's id as `keys list` shows it, or a unique start of it (a7f3); "
+        "or its provider, followed by LABEL",
+    )
+    parser.add_argument("label", metavar="LABEL", nargs="?", help="the key's label")
+    parser.add_argument("--user", default=None, help="the account owning it (with LABEL)")
+
+
+def _provider(vault: Vault, name: str, *, outcome: str = "") -> str:
+    """The canonical id; ``outcome`` ("nothing was stored") only where something was asked."""
     canonical = vault.providers.canonical(name)
     if canonical is None:
-        known = ", ".join(vault.providers.ids())
-        raise CliError(f"unknown provider {name!r}; known providers: {known}. Nothing was stored")
+        tail = f". {outcome.capitalize()}" if outcome else ""
+        raise CliError(unknown_provider(name, vault.providers.ids()) + tail)
     return canonical
 
 
 def add_key(args: argparse.Namespace) -> int:
     vault = open_vault_or_fail(settings_from_env())
     try:
-        provider = _provider(vault, args.provider)
+        provider = _provider(vault, args.provider, outcome="nothing was stored")
         with vault.session() as session:
             account = account_by_name(session, args.user)
             row = vault.providers.get(provider)
             name = row.name if row else provider
             secret = read_secret(args.stdin, f"{name} API key", from_stdin=args.secret_stdin)
+            suspicion = None if args.anyway else misfiled(provider, secret)
+            if suspicion is not None:
+                owner, prefix = suspicion
+                theirs = vault.providers.get(owner)
+                looks = with_article(theirs.name if theirs else owner)
+                raise CliError(
+                    f"this looks like {looks} key (it starts with {prefix}), not "
+                    f"{with_article(name)} key: run `okap-server keys add {owner}`, or pass "
+                    "--anyway. Nothing was stored"
+                )
             try:
                 shown = vault.keys.add(
                     session,
@@ -92,7 +129,7 @@ def add_key(args: argparse.Namespace) -> int:
                 session.commit()
             except IntegrityError:
                 raise CliError(
-                    f"there is already a {provider} key labelled {shown.label!r}; "
+                    f"there is already a key labelled {shown.label!r} for {provider}; "
                     "nothing was stored"
                 ) from None
         default = ", default" if shown.is_default else ""
@@ -106,7 +143,9 @@ def add_key(args: argparse.Namespace) -> int:
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    vault = open_vault_or_fail(settings_from_env())
+    settings = settings_from_env()
+    vault = open_vault_or_fail(settings, existing=True)
+    print(f"vault: {vault_label(settings)}")
     try:
         with vault.session() as session:
             query = select(ProviderKey, Account.username).join(
@@ -138,18 +177,39 @@ def list_keys(args: argparse.Namespace) -> int:
         vault.dispose()
 
 
-def _key(vault: Vault, key_id: str) -> ProviderKey:
+def _key(vault: Vault, args: argparse.Namespace) -> ProviderKey:
+    """The one key meant: ids are long UUIDs, so a unique start of one, or the provider and
+    label a person chose, name it as well. Anything ambiguous changes nothing."""
     with vault.session() as session:
-        key = session.get(ProviderKey, key_id)
-    if key is None:
-        raise CliError(f"no key with id {key_id!r}; `okap-server keys list` shows the ids")
-    return key
+        if args.label is not None:
+            provider = _provider(vault, args.key_id, outcome="nothing was changed")
+            query = select(ProviderKey).where(
+                ProviderKey.provider == provider, ProviderKey.label == args.label
+            )
+            if args.user is not None:
+                owner = account_by_name(session, args.user)
+                query = query.where(ProviderKey.account_id == owner.id)
+            found = session.exec(query).all()
+            what = f"{provider} key labelled {args.label!r}"
+        else:
+            exact = session.get(ProviderKey, args.key_id)
+            found = [exact] if exact else []
+            if not found and args.key_id:
+                prefix = select(ProviderKey).where(col(ProviderKey.id).startswith(args.key_id))
+                found = list(session.exec(prefix.limit(2)).all())
+            what = f"key with an id starting {args.key_id!r}"
+    if not found:
+        raise CliError(f"no {what}; `okap-server keys list` shows ids, providers and labels")
+    if len(found) > 1:
+        more = "pass --user NAME" if args.label is not None else "give more of the id"
+        raise CliError(f"more than one {what}: {more}. Nothing was changed")
+    return found[0]
 
 
 def remove_key(args: argparse.Namespace) -> int:
     vault = open_vault_or_fail(settings_from_env())
     try:
-        key = _key(vault, args.key_id)
+        key = _key(vault, args)
         with vault.session() as session:
             shown = KeyStore.remove(session, key.account_id, key.id)
             record_event(
@@ -171,7 +231,7 @@ def remove_key(args: argparse.Namespace) -> int:
 def set_default(args: argparse.Namespace) -> int:
     vault = open_vault_or_fail(settings_from_env())
     try:
-        key = _key(vault, args.key_id)
+        key = _key(vault, args)
         with vault.session() as session:
             KeyStore.set_default(session, key.account_id, key.id)
             record_event(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 from typing import Any
 
 import uvicorn
@@ -11,8 +13,15 @@ import uvicorn
 from okap_server.accounts.setup import issue_setup_token, setup_path
 from okap_server.app import create_app
 from okap_server.cli.arenas import cap_malloc_arenas
-from okap_server.cli.common import open_vault_or_fail, settings_from_env, translated_failures
+from okap_server.cli.common import (
+    CliError,
+    open_vault_or_fail,
+    settings_from_env,
+    translated_failures,
+    vault_label,
+)
 from okap_server.cli.protocol import uvicorn_options
+from okap_server.prices.overrides import read_overrides
 
 
 def register(commands: Any) -> None:
@@ -43,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         overrides["workers"] = args.workers
     settings = settings_from_env().model_copy(update=overrides)
+    print(f"vault: {vault_label(settings)}", flush=True)
+    refuse_a_taken_port(settings.host, settings.port)
+    if settings.prices_file is not None:
+        read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
     vault = open_vault_or_fail(settings)
     with translated_failures(settings), vault.session() as session:
         token = issue_setup_token(session, settings.setup_token_ttl_seconds)
@@ -83,3 +96,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         vault.dispose()
     return 0
+
+
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """Stop before claiming to listen: uvicorn would print its own traceback-like error after
+    our "listening on" line, and a person reads the first line, not the last."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise CliError(
+                f"port {port} on {host} is {reason}: stop what uses it, or pass --port"
+            ) from None

@@ -14,7 +14,13 @@ from okap_server.accounts.passwords import hash_password
 from okap_server.accounts.service import AccountError, account_count, create_account
 from okap_server.accounts.setup import close_setup
 from okap_server.audit.events import record_event
-from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
+from okap_server.cli.common import (
+    CliError,
+    account_by_name,
+    open_vault_or_fail,
+    settings_from_env,
+    vault_label,
+)
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
 from okap_server.vault.models import ProviderKey
@@ -73,7 +79,9 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def list_users(args: argparse.Namespace) -> int:
-    vault = open_vault_or_fail(settings_from_env())
+    settings = settings_from_env()
+    vault = open_vault_or_fail(settings, existing=True)
+    print(f"vault: {vault_label(settings)}")
     try:
         with vault.session() as session:
             accounts = session.exec(select(Account).order_by(col(Account.created_at))).all()

@@ -3,10 +3,13 @@ the same rows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from okap_server.clock import utcnow
+from okap_server.context import Vault
 from okap_server.dashboard import activity
 from okap_server.web import openapi as oa
 from okap_server.web.pages import NO_STORE, render_page
@@ -16,6 +19,16 @@ router = APIRouter()
 
 CSV_LIMIT = 50_000
 PAGE_LIMIT = 200
+
+
+def _names_of(vault: Vault) -> Callable[[str], str]:
+    """``openai, anthropic`` as people read it: ``OpenAI, Anthropic`` (the CSV keeps ids)."""
+    names = {row.id: row.name for row in vault.providers.rows()}
+
+    def shown(ids: str) -> str:
+        return ", ".join(names.get(part, part) for part in ids.split(", ")) if ids else ""
+
+    return shown
 
 
 @router.get("/activity", include_in_schema=False)
@@ -32,7 +45,8 @@ def activity_page(request: Request, signed_in: SignedIn = Depends(current_accoun
         rows=rows,
         filters=filters,
         app_choices=names,
-        provider_choices=vault.providers.ids(),
+        provider_choices={row.id: row.name for row in vault.providers.rows()},
+        provider_name=_names_of(vault),
         periods={k: v[0] for k, v in activity.PERIODS.items()},
         statuses=activity.STATUSES,
         kinds=activity.KINDS,

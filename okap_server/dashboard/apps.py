@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.audit.events import record_event
-from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
+from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.details import check_limit
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.authorization.models import Grant
@@ -19,15 +19,6 @@ from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
 from okap_server.proxy.usage import usage_report
-
-LIMIT_LABELS: dict[str, str] = {
-    "monthly_spend": "Monthly spend (USD)",
-    "daily_spend": "Daily spend (USD)",
-    "total_spend": "Total spend (USD)",
-    "requests_per_minute": "Requests per minute",
-    "requests_per_day": "Requests per day",
-    "tokens_per_request": "Output tokens per request",
-}
 
 
 class LimitsError(Exception):
@@ -54,6 +45,8 @@ class ProviderView:
     uses_defaults: bool
     bars: list[Bar]
     reason: str | None
+    # Why the proxy refuses this provider's requests now ("monthly limit reached"), if it does.
+    refusing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +96,26 @@ def _bars(report: dict[str, Any]) -> list[Bar]:
     return bars
 
 
+# What a spent window is called on the card, in the order the proxy checks them.
+SPENT = (
+    ("spend", "total", "total spend limit reached"),
+    ("spend", "month", "monthly limit reached"),
+    ("spend", "day", "daily limit reached"),
+    ("requests", "day", "daily request limit reached"),
+)
+
+
+def _refusing(report: dict[str, Any]) -> str | None:
+    """The first window whose limit is used up: the proxy refuses until it resets, and the
+    person should not have to work that out from a full bar."""
+    for kind, period, words in SPENT:
+        window = (report.get(kind) or {}).get(period) or {}
+        limit = window.get("limit")
+        if limit is not None and float(window.get("used") or 0) >= float(limit):
+            return words
+    return None
+
+
 def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None = None) -> AppView:
     now = now or utcnow()
     report = usage_report(session, grant, vault.settings, now=now, catalog=vault.providers)
@@ -131,6 +144,7 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
                 uses_defaults=uses_defaults,
                 bars=_bars(report.get(provider, {})),
                 reason=entry.get("reason"),
+                refusing=_refusing(report.get(provider, {})),
             )
         )
     revoked = grant.revoked_at is not None

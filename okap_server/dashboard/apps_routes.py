@@ -7,11 +7,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES
 from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
@@ -31,6 +32,10 @@ def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
     with vault.session() as session:
         views = apps.list_apps(vault, session, account_id, include_inactive=show_all)
         pending = waiting(vault, session, account_id)
+        total = usage.spend_total(session, account_id)
+        unpriced = unpriced_in_live_grants(
+            session, vault.prices, vault.providers, vault.settings.default_limits, account_id
+        )
         earlier = bool(views) or bool(
             not show_all and apps.list_apps(vault, session, account_id, include_inactive=True)
         )
@@ -42,8 +47,10 @@ def _list(request: Request, signed_in: SignedIn, *, show_all: bool) -> Response:
         show_all=show_all,
         earlier=earlier,
         pending=pending,
+        total=total,
         notice=notice_of(request),
         bar=charts.usage_bar,
+        unpriced_grants=unpriced,
     )
 
 
@@ -107,7 +114,7 @@ def _limits_page(
         signed_in=signed_in,
         app=view,
         limit_names=LIMIT_NAMES,
-        labels=apps.LIMIT_LABELS,
+        labels=LIMIT_LABELS,
         typed=typed,
         error=error,
         plain=fmt.plain_number,
@@ -146,6 +153,21 @@ async def edit_limits_submit(
     if grant is None:
         return not_found(request, "app")
     return done(f"/apps/{grant.id}", "limits")
+
+
+@router.get("/apps/{grant_id}/revoke", include_in_schema=False)
+def revoke_page(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    """Revoking cannot be undone (the app must ask again), so, like Remove key, it is a
+    question first; the form on this page does it."""
+    vault = vault_of(request)
+    with vault.session() as session:
+        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        if grant is None:
+            return not_found(request, "app")
+        view = apps.app_view(vault, session, grant)
+    return render_page(request, "dashboard/app_revoke.html", signed_in=signed_in, app=view)
 
 
 @router.post(

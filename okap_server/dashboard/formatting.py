@@ -51,7 +51,7 @@ def spend_line(used: float, limit: float | None, period: str) -> str:
 
 
 def requests_line(used: int, limit: int | None, period: str = "day") -> str:
-    noun = "request" if used == 1 and limit is None else "requests"
+    noun = "request" if (used if limit is None else limit) == 1 else "requests"
     words = PERIOD_WORDS.get(period, period)
     if limit is None:
         return f"{used:,} {noun} {words} (no limit)"
@@ -115,7 +115,8 @@ def limit_value(name: str, value: float | int | None) -> str:
         "total_spend": "{} in total",
         "requests_per_minute": "{} requests a minute",
         "requests_per_day": "{} requests a day",
-        "tokens_per_request": "{} output tokens a request",
+        "tokens_per_request": "at most {} tokens a request",
     }
     shown = usd(float(value)) if name.endswith("_spend") else f"{int(value):,}"
-    return labels.get(name, "{}").format(shown)
+    text = labels.get(name, "{}").format(shown)
+    return text.replace("1 requests", "1 request") if value == 1 else text

@@ -17,6 +17,7 @@ from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
 from okap_server.proxy.providers.catalog import ProviderRow
+from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyInfo, KeyStoreError
 from okap_server.vault.models import ProviderKey
 
@@ -90,6 +91,10 @@ def list_keys(vault: Vault, session: Session, account_id: str) -> list[KeyView]:
     return views
 
 
+class LooksMisfiled(KeyStoreError):
+    """The key's prefix belongs to another provider than the one chosen."""
+
+
 def add_key(
     vault: Vault,
     account_id: str,
@@ -99,11 +104,23 @@ def add_key(
     secret: str,
     make_default: bool,
     ip: str | None,
+    misfiled_ok: bool = False,
 ) -> KeyInfo:
-    """Encrypt and store; raises KeyStoreError with a message safe to show."""
+    """Encrypt and store; raises KeyStoreError with a message safe to show, and
+    LooksMisfiled for a key that looks like another provider's (unless ``misfiled_ok``)."""
     canonical = vault.providers.canonical(provider)
     if canonical is None:
         raise KeyStoreError("choose a provider from the list")
+    suspicion = None if misfiled_ok else misfiled(canonical, secret)
+    if suspicion is not None:
+        owner, prefix = suspicion
+        row, chosen = vault.providers.get(owner), vault.providers.get(canonical)
+        looks = with_article(row.name if row else owner)
+        picked = with_article(chosen.name if chosen else canonical)
+        raise LooksMisfiled(
+            f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
+            "Choose the right provider, or tick the box below and paste it again if it is one"
+        )
     with vault.session() as session:
         info = vault.keys.add(
             session,

@@ -24,6 +24,7 @@ def _page(
     error: str | None = None,
     typed: dict[str, str] | None = None,
     tested: tuple[str, keys.TestResult] | None = None,
+    misfiled: bool = False,
     status_code: int = 200,
 ) -> Response:
     vault = vault_of(request)
@@ -42,6 +43,7 @@ def _page(
         typed_provider=typed.get("provider", ""),
         typed_label=typed.get("label", ""),
         tested=tested,
+        misfiled=misfiled,
         notice=notice_of(request),
     )
 
@@ -60,6 +62,11 @@ def keys_page(request: Request, signed_in: SignedIn = Depends(current_account)) 
             "label": oa.TEXT,
             "secret": {"type": "string", "description": "The provider's API key"},
             "make_default": {"type": "string", "enum": ["1"]},
+            "misfiled_ok": {
+                "type": "string",
+                "enum": ["1"],
+                "description": "Store a key that looks like another provider's anyway",
+            },
         },
         done="Stored: to /keys",
         pages={422: "The key was refused; nothing was stored"},
@@ -78,6 +85,7 @@ async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf))
                 secret=form.get("secret", ""),
                 make_default=form.get("make_default") == "1",
                 ip=client_ip(request),
+                misfiled_ok=form.get("misfiled_ok") == "1",
             )
         )
     except KeyStoreError as exc:
@@ -87,6 +95,7 @@ async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf))
             signed_in,
             error=message[:1].upper() + message[1:] + ". Nothing was stored.",
             typed=form,
+            misfiled=isinstance(exc, keys.LooksMisfiled),
             status_code=422,
         )
     return done("/keys", "key_added")

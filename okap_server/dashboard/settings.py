@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 from okap_server.accounts.models import Account, WebSession
 from okap_server.accounts.passwords import hash_password, verify_password
 from okap_server.audit.events import record_event
+from okap_server.authorization.capabilities import LIMIT_LABELS
 from okap_server.authorization.defaults import DEFAULT_LIMITS_KEY
 from okap_server.settings import DefaultLimits
 
@@ -32,12 +33,7 @@ def auto_open_consent(account: Account) -> bool:
 
 def parse_default_limits(form: dict[str, str]) -> DefaultLimits:
     values: dict[str, Any] = {}
-    labels = {
-        "monthly_spend": "Monthly spend",
-        "daily_spend": "Daily spend",
-        "requests_per_minute": "Requests per minute",
-        "requests_per_day": "Requests per day",
-    }
+    labels = LIMIT_LABELS  # the labels of the form, and of every other limit form
     for name in DEFAULT_LIMIT_FIELDS:
         text = form.get(name, "").strip().replace(",", "").lstrip("$")
         if not text:

@@ -80,3 +80,31 @@ def daily_usage(
             bucket[0] += int(cost)
             bucket[1] += 1
     return [(day, micros / 1_000_000, n) for day, (micros, n) in buckets.items()]
+
+
+@dataclass(frozen=True)
+class SpendTotal:
+    month: str
+    today: str
+    requests: int
+
+
+def spend_total(session: Session, account_id: str, now: datetime | None = None) -> SpendTotal:
+    """What all of the account's apps spent this month and today (UTC), from the audit.
+
+    Shown at the top of Apps: per-app bars answer "which app", this answers "how much"."""
+    now = now or utcnow()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = col(RequestLog.account_id) == account_id
+    month, requests = session.execute(
+        sql_select(func.coalesce(func.sum(RequestLog.cost_micros), 0), func.count()).where(
+            mine, col(RequestLog.created_at) >= month_start
+        )
+    ).one()
+    today = session.execute(
+        sql_select(func.coalesce(func.sum(RequestLog.cost_micros), 0)).where(
+            mine, col(RequestLog.created_at) >= day_start
+        )
+    ).scalar_one()
+    return SpendTotal(fmt.usd(int(month) / 1e6), fmt.usd(int(today) / 1e6), int(requests))

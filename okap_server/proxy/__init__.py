@@ -8,7 +8,7 @@ One request, in order (see SPEC.md "The proxy"):
   family's SDKs send it, and looks the grant up in the in-process cache (``grants.py``);
 - ``forwarding.plan_forward`` checks the path (``paths.py``), the body (read as I-JSON,
   ``ijson.py``), the endpoint's capability and every model it names, bounds the request and
-  caps its output (``worst_case.py``), prices the worst case (``pricing.py``), admits
+  caps its output (``worst_case.py``), prices the worst case (``okap_server.prices``), admits
   the request in one transaction (rate windows and spend hold, ``limits.py``) and builds the
   upstream request with the real key (``headers.py``);
 - ``upstream.UpstreamPool`` sends it, with retries before the first byte;

@@ -4,18 +4,17 @@ and the upstream request itself (normalised URL, filtered headers, the real key)
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
 
+from okap_server.prices import Price
 from okap_server.proxy import errors
 from okap_server.proxy.grants import GrantEntry, GrantView
 from okap_server.proxy.headers import upstream_request_headers
 from okap_server.proxy.ownership import check_objects
 from okap_server.proxy.paths import join_upstream, normalise_path
-from okap_server.proxy.pricing import Price
 from okap_server.proxy.providers.base import (
     CLIENT_CREDENTIAL_QUERY,
     Adapter,
@@ -44,17 +43,15 @@ class ForwardPlan:
     output_bound: int = 0
     rate_headers: dict[str, str] = field(default_factory=dict)
     injected_usage: bool = False
+    capped_output: int | None = None
     # What made the worst case large (answers, unseen input), for a refusal's message.
     reasons: list[str] = field(default_factory=list)
 
     def worst_case(self) -> int:
-        """Every input token at the dearest input rate (a cache write can cost more than
-        plain input), plus the output cap."""
-        price = self.price
-        if price is None:
+        """The bounds at the dearest rates of the price the request settles at."""
+        if self.price is None:
             return 0
-        per_input = max(price.input, price.cached_input, price.cache_write)
-        return math.ceil(self.input_bound * per_input + self.output_bound * price.output - 1e-9)
+        return self.price.worst_case_micros(self.input_bound, self.output_bound)
 
     def cost_of(self, usage: Usage | None, *, complete: bool) -> int:
         """Real cost when the answer was complete; never below the seen usage, and the
@@ -153,12 +150,13 @@ async def plan_forward(
     bounds = bound_request(adapter, route, body_json, request.body, multipart, limits, settings)
     price: Price | None = None
     if route.billable:
-        price = runtime.prices.price(row.id, route.model)
+        price = runtime.prices.price_for(row.id, route.model, now)
         if price is None and limits.spend_limited:
             raise errors.PriceUnknown(
-                f"The vault knows no price for the model '{(route.model or '?')[:200]}', so it "
-                "cannot keep this grant's spend limit. The vault's owner can add the price "
-                "(prices_file) or set fallback_price_per_million."
+                f"The vault knows no price for the model '{(route.model or '?')[:200]}' at "
+                f"'{row.id}', so it cannot keep this grant's spend limit. The vault's owner can "
+                "run `okap-server prices refresh`, add the price to the prices file "
+                "(OKAP_PRICES_FILE), or set OKAP_FALLBACK_PRICE_PER_MILLION."
             )
     try:
         secret = runtime.keys.reveal(entry.key)
@@ -173,6 +171,7 @@ async def plan_forward(
         input_bound=bounds.input_tokens,
         output_bound=bounds.output_tokens,
         injected_usage=bounds.injected_usage,
+        capped_output=bounds.capped_output,
         reasons=bounds.reasons,
     )
     # Held on limited periods, and what the request is charged if its outcome is lost.

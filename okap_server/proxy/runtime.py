@@ -22,7 +22,6 @@ from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.journal import SettlementJournal
 from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.ownership import OwnedObjects
-from okap_server.proxy.pricing import PriceTable
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
 from okap_server.proxy.recorder import Outcome, Recorder
@@ -39,7 +38,7 @@ class ProxyRuntime:
         self.settings = settings
         self.catalog = vault.providers
         self.keys = vault.keys
-        self.prices = PriceTable.load(settings.prices_file, settings.fallback_price_per_million)
+        self.prices = vault.prices
         self.adapters: dict[str, Adapter] = {
             row.id: adapter_for(row) for row in self.catalog.rows()
         }

@@ -37,6 +37,9 @@ from okap_server.proxy.runtime import ProxyRuntime
 
 log = logging.getLogger("okap.proxy")
 
+# Set when the vault chose the output cap of each answer (SPEC.md, "Spend limits").
+CAPPED_HEADER = "x-okap-max-tokens-capped"
+
 
 @dataclass
 class ProxyRequest:
@@ -205,6 +208,8 @@ class ProxyService:
             raise
         headers = client_response_headers(response.headers.multi_items())
         headers.extend(plan.rate_headers.items())
+        if plan.capped_output is not None:
+            headers.append((CAPPED_HEADER, str(plan.capped_output)))
         content_type = response.headers.get("content-type", "")
         sse = "text/event-stream" in content_type
         if response.is_success and (sse or plan.route.stream or not _fits_in_memory(response)):

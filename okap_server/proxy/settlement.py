@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor, Sql
+from okap_server.proxy.key_usage import touch_keys
 from okap_server.proxy.limits import RELEASE_CHUNK, SqlBudget, SweptHold, insert_for
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
@@ -158,6 +159,7 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
         _LAST_USED,
         [{"id": g, "when": cursor.timestamp(when)} for g, when in sorted(last_used.items())],
     )
+    touch_keys(conn, batch)
     cursor.run_many(
         _OWN,
         [

@@ -44,6 +44,9 @@ class Bounds:
     output_tokens: int = 0
     injected_usage: bool = False
     reasons: list[str] = field(default_factory=list)
+    # The output cap of each answer when the vault set it (lower than asked, or none asked):
+    # the answer may stop short because of it, so the response says so (SPEC.md).
+    capped_output: int | None = None
 
 
 def bound_request(
@@ -82,6 +85,8 @@ def bound_request(
             )
             if route.stream:
                 bounds.injected_usage = adapter.prepare_stream(body_json)
+            if changed:
+                bounds.capped_output = output_each
             if changed or bounds.injected_usage:
                 bounds.body = json.dumps(body_json, separators=(",", ":")).encode()
         elif not output_each and route.capability != "embeddings":

@@ -97,7 +97,7 @@ class KeyStore:
             )
         ).all()
         if any(k.label == label for k in existing):
-            raise KeyStoreError(f"there is already a {provider} key labelled {label!r}")
+            raise KeyStoreError(f"there is already a key labelled {label!r} for {provider}")
         key = ProviderKey(
             id=new_id("key_"),
             account_id=account_id,

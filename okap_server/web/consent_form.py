@@ -18,13 +18,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from okap_server.authorization.capabilities import LIMIT_NAMES, SPEND_LIMITS
+from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.clients import ascii_host, callback_is_risky
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
-from okap_server.dashboard.formatting import limit_value
+from okap_server.dashboard.formatting import limit_value, usd
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
@@ -35,15 +35,6 @@ from okap_server.web.consent_summary import (
     monthly_reach,
     when,
 )
-
-LIMIT_LABELS: dict[str, str] = {
-    "monthly_spend": "Monthly spend",
-    "daily_spend": "Daily spend",
-    "total_spend": "Total spend",
-    "requests_per_minute": "Requests per minute",
-    "requests_per_day": "Requests per day",
-    "tokens_per_request": "Max tokens per request",
-}
 
 FLOW_LABELS: dict[str, str] = {
     "code": "through your browser (OAuth)",
@@ -71,10 +62,13 @@ class LimitView:
         return input_value(self.name, self.value)
 
     @property
-    def unit(self) -> str:
-        """What follows the amount when this limit is written out (``a month``, ``requests
-        a minute``): the page's script rewrites the Limits line from the fields with it."""
-        return limit_value(self.name, 1).split(" ", 1)[1]
+    def format(self) -> str:
+        """How this limit is written out, the amount as ``{}`` (``{} a month``, ``at most {}
+        tokens a request``): the page's script rewrites the Limits line from the fields
+        with it, in the same words as ``limit_value``."""
+        sample = 7777
+        shown = usd(float(sample)) if self.money else f"{sample:,}"
+        return limit_value(self.name, sample).replace(shown, "{}")
 
     @property
     def step(self) -> str:

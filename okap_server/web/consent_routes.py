@@ -36,6 +36,7 @@ from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
+from okap_server.web.consent_prices import unpriced_context
 from okap_server.web.consent_summary import existing_view, summarise
 from okap_server.web.csrf import CSRF_FIELD, check_csrf
 from okap_server.web.pages import NO_STORE, error_page, render_page
@@ -111,6 +112,7 @@ def _page(
         summary=summarise(entries),
         default_grant_days=vault.settings.default_grant_days,
         error=error,
+        **unpriced_context(vault, row.requested_details, defaults),
     )
 
 

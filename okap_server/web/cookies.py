@@ -19,7 +19,8 @@ from okap_server.settings import Settings
 SESSION = "okap_session"
 PRESESSION = "okap_presession"
 SETUP = "okap_setup"
-ALL = (SESSION, PRESESSION, SETUP)
+DEVICE = "okap_device"  # a known browser, for the sign-in throttle (``signin_throttle.py``)
+ALL = (SESSION, PRESESSION, SETUP, DEVICE)
 HOST_PREFIX = "__Host-"
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from okap_server.context import Vault
+from okap_server.vault.crypto import KeyRing
 from okap_server.web import openapi as oa
 
 router = APIRouter(tags=["Health"])
@@ -71,18 +72,35 @@ def probe_of(request: Request) -> DatabaseProbe:
     return probe
 
 
+# What /healthz names a vault by: derived one-way from its master key, so replicas of one
+# vault agree and `okap-server doctor` can tell this vault from another at the same URL.
+FINGERPRINT_PURPOSE = "vault-fingerprint-v1"
+
+
+def vault_fingerprint(keyring: KeyRing) -> str:
+    return keyring.mac_key(FINGERPRINT_PURPOSE).hex()[:16]
+
+
 @router.get(
     "/healthz",
     summary="Liveness: the process is up",
     responses={
         200: oa.json_response(
-            "Serving", {"type": "object", "properties": {"status": {"enum": ["ok"]}}}
+            "Serving",
+            {
+                "type": "object",
+                "properties": {
+                    "status": {"enum": ["ok"]},
+                    "vault": {"type": "string", "description": "which vault answers"},
+                },
+            },
         )
     },
 )
-def healthz() -> dict[str, str]:
-    """The process is up and serving."""
-    return {"status": "ok"}
+def healthz(request: Request) -> dict[str, str]:
+    """The process is up and serving; ``vault`` tells this vault from another one."""
+    vault: Vault = request.app.state.vault
+    return {"status": "ok", "vault": vault_fingerprint(vault.keyring)}
 
 
 @router.get(

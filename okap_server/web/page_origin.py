@@ -26,7 +26,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 import jinja2
@@ -136,14 +135,18 @@ class PageOrigin:
 
 
 def _vault_cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
-    """The vault's cookies in a Cookie header, by name (with or without ``__Host-``)."""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
-    except Exception:  # a malformed Cookie header carries nothing of ours worth expiring
-        return {}
+    """The vault's cookies in a Cookie header, by name (with or without ``__Host-``).
+
+    Split by hand (RFC 6265 §5.4: ``name=value`` pairs joined by ``; ``), not with
+    ``http.cookies.SimpleCookie``, which drops the whole header when any one pair is
+    malformed: another site's odd cookie must not shield a stale vault cookie from expiry."""
     names = {*cookies.ALL, *(cookies.HOST_PREFIX + name for name in cookies.ALL)}
-    return {name: morsel.value for name, morsel in jar.items() if name in names}
+    found: dict[str, str] = {}
+    for pair in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name in names:
+            found[name] = value.strip().strip('"')
+    return found
 
 
 def _expiring(found: dict[str, str]) -> list[tuple[bytes, bytes]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -86,7 +87,7 @@ def setup_form(request: Request, token: str = "") -> Response:
         "Claim a new vault with its one-time setup link: create the owner account",
         None,
         signed_in=False,
-        done="Created: to /signin",
+        done="Created: to /signin?created=USERNAME",
         pages={
             400: "The username or password was refused",
             403: "The setup link or the form's token is not valid",
@@ -118,6 +119,8 @@ def setup_submit(
         return _failure(request, exc)
     except AccountError as exc:
         return _form(request, token, nonce, username=username, error=str(exc), status_code=400)
-    response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+    # The sign-in page says the account exists and fills in its name (not a secret).
+    created = urlencode({"created": username.strip()})
+    response = RedirectResponse(f"/signin?{created}", status_code=303, headers=NO_STORE)
     cookies.expire_cookie(response, vault.settings, SETUP_COOKIE)
     return response

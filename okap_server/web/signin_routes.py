@@ -45,6 +45,7 @@ def _form(
     next_url: str,
     username: str = "",
     error: str | None = None,
+    created: bool = False,
     status_code: int = 200,
 ) -> Response:
     nonce, token = presession_token(request)
@@ -55,6 +56,7 @@ def _form(
         next_url=next_url,
         username=username,
         error=error,
+        created=created,
         presession=token,
     )
     set_presession_cookie(request, response, nonce)
@@ -62,11 +64,14 @@ def _form(
 
 
 @router.get("/signin", include_in_schema=False)
-def signin_page(request: Request, next: str = "/") -> Response:
+def signin_page(request: Request, next: str = "/", created: str = "") -> Response:
+    """``created`` is set by the setup page: the new owner is told the account exists and
+    finds its name filled in, so the first sign-in is just the password."""
     next_url = safe_next(next)
     if optional_account(request) is not None:
         return RedirectResponse(next_url, status_code=303, headers=NO_STORE)
-    return _form(request, next_url=next_url)
+    name = created.strip()[:64]
+    return _form(request, next_url=next_url, username=name, created=bool(name))
 
 
 @router.post(

@@ -35,7 +35,8 @@ from okap_server.audit.events import record_event
 from okap_server.audit.models import SecurityEvent
 from okap_server.context import Vault
 from okap_server.vault.crypto import NONCE_BYTES, DecryptionError, Sealed
-from okap_server.web.sessions import client_ip, is_secure, vault_of
+from okap_server.web import cookies
+from okap_server.web.sessions import client_ip, vault_of
 from okap_server.web.throttle import NONE, backoff, failures
 
 KIND = "signin_failed"
@@ -46,7 +47,7 @@ COOKIE_AAD = b"okap-known-browser-v1"
 
 
 def cookie_name(vault: Vault) -> str:
-    return "__Host-okap_device" if is_secure(vault.settings) else "okap_device"
+    return cookies.cookie_name(vault.settings, cookies.DEVICE)
 
 
 def _seal(vault: Vault, account_id: str, browser_id: str) -> str:
@@ -113,14 +114,13 @@ class SigninThrottle:
     def remember(self, response: Response, account_id: str) -> None:
         """After a successful sign-in: this browser is known to this account from now on."""
         known = self.browser_id if account_id == self.account_id else None
-        response.set_cookie(
-            cookie_name(self.vault),
+        cookies.set_cookie(
+            response,
+            self.vault.settings,
+            cookies.DEVICE,
             _seal(self.vault, account_id, known or os.urandom(12).hex()),
             max_age=COOKIE_DAYS * 86_400,
-            path="/",
-            httponly=True,
             samesite="strict",
-            secure=is_secure(self.vault.settings),
         )
 
 

@@ -18,13 +18,14 @@
     var parts = [];
     var bounds = [];
     entry.querySelectorAll("input[data-limit]").forEach(function (input) {
-      var text = input.value.trim();
-      var n = Number(text);
-      if (text === "" || !isFinite(n) || n < 0) return;
+      var raw = input.value.trim();
+      var n = Number(raw);
+      if (raw === "" || !isFinite(n) || n < 0) return;
       var name = input.dataset.limit;
       var isMoney = /_spend$/.test(name);
       var amount = isMoney ? money(n) : Math.trunc(n).toLocaleString("en-US");
-      parts.push(amount + " " + input.dataset.unit);
+      var text = input.dataset.format.replace("{}", amount);
+      parts.push(n === 1 ? text.replace("1 requests", "1 request") : text);
       if (isMoney) bounds.push(name === "daily_spend" ? n * 31 : n);
     });
     return { parts: parts, reach: bounds.length ? Math.min.apply(null, bounds) : null };

@@ -164,8 +164,11 @@ def test_three_providers(live_url: str, signed_in: Page, screenshots: Path) -> N
     page.get_by_text("Change limits, models or expiry").first.click()
     page.get_by_label("Monthly spend").first.fill("")
     page.get_by_label("Daily spend").first.fill("0.5")
+    page.get_by_label("Requests per minute").first.fill("1")
+    page.get_by_label("Max tokens per request").first.fill("1000")
     expect(page.locator("p.effective").first).to_have_text(
-        "Limits: $0.50 a day · 60 requests a minute · 1,000 requests a day"
+        "Limits: $0.50 a day · 1 request a minute · 1,000 requests a day · "
+        "at most 1,000 tokens a request"
     )
     expect(summary).to_contain_text("up to $20.50 / month across 2 providers")  # 31 x $0.50
     page.get_by_label("Daily spend").first.fill("")

@@ -85,6 +85,9 @@ def test_a_persons_whole_story(
     # 2. Sign in (by keyboard: type, then Enter).
     expect(page).to_have_url(re.compile(r"/signin"))
     expect(page.get_by_role("heading", name="Sign in to your vault")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your account alice was created.")
+    expect(page.get_by_label("Username")).to_have_value("alice")
+    expect(page.get_by_label("Password")).to_be_focused()
     shot("01-signin")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
@@ -250,9 +253,9 @@ def test_a_persons_whole_story(
     expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
     shot("10-admin")
 
-    # 6. Revoke, with one press of a key: Tab to the card's Revoke button, then Enter.
+    # 6. Revoke by keyboard: Tab to the card's Revoke, Enter, then confirm on its page.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Apps").click()
-    revoke = page.get_by_role("button", name="Revoke Notes Summariser")
+    revoke = page.get_by_role("link", name="Revoke Notes Summariser")
     for _ in range(40):
         page.keyboard.press("Tab")
         if revoke.evaluate("el => el === document.activeElement"):
@@ -260,6 +263,9 @@ def test_a_persons_whole_story(
     else:
         raise AssertionError("the Revoke button cannot be reached with the keyboard")
     page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Revoke Notes Summariser?")).to_be_visible()
+    shot("11a-revoke-question")
+    page.get_by_role("button", name="Revoke access").press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Access revoked")
     expect(page.locator("article.app-card", has_text="Notes Summariser")).to_have_count(0)
     shot("11-apps-after-revoke")

@@ -99,3 +99,33 @@ def test_revoke_reports_a_vault_it_cannot_reach_and_keeps_the_entry(capsys, cach
     assert "could not revoke" in err and "cannot reach the vault" in err
     assert "okap_secretsecret" not in err
     assert len(cache.entries()) == 1
+
+
+def test_every_limit_and_the_shell_option_are_explained(capsys, cache):
+    with pytest.raises(SystemExit):
+        main(["env", "--help"], cache)
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps help text
+    assert "--requests-per-minute N, --rpm N requests per minute" in shown
+    assert "--requests-per-day N requests per day" in shown
+    assert "--shell {sh,fish,powershell,dotenv} syntax of the lines printed" in shown
+
+
+def test_an_expired_device_code_says_expired_once():
+    from okap_client.cli import _explain
+    from okap_client.errors import AuthorizationExpired
+
+    said = str(_explain(AuthorizationExpired("the device code expired before approval"), "v"))
+    assert said == "the device code expired before approval"
+    plain = str(_explain(AuthorizationExpired("nobody decided in time"), "v"))
+    assert plain == "the request expired before it was approved: nobody decided in time"
+
+
+def test_a_typo_d_provider_gets_a_suggestion_from_the_vault(capsys, cache, live_url):
+    code = main(["env", "opnai", "--vault", live_url], cache)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown provider 'opnai'; did you mean openai?" in err
+    assert "This vault has: openai, anthropic, google" in err
+    assert main(["env", "openai,antrhopic", "--vault", live_url], cache) == 2
+    assert "did you mean anthropic?" in capsys.readouterr().err
+    assert cache.entries() == []  # nobody was asked anything

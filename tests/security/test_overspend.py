@@ -129,9 +129,10 @@ async def gemini_file(c: Clients) -> Any:
 
 
 def refused(exc: BaseException) -> bool:
-    """The answer to a request over the limit: each SDK's own 429 exception."""
+    """The answer to a request over the limit: each SDK's own 429 exception. With holds of
+    requests in flight in the way it is ``budget_held`` (retryable), else ``budget_exceeded``."""
     if isinstance(exc, openai.RateLimitError):
-        return exc.code == "budget_exceeded"
+        return exc.code in ("budget_exceeded", "budget_held")
     return isinstance(exc, genai_errors.ClientError) and exc.code == 429
 
 

@@ -23,11 +23,23 @@ class ProviderRow:
     # OpenAI family: whether the upstream takes ``stream_options.include_usage``. Those that
     # do not (they report stream usage unasked, and may refuse unknown fields) are left alone.
     stream_usage_option: bool = True
+    # The provider id ``genai-prices`` lists this provider's prices under (``xai`` is
+    # ``x-ai``); None: only the operator's prices file prices it.
+    prices_provider: str | None = None
 
 
 BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
-    ProviderRow("openai", "OpenAI", "https://api.openai.com/v1", "openai"),
-    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "anthropic", "x-api-key"),
+    ProviderRow(
+        "openai", "OpenAI", "https://api.openai.com/v1", "openai", prices_provider="openai"
+    ),
+    ProviderRow(
+        "anthropic",
+        "Anthropic",
+        "https://api.anthropic.com",
+        "anthropic",
+        "x-api-key",
+        prices_provider="anthropic",
+    ),
     ProviderRow(
         "google",
         "Google Gemini",
@@ -35,20 +47,53 @@ BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
         "google",
         "x-goog-api-key",
         aliases=("gemini",),
+        prices_provider="google",
     ),
-    ProviderRow("groq", "Groq", "https://api.groq.com/openai/v1", "openai"),
+    ProviderRow("groq", "Groq", "https://api.groq.com/openai/v1", "openai", prices_provider="groq"),
     ProviderRow(
-        "mistral", "Mistral", "https://api.mistral.ai/v1", "openai", stream_usage_option=False
+        "mistral",
+        "Mistral",
+        "https://api.mistral.ai/v1",
+        "openai",
+        stream_usage_option=False,
+        prices_provider="mistral",
     ),
-    ProviderRow("deepseek", "DeepSeek", "https://api.deepseek.com/v1", "openai"),
-    ProviderRow("xai", "xAI", "https://api.x.ai/v1", "openai"),
-    ProviderRow("together", "Together AI", "https://api.together.xyz/v1", "openai"),
-    ProviderRow("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", "openai"),
     ProviderRow(
-        "perplexity", "Perplexity", "https://api.perplexity.ai", "openai", stream_usage_option=False
+        "deepseek", "DeepSeek", "https://api.deepseek.com/v1", "openai", prices_provider="deepseek"
     ),
-    ProviderRow("fireworks", "Fireworks AI", "https://api.fireworks.ai/inference/v1", "openai"),
-    ProviderRow("cerebras", "Cerebras", "https://api.cerebras.ai/v1", "openai"),
+    ProviderRow("xai", "xAI", "https://api.x.ai/v1", "openai", prices_provider="x-ai"),
+    ProviderRow(
+        "together",
+        "Together AI",
+        "https://api.together.xyz/v1",
+        "openai",
+        prices_provider="together",
+    ),
+    ProviderRow(
+        "openrouter",
+        "OpenRouter",
+        "https://openrouter.ai/api/v1",
+        "openai",
+        prices_provider="openrouter",
+    ),
+    ProviderRow(
+        "perplexity",
+        "Perplexity",
+        "https://api.perplexity.ai",
+        "openai",
+        stream_usage_option=False,
+        prices_provider="perplexity",
+    ),
+    ProviderRow(
+        "fireworks",
+        "Fireworks AI",
+        "https://api.fireworks.ai/inference/v1",
+        "openai",
+        prices_provider="fireworks",
+    ),
+    ProviderRow(
+        "cerebras", "Cerebras", "https://api.cerebras.ai/v1", "openai", prices_provider="cerebras"
+    ),
 )
 
 
@@ -71,6 +116,7 @@ class ProviderCatalog:
                     upstream=custom.base_url.rstrip("/"),
                     family="openai",
                     auth_style=custom.auth_style,
+                    prices_provider=custom.prices_provider,
                 )
             )
         overridden = []
@@ -95,3 +141,7 @@ class ProviderCatalog:
 
     def rows(self) -> list[ProviderRow]:
         return list(self._rows.values())
+
+    def prices_providers(self) -> dict[str, str | None]:
+        """Each provider's id in ``genai-prices`` (see ``ProviderRow.prices_provider``)."""
+        return {row.id: row.prices_provider for row in self._rows.values()}

@@ -55,7 +55,10 @@ def test_setup_link_creates_the_owner_once(vault: Vault, page_url: str) -> None:
             "/setup",
             data={"token": token, "csrf_token": csrf, "username": "alice", "password": PASSWORD},
         )
-        assert done.status_code == 303 and done.headers["location"] == "/signin"
+        assert done.status_code == 303 and done.headers["location"] == "/signin?created=alice"
+        signin = browser.get(done.headers["location"])
+        assert "Your account <strong>alice</strong> was created." in signin.text
+        assert 'name="username" value="alice"' in signin.text
         [owner] = _accounts(vault)
         assert owner.username == "alice" and owner.is_admin
         # The link is spent: neither the page nor the form works again.

@@ -50,7 +50,13 @@ def run_subprocess(
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return {"OKAP_HOME": str(settings.home), "OKAP_DATABASE_URL": settings.effective_database_url}
+    """The test's vault, and its own free public URL: doctor looks for a server there, and
+    must not find whatever else on this machine listens on the default port."""
+    return {
+        "OKAP_HOME": str(settings.home),
+        "OKAP_DATABASE_URL": settings.effective_database_url,
+        "OKAP_PUBLIC_URL": settings.effective_public_url,
+    }
 
 
 @pytest.fixture

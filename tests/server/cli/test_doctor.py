@@ -66,7 +66,11 @@ def test_healthy_vault_passes(
     lines = _lines(result.out)
     assert lines["database"] == lines["master key"] == lines["stored keys"] == "ok"
     assert lines["clock"] == "ok" and lines["home"] == "ok"
-    assert all(lines[f"upstream {row.id}"] == "ok" for row in BUILTIN_PROVIDERS)
+    # Only the providers it holds keys for are probed; the others are not used.
+    assert lines["upstream openai"] == lines["upstream anthropic"] == "ok"
+    unused = [row.id for row in BUILTIN_PROVIDERS if row.id not in ("openai", "anthropic")]
+    assert all(lines[f"upstream {name}"] == "skip" for name in unused)
+    assert lines["prices"] == "ok" and "genai-prices" in result.out
     assert "all 2 decrypt" in result.out and "sk-proj-doctor" not in result.out
     assert result.out.strip().endswith("all checks passed")
 
@@ -76,11 +80,11 @@ def test_unreachable_upstream_fails_and_offline_skips(
 ) -> None:
     for row in BUILTIN_PROVIDERS:
         monkeypatch.setenv(f"OKAP_UPSTREAM_{row.id.upper()}", upstream)
-    monkeypatch.setenv("OKAP_UPSTREAM_GROQ", f"http://127.0.0.1:{free_port()}/openai/v1")
+    monkeypatch.setenv("OKAP_UPSTREAM_ANTHROPIC", f"http://127.0.0.1:{free_port()}")
     result = cli("doctor")
     assert result.code == 1
     lines = _lines(result.out)
-    assert lines["upstream groq"] == "FAIL" and lines["upstream openai"] == "ok"
+    assert lines["upstream anthropic"] == "FAIL" and lines["upstream openai"] == "ok"
     assert "1 check(s) failed" in result.out
     offline = cli("doctor", "--offline")
     assert offline.code == 0 and _lines(offline.out)["upstreams"] == "skip"
@@ -121,9 +125,9 @@ def test_wrong_master_key_fails(
 def test_unmigrated_or_unreachable_database_fails(
     cli: CliRunner, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = cli("doctor", "--offline")  # nothing has migrated this database yet
+    result = cli("doctor", "--offline")  # no vault was ever created here
     assert result.code == 1
-    assert _lines(result.out)["database"] == "FAIL" and "okap-server migrate" in result.out
+    assert "no vault" in result.out and "OKAP_DATABASE_URL" in result.out
     monkeypatch.setenv(
         "OKAP_DATABASE_URL", f"postgresql+psycopg://postgres:hidden@127.0.0.1:{free_port()}/x"
     )
@@ -159,3 +163,49 @@ def test_plain_http_public_url_is_a_warning(
     result = cli("doctor", "--offline")
     assert result.code == 0 and _lines(result.out)["public url"] == "warn"
     assert "TLS" in result.out
+
+
+def test_one_key_and_no_network_passes(
+    cli: CliRunner, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: a vault with only an OpenAI key does not fail on providers it never uses.
+    Only its one upstream (here on loopback) is reachable; every other provider keeps its
+    internet address, and none of them is probed."""
+    assert cli("users", "add", "alice", stdin=PASSWORD).code == 0
+    assert cli("keys", "add", "openai", stdin="sk-proj-doctor00000000000000001").code == 0
+    monkeypatch.setenv("OKAP_UPSTREAM_OPENAI", upstream)
+    result = cli("doctor")
+    assert result.code == 0, result.out
+    lines = _lines(result.out)
+    assert lines["upstream openai"] == "ok"
+    for row in BUILTIN_PROVIDERS:
+        if row.id != "openai":
+            assert lines[f"upstream {row.id}"] == "skip"
+            assert f"upstream {row.id}: not used (no stored key)" in result.out
+    assert result.out.strip().endswith("all checks passed")
+
+
+def test_unpriced_models_of_live_grants_are_flagged(
+    cli: CliRunner, stocked: None, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okap_server.context import open_vault
+    from tests.support.grants import entry, make_grant
+
+    opened = open_vault(cli_env)
+    try:
+        make_grant(
+            opened,
+            entry("groq", models=["my-private-llama"], limits={"daily_spend": 1.0}),
+            username="alice",
+            client_name="Private App",
+        )
+    finally:
+        opened.dispose()
+    result = cli("doctor", "--offline")
+    assert result.code == 0, result.out  # reported, not a failure
+    assert _lines(result.out)["unpriced model"] == "warn"
+    assert "Private App" in result.out and "groq my-private-llama" in result.out
+    assert "refused under its spend limit" in result.out
+    listing = cli("prices")
+    assert listing.code == 1
+    assert "1 model(s) without a price" in listing.out and "my-private-llama" in listing.out

@@ -45,7 +45,7 @@ def test_add_list_default_remove(cli: CliRunner, cli_env: Settings, alice: None)
     assert gemini.code == 0 and "stored google key" in gemini.out  # alias resolved
     listing = cli("keys", "list")
     assert listing.code == 0 and SECRET not in listing.out and "sk-...EFGH" in listing.out
-    lines = {line.split()[3]: line for line in listing.out.splitlines()[1:]}
+    lines = {line.split()[3]: line for line in listing.out.splitlines()[2:]}
     assert "yes" in lines["personal"].split() and "yes" not in lines["work"].split()
     work_id = lines["work"].split()[0]
     assert cli("keys", "default", work_id).code == 0

@@ -87,7 +87,7 @@ def test_first_start_prints_a_one_time_setup_link(tmp_path: Path, database: dict
         link = SETUP_LINK.search(output)
         assert link, output
         assert f"okap vault listening on {url}\n" in output
-        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
         assert httpx.get(f"{url}/readyz").status_code == 200
         with httpx.Client(timeout=30) as browser:
             form = browser.get(link.group(1))
@@ -104,7 +104,10 @@ def test_first_start_prints_a_one_time_setup_link(tmp_path: Path, database: dict
                     "password": "a long enough password",
                 },
             )
-            assert created.status_code == 303 and created.headers["location"] == "/signin"
+            assert (
+                created.status_code == 303
+                and created.headers["location"] == "/signin?created=alice"
+            )
             assert browser.get(link.group(1)).status_code == 410
         with httpx.Client() as stranger:
             assert stranger.get(link.group(1)).status_code == 410

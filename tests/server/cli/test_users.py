@@ -40,7 +40,7 @@ def test_first_user_is_the_owner(cli: CliRunner, cli_env: Settings) -> None:
     assert accounts["alice"].password_hash.startswith("$argon2id$")
     listing = cli("users", "list")
     assert listing.code == 0
-    assert [line.split()[:2] for line in listing.out.splitlines()[1:]] == [
+    assert [line.split()[:2] for line in listing.out.splitlines()[2:]] == [
         ["alice", "admin"],
         ["bob", "member"],
     ]

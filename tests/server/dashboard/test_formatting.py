@@ -37,3 +37,12 @@ def test_chart_is_escaped_svg_with_a_summary() -> None:
     assert "<title>2026-11-23: $1.25, 5 requests</title>" in svg
     bar = str(charts.usage_bar(150, "full", 'a "quoted" <label>'))
     assert 'width="100"' in bar and "&lt;label&gt;" in bar and "&#34;quoted&#34;" in bar
+
+
+def test_one_is_singular() -> None:
+    from okap_server.dashboard import formatting as fmt
+
+    assert fmt.requests_line(1, 1) == "1 of 1 request today"
+    assert fmt.requests_line(0, 50) == "0 of 50 requests today"
+    assert fmt.limit_value("requests_per_day", 1) == "1 request a day"
+    assert fmt.limit_value("requests_per_day", 11) == "11 requests a day"

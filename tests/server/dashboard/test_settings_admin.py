@@ -51,7 +51,7 @@ def test_default_limits_and_auto_open_are_saved_per_account(
     assert alice.page("/pending/status").json()["auto_open"] is True
     assert "checked" in alice.page("/settings").text.split('name="auto_open"')[1][:40]
     refused = alice.post("/settings/preferences", {"monthly_spend": "lots"})
-    assert refused.status_code == 422 and "Monthly spend: must be a number" in refused.text
+    assert refused.status_code == 422 and "Monthly spend (USD): must be a number" in refused.text
     none_at_all = alice.post("/settings/preferences", {})
     assert none_at_all.status_code == 422 and "Set at least one default limit" in none_at_all.text
     with vault.session() as session:
