@@ -119,7 +119,7 @@ class BaseOkapClient:
         if authorization_details is not None:
             if provider is not None:
                 raise InvalidRequest("pass either provider=... or authorization_details=[...]")
-            return normalize_details(authorization_details, now, reason)
+            return normalize_details(authorization_details, now, reason, expires)
         if provider is None:
             raise InvalidRequest("request_access needs provider=... or authorization_details")
         entry = build_entry(

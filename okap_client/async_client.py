@@ -1,7 +1,8 @@
 """``AsyncOkapClient``: the asyncio/trio twin of ``OkapClient`` (same protocol core).
 
 async with AsyncOkapClient(app_name="Notes") as okap:
-    token = await okap.request_access(provider="anthropic")
+    token = await okap.get_access(provider="anthropic")   # cached; asks only the first time
+    print((await token.ausage()).active)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import anyio
 import httpx
 
 from okap_client._base import BaseOkapClient, build_request, detail_options, reply_from
+from okap_client.client import OkapClient
 from okap_client.errors import VaultUnreachable
 from okap_client.flows import (
     AwaitRedirect,
@@ -88,7 +90,7 @@ class AsyncOkapClient(BaseOkapClient):
                     action = flow.send(result)
                 except StopIteration as done:
                     token: OkapToken = done.value
-                    return token
+                    return self._bound(token)
                 if isinstance(action, HttpCall):
                     result = await self._send(action)
                 elif isinstance(action, Listen):
@@ -113,6 +115,12 @@ class AsyncOkapClient(BaseOkapClient):
             if listener is not None:
                 listener.close()
 
+    def _bound(self, token: OkapToken) -> OkapToken:
+        """A token as usable as ``OkapClient``'s: ``await token.ausage()``/``arevoke()`` go
+        through this client; the sync ``usage()``/``revoke()`` through a sync client with the
+        same vault, cache and timeout (so a revoke forgets the cached copy here too)."""
+        return token.bind(_SyncTwin(self), self)
+
     # -- the API ---------------------------------------------------------------------------
     async def metadata(self) -> ServerMetadata:
         """The vault's RFC 8414 metadata (fetched once per client)."""
@@ -124,7 +132,11 @@ class AsyncOkapClient(BaseOkapClient):
     async def request_access(
         self, provider: str | None = None, **options: Unpack[AccessOptions]
     ) -> OkapToken:
-        """Ask the person for access; returns the token as granted (maybe narrower)."""
+        """Always ask the person again, and return a new token (not cached).
+
+        Every call opens a consent page and, once approved, leaves one more grant in the
+        vault. Most apps want ``get_access``, which reuses a cached, still-valid token and
+        asks only when there is none. Returns the token as granted (maybe narrower)."""
         flow = options.pop("flow", None)
         details = self.build_details(provider, **detail_options(options))
         md = await self.metadata()
@@ -137,16 +149,19 @@ class AsyncOkapClient(BaseOkapClient):
         refresh: bool = False,
         **options: Unpack[AccessOptions],
     ) -> OkapToken:
-        """A cached token that answers this request, else ``request_access`` and cache it.
+        """The token to use on every run: a cached one that still works, else ask once.
 
-        ``refresh=True`` asks the person again and replaces the cached answer.
+        Reuses the cached token for this app and request while the vault says it is
+        active (checked with ``/okap/usage``); only when there is none, or it expired or was
+        revoked, does it ask the person (as ``request_access``) and cache the answer.
+        ``refresh=True`` asks again and replaces the cached answer.
         """
         flow = options.pop("flow", None)
         details = self.build_details(provider, **detail_options(options))
         cached = None if refresh else self.cached(details)
         if cached is not None:
             if self.still_active(await self._send(self.usage_call(cached))):
-                return cached
+                return self._bound(cached)
             self.forget(cached)
         token = await self._run(self.start_flow(await self.metadata(), details, flow))
         self.remember(details, token)
@@ -169,3 +184,23 @@ class AsyncOkapClient(BaseOkapClient):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _SyncTwin:
+    """The sync ``TokenOwner`` of a token from ``AsyncOkapClient``."""
+
+    def __init__(self, client: AsyncOkapClient) -> None:
+        self._client = client
+
+    def _sync_client(self) -> OkapClient:
+        return OkapClient(
+            self._client.vault_url, cache=self._client.cache, timeout=self._client.timeout
+        )
+
+    def usage(self, token: OkapToken) -> Usage:
+        with self._sync_client() as client:
+            return client.usage(token)
+
+    def revoke(self, token: OkapToken) -> None:
+        with self._sync_client() as client:
+            client.revoke(token)

@@ -21,6 +21,7 @@ from okap_client import __version__, display
 from okap_client._base import DEFAULT_VAULT_URL
 from okap_client.cache import CacheEntry, TokenCache
 from okap_client.client import OkapClient
+from okap_client.env import cleared_for
 from okap_client.errors import (
     AccessDenied,
     AuthorizationExpired,
@@ -187,6 +188,8 @@ def cmd_request(args: argparse.Namespace, cache: TokenCache) -> int:
 
 def cmd_env(args: argparse.Namespace, cache: TokenCache) -> int:
     token = _obtain(args, cache)
+    for line in display.unset_lines(cleared_for(token.providers), args.shell):
+        print(line)
     for line in display.export_lines(token.env(), args.shell):
         print(line)
     return 0
@@ -198,7 +201,9 @@ def cmd_run(args: argparse.Namespace, cache: TokenCache) -> int:
         raise CliError("nothing to run: okap run PROVIDER -- COMMAND [ARGS...]", EXIT_USAGE)
     token = _obtain(args, cache)
     try:
-        return subprocess.call(command, env={**os.environ, **token.env()})
+        cleared = set(cleared_for(token.providers))
+        inherited = {k: v for k, v in os.environ.items() if k not in cleared}
+        return subprocess.call(command, env={**inherited, **token.env()})
     except FileNotFoundError:
         raise CliError(f"command not found: {command[0]}", 127) from None
 

@@ -35,6 +35,10 @@ from okap_client.usage import Usage
 class OkapClient(BaseOkapClient):
     """Ask an okap vault for scoped access to AI providers; a context manager.
 
+    Two ways to ask: ``get_access`` (use it on every run: it returns the cached token while
+    the vault says it is active, and asks the person only when there is none) and
+    ``request_access`` (always asks again and yields a new token).
+
     ``vault_url`` defaults to ``$OKAP_VAULT_URL``, else ``http://127.0.0.1:8400``. Options:
     ``app_name``/``app_url`` (shown on the consent page; ``client_id`` defaults to the URL,
     else a slug of the name), ``flow`` (``"browser"``, ``"device"`` or ``"okap"``; default:
@@ -120,7 +124,11 @@ class OkapClient(BaseOkapClient):
     def request_access(
         self, provider: str | None = None, **options: Unpack[AccessOptions]
     ) -> OkapToken:
-        """Ask the person for access; returns the token as granted (maybe narrower)."""
+        """Always ask the person again, and return a new token (not cached).
+
+        Every call opens a consent page and, once approved, leaves one more grant in the
+        vault. Most apps want ``get_access``, which reuses a cached, still-valid token and
+        asks only when there is none. Returns the token as granted (maybe narrower)."""
         flow = options.pop("flow", None)
         details = self.build_details(provider, **detail_options(options))
         md = self.metadata()
@@ -133,9 +141,12 @@ class OkapClient(BaseOkapClient):
         refresh: bool = False,
         **options: Unpack[AccessOptions],
     ) -> OkapToken:
-        """A cached token that answers this request, else ``request_access`` and cache it.
+        """The token to use on every run: a cached one that still works, else ask once.
 
-        ``refresh=True`` asks the person again and replaces the cached answer.
+        Reuses the cached token for this app and request while the vault says it is
+        active (checked with ``/okap/usage``); only when there is none, or it expired or was
+        revoked, does it ask the person (as ``request_access``) and cache the answer.
+        ``refresh=True`` asks again and replaces the cached answer.
         """
         flow = options.pop("flow", None)
         details = self.build_details(provider, **detail_options(options))

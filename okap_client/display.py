@@ -92,3 +92,15 @@ def export_lines(variables: Mapping[str, str], shell: str) -> list[str]:
     if shell == "dotenv":
         return [f"{name}={value}" for name, value in variables.items()]
     return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+
+
+def unset_lines(names: list[str], shell: str) -> list[str]:
+    """Lines that clear variables (``okap env google`` clears ``GEMINI_API_KEY``); a
+    dotenv file cannot unset, so it gets none."""
+    if shell == "fish":
+        return [f"set -e {name};" for name in names]
+    if shell == "powershell":
+        return [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in names]
+    if shell == "dotenv":
+        return []
+    return [f"unset {name}" for name in names]

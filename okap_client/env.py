@@ -1,13 +1,16 @@
 """Environment variables that provider SDKs and existing tools already read.
 
 One row per provider: the variables that carry the key and the base URL. Google's
-``google-genai`` reads ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` and, for the base URL,
-``GOOGLE_GEMINI_BASE_URL``. A provider not listed gets ``<ID>_API_KEY`` and ``<ID>_BASE_URL``.
+``google-genai`` reads ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (warning on every run when
+both are set) and, for the base URL, ``GOOGLE_GEMINI_BASE_URL``. okap sets only
+``GOOGLE_API_KEY``, the one google-genai prefers (and LangChain reads), and clears
+``GEMINI_API_KEY`` (``clear_vars``): a real key left there would reach the child, and make
+google-genai warn. A provider not listed gets ``<ID>_API_KEY`` and ``<ID>_BASE_URL``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -16,14 +19,19 @@ from types import MappingProxyType
 class EnvRow:
     key_vars: tuple[str, ...]
     base_url_vars: tuple[str, ...]
+    clear_vars: tuple[str, ...] = ()  # other names the same tools read for the key
 
 
 ENV_ROWS: Mapping[str, EnvRow] = MappingProxyType(
     {
         "openai": EnvRow(("OPENAI_API_KEY",), ("OPENAI_BASE_URL",)),
         "anthropic": EnvRow(("ANTHROPIC_API_KEY",), ("ANTHROPIC_BASE_URL",)),
-        "google": EnvRow(("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GOOGLE_GEMINI_BASE_URL",)),
-        "gemini": EnvRow(("GEMINI_API_KEY", "GOOGLE_API_KEY"), ("GOOGLE_GEMINI_BASE_URL",)),
+        "google": EnvRow(
+            ("GOOGLE_API_KEY",), ("GOOGLE_GEMINI_BASE_URL",), clear_vars=("GEMINI_API_KEY",)
+        ),
+        "gemini": EnvRow(
+            ("GOOGLE_API_KEY",), ("GOOGLE_GEMINI_BASE_URL",), clear_vars=("GEMINI_API_KEY",)
+        ),
         "groq": EnvRow(("GROQ_API_KEY",), ("GROQ_BASE_URL",)),
         "mistral": EnvRow(("MISTRAL_API_KEY",), ("MISTRAL_BASE_URL",)),
         "deepseek": EnvRow(("DEEPSEEK_API_KEY",), ("DEEPSEEK_BASE_URL",)),
@@ -50,3 +58,8 @@ def env_for(provider: str, key: str, base_url: str) -> dict[str, str]:
     variables = dict.fromkeys(row.key_vars, key)
     variables.update(dict.fromkeys(row.base_url_vars, base_url))
     return variables
+
+
+def cleared_for(providers: Iterable[str]) -> list[str]:
+    """Variables to remove from a child's environment for these providers' tokens."""
+    return [name for provider in providers for name in env_row(provider).clear_vars]

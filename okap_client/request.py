@@ -117,9 +117,13 @@ def build_entry(
 
 
 def normalize_details(
-    details: Sequence[Mapping[str, Any]], now: datetime, reason: str | None
+    details: Sequence[Mapping[str, Any]],
+    now: datetime,
+    reason: str | None,
+    expires: str | datetime | timedelta | None = None,
 ) -> list[dict[str, Any]]:
-    """Check and complete caller-supplied authorization_details entries."""
+    """Check and complete caller-supplied authorization_details entries. ``reason`` and
+    ``expires`` given beside them apply to every entry that names none of its own."""
     if not details:
         raise InvalidRequest("authorization_details must name at least one provider")
     result = []
@@ -134,7 +138,7 @@ def normalize_details(
             models=raw.get("models"),
             capabilities=raw.get("capabilities"),
             limits=build_limits(raw.get("limits")),
-            expires=normalize_expires(raw.get("expires"), now),
+            expires=normalize_expires(raw.get("expires") or expires, now),
             reason=raw.get("reason") or reason,
         )
         result.append(entry)

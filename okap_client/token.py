@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
+
 from okap_client.env import env_for
 from okap_client.errors import VaultUnreachable
 from okap_client.request import canonical_provider
@@ -21,6 +23,14 @@ class TokenOwner(Protocol):
     def usage(self, token: OkapToken) -> Usage: ...
 
     def revoke(self, token: OkapToken) -> None: ...
+
+
+class AsyncTokenOwner(Protocol):
+    """An ``AsyncOkapClient``: what ``await token.ausage()`` and ``arevoke()`` go through."""
+
+    async def usage(self, token: OkapToken) -> Usage: ...
+
+    async def revoke(self, token: OkapToken) -> None: ...
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -47,6 +57,7 @@ class OkapToken:
     expires_at: datetime | None = None
     token_type: str = "Bearer"
     _owner: TokenOwner | None = field(default=None, compare=False)
+    _async_owner: AsyncTokenOwner | None = field(default=None, compare=False)
 
     @classmethod
     def from_token_response(
@@ -76,8 +87,13 @@ class OkapToken:
             token_type=str(body.get("token_type") or "Bearer"),
         )
 
-    def bind(self, owner: TokenOwner | None) -> OkapToken:
+    def bind(
+        self, owner: TokenOwner | None, async_owner: AsyncTokenOwner | None = None
+    ) -> OkapToken:
+        """Tie the token to the client it came from, so ``usage()``/``revoke()`` (and their
+        async twins) use that client's vault, cache and timeout."""
         self._owner = owner
+        self._async_owner = async_owner
         return self
 
     # -- the reference SDK's names -------------------------------------------------------
@@ -164,6 +180,20 @@ class OkapToken:
 
         with OkapClient(self.vault_url) as client:
             client.revoke(self)
+
+    async def ausage(self) -> Usage:
+        """``usage()`` for async code: through the ``AsyncOkapClient`` the token came from,
+        else the sync call in a worker thread (the event loop is not blocked either way)."""
+        if self._async_owner is not None:
+            return await self._async_owner.usage(self)
+        return await anyio.to_thread.run_sync(self.usage)
+
+    async def arevoke(self) -> None:
+        """``revoke()`` for async code; forgets the cached copy like ``revoke()``."""
+        if self._async_owner is not None:
+            await self._async_owner.revoke(self)
+            return
+        await anyio.to_thread.run_sync(self.revoke)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from okap_server.accounts.models import Account
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.reuse import reusable, rotate
 from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.clock import isoformat_z, utcnow
 
@@ -47,11 +48,15 @@ def approver_is_active(session: Session, request: AuthorizationRequest) -> bool:
 
 
 def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant, str]:
-    """A new grant from an approved request, and its token (the caller commits)."""
+    """A new grant from an approved request, and its token (the caller commits). A request
+    approved to reuse a live grant (``reuse.py``) gives that grant a fresh token instead."""
     if request.status != "approved" or not request.granted_details or not request.decided_by:
         raise ValueError("only an approved request yields a grant")
     if not approver_is_active(session, request):
         raise ValueError("a disabled account's approval yields no grant")
+    existing = reusable(session, request)
+    if existing is not None:  # the person chose to reuse this app's grant: a fresh token
+        return existing, rotate(session, existing)
     token = new_access_token()
     grant = Grant(
         account_id=request.decided_by,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from okap_server.authorization.capabilities import SPEND_LIMITS
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import MODEL_PATTERN, check_limit, parse_time
 from okap_server.authorization.errors import InvalidAuthorizationDetails
@@ -45,6 +46,16 @@ class Narrowing:
     limits: dict[str, Any] = field(default_factory=dict)
     expires: datetime | None = None
     key_id: str | None = None
+
+
+def _limit_text(name: str, value: Any) -> str:
+    """``monthly spend $10.00``, ``requests per day 1,000``: a limit as the page writes it."""
+    if name in SPEND_LIMITS:  # cents, unless that would round the amount (0.005 stays)
+        money = float(value)
+        amount = f"${money:,.2f}" if round(money, 2) == money else f"${money}"
+    else:
+        amount = f"{value:,}"
+    return f"{name.replace('_', ' ')} {amount}"
 
 
 def model_matches(patterns: list[str], model: str) -> bool:
@@ -90,7 +101,7 @@ def narrow_entry(
         if value is None:
             if asked is not None:
                 raise NarrowingError(
-                    f"{provider}: the app asked for {name} {asked}; "
+                    f"{provider}: the app asked for {_limit_text(name, asked)}; "
                     "you may lower it but not remove it"
                 )
             limits[name] = None  # a default the person cleared
@@ -100,7 +111,10 @@ def narrow_entry(
         except InvalidAuthorizationDetails as exc:
             raise NarrowingError(f"{provider}: {exc.description}") from None
         if asked is not None and amount is not None and amount > asked:
-            raise NarrowingError(f"{provider}: {name} may only be lowered (asked: {asked})")
+            raise NarrowingError(
+                f"{provider}: {_limit_text(name, amount)} is more than the app asked for; "
+                f"it may only be lowered (asked: {_limit_text(name, asked)})"
+            )
         limits[name] = amount
     granted["limits"] = limits
     if choice.expires is not None:

@@ -243,9 +243,13 @@ def decide(
     granted_details: list[dict[str, Any]] | None = None,
     reason: str | None = None,
     ip: str | None = None,
+    reuse_grant_id: str | None = None,
 ) -> None:
     """Approve or deny, once, a request this account claimed (``claim`` first). Raises
     DecisionError when it is no longer this account's call.
+
+    ``reuse_grant_id``: approve by reusing this live grant of the app (``reuse.py``); it is
+    written in the same UPDATE as the decision, so no poll can mint a new grant meanwhile.
 
     An approval's token must be collected within ``collect_seconds`` (``expires_at`` is
     moved there), as an authorization code must be redeemed soon (RFC 6749 §4.1.2): an
@@ -261,6 +265,8 @@ def decide(
     }
     if approve:
         values["expires_at"] = now + timedelta(seconds=collect_seconds)
+        if reuse_grant_id is not None:
+            values["grant_id"] = reuse_grant_id
     result = session.execute(
         update(AuthorizationRequest)
         .where(
@@ -286,6 +292,7 @@ def decide(
         client_name=request.client_name,
         flow=request.flow,
         providers=[d["provider"] for d in (granted_details or request.requested_details)],
+        **({"reused_grant_id": reuse_grant_id} if approve and reuse_grant_id else {}),
     )
     session.commit()
     session.refresh(request)

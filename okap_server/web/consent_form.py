@@ -24,9 +24,17 @@ from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
+from okap_server.dashboard.formatting import limit_value, usd
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
+from okap_server.web.consent_summary import (
+    expiry_was_asked,
+    input_value,
+    limits_line,
+    monthly_reach,
+    when,
+)
 
 FLOW_LABELS: dict[str, str] = {
     "code": "through your browser (OAuth)",
@@ -45,6 +53,31 @@ class LimitView:
     value: Any  # the effective value: asked, else default; None = no limit
     asked: bool  # the app named it: it may only be lowered
 
+    @property
+    def money(self) -> bool:
+        return self.name in SPEND_LIMITS
+
+    @property
+    def input_value(self) -> str:
+        return input_value(self.name, self.value)
+
+    @property
+    def format(self) -> str:
+        """How this limit is written out, the amount as ``{}`` (``{} a month``, ``at most {}
+        tokens a request``): the page's script rewrites the Limits line from the fields
+        with it, in the same words as ``limit_value``."""
+        sample = 7777
+        shown = usd(float(sample)) if self.money else f"{sample:,}"
+        return limit_value(self.name, sample).replace(shown, "{}")
+
+    @property
+    def step(self) -> str:
+        """Cents for money, whole numbers for counts; ``any`` for an asked sub-cent amount,
+        which the field must accept as it is."""
+        if not self.money:
+            return "1"
+        return "0.01" if len(self.input_value.partition(".")[2]) <= 2 else "any"
+
 
 @dataclass
 class EntryView:
@@ -59,6 +92,18 @@ class EntryView:
     reason: str | None
     keys: list[KeyInfo] = field(default_factory=list)
     expires_text: str = ""
+    expires_at: datetime | None = None
+    expires_asked: bool = True
+    effective: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_text(self) -> list[str]:
+        """The limits the grant gets as the page starts, as people read them."""
+        return limits_line(self.effective)
+
+    @property
+    def any_spend_limit(self) -> bool:
+        return monthly_reach(self.effective) is not None
 
     @property
     def any_asked(self) -> bool:
@@ -79,9 +124,12 @@ def entry_views(
     catalog: ProviderCatalog,
     keys: Sequence[KeyInfo],
     defaults: DefaultLimits,
+    default_expiry: tuple[datetime, int] | None = None,
 ) -> list[EntryView]:
     """What the page shows of each requested entry (``details``: as the app asked; the
-    limits it did not name are shown filled from ``defaults``, the deciding account's)."""
+    limits it did not name are shown filled from ``defaults``, the deciding account's).
+    ``default_expiry`` is (when the request was made, the vault's default grant days):
+    an expiry at their sum is the vault's default, not the app's ask."""
     views = []
     for i, entry in enumerate(details):
         expires = parse_time(entry["expires"])
@@ -102,7 +150,10 @@ def entry_views(
                 expires_input=expires.strftime("%Y-%m-%dT%H:%M") if expires else "",
                 reason=entry.get("reason"),
                 keys=[k for k in keys if k.provider == entry["provider"]],
-                expires_text=expires.strftime("%d %b %Y, %H:%M UTC") if expires else "",
+                expires_text=when(expires),
+                expires_at=expires,
+                expires_asked=default_expiry is None or expiry_was_asked(expires, *default_expiry),
+                effective=effective,
             )
         )
     return views

@@ -31,11 +31,13 @@ from okap_server.authorization.requests import (
     pending_for,
     tidy,
 )
+from okap_server.authorization.reuse import live_grant_like
 from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
 from okap_server.web.consent_prices import unpriced_context
+from okap_server.web.consent_summary import existing_view, summarise
 from okap_server.web.csrf import CSRF_FIELD, check_csrf
 from okap_server.web.pages import NO_STORE, error_page, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
@@ -90,14 +92,25 @@ def _page(
 ) -> Response:
     keys = vault.keys.list(session, signed_in.account.id)
     defaults = default_limits_for(session, signed_in.account.id, vault.settings)
+    entries = entry_views(
+        row.requested_details,
+        vault.providers,
+        keys,
+        defaults,
+        default_expiry=(row.created_at, vault.settings.default_grant_days),
+    )
+    existing = live_grant_like(session, signed_in.account.id, row)
     return render_page(
         request,
         "consent.html",
         status_code=status_code,
+        existing=existing_view(existing, vault.providers) if existing else None,
         signed_in=signed_in,
         req=row,
         app=request_view(row),
-        entries=entry_views(row.requested_details, vault.providers, keys, defaults),
+        entries=entries,
+        summary=summarise(entries),
+        default_grant_days=vault.settings.default_grant_days,
         error=error,
         **unpriced_context(vault, row.requested_details, defaults),
     )
@@ -194,6 +207,24 @@ def _submit(
                     ip=client_ip(request),
                 )
                 return _decided(request, vault, session, row, approved=False)
+            if decision == "reuse":
+                existing = live_grant_like(session, account_id, row)
+                if existing is None or existing.id != (form.get("reuse_grant_id") or [""])[0]:
+                    raise NarrowingError(
+                        "The access this app had is gone (revoked or expired). "
+                        "Approve it anew, or deny."
+                    )
+                decide(
+                    session,
+                    row,
+                    account_id,
+                    approve=True,
+                    collect_seconds=collect,
+                    granted_details=existing.details,
+                    ip=client_ip(request),
+                    reuse_grant_id=existing.id,
+                )
+                return _decided(request, vault, session, row, approved=True)
             if decision != "approve":
                 raise NarrowingError("Choose Approve or Deny.")
             asked = row.requested_details
@@ -220,7 +251,11 @@ def _submit(
 
 # Entry i of the request is narrowed by fields prefixed "d{i}."; documented for the first.
 CONSENT_FIELDS: dict[str, oa.Schema] = {
-    "decision": {"type": "string", "enum": ["approve", "deny"]},
+    "decision": {"type": "string", "enum": ["approve", "deny", "reuse"]},
+    "reuse_grant_id": {
+        "type": "string",
+        "description": "With decision=reuse: the app's live grant the page offered to reuse",
+    },
     "d0.include": {"type": "string", "enum": ["1"]},
     "d0.models": oa.TEXT,
     "d0.models_text": {"type": "string", "description": "Comma-separated model names"},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jinja2
 
+from okap_server.dashboard.formatting import usd
 from okap_server.settings import Settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -32,4 +33,7 @@ def make_templates(settings: Settings) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["public_url"] = settings.effective_public_url
+    # The one way a page writes money: ``$5.00``, ``$1,234.50``, ``<$0.01`` for a fraction
+    # of a cent (never a misleading ``$0.00``), ``no limit`` for None.
+    env.filters["money"] = usd
     return env

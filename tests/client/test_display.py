@@ -1,5 +1,5 @@
 from okap_client import OkapToken, Usage
-from okap_client.display import export_lines, grant_lines, limits_text, usage_lines
+from okap_client.display import export_lines, grant_lines, limits_text, unset_lines, usage_lines
 
 VAULT = "http://127.0.0.1:8400"
 
@@ -59,3 +59,12 @@ def test_grant_and_usage_lines():
     ]
     assert usage.remaining("openai", "spend", "day") == 0.75
     assert usage.remaining("openai", "spend", "month") is None
+
+
+def test_unset_lines_clear_a_variable_in_each_shell():
+    assert unset_lines(["GEMINI_API_KEY"], "sh") == ["unset GEMINI_API_KEY"]
+    assert unset_lines(["GEMINI_API_KEY"], "fish") == ["set -e GEMINI_API_KEY;"]
+    assert unset_lines(["GEMINI_API_KEY"], "powershell") == [
+        "Remove-Item Env:GEMINI_API_KEY -ErrorAction SilentlyContinue"
+    ]
+    assert unset_lines(["GEMINI_API_KEY"], "dotenv") == []  # a dotenv file cannot unset

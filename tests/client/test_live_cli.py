@@ -143,3 +143,29 @@ def test_run_configures_each_providers_own_sdk_through_its_variables(
     for provider in ("openai", "anthropic", "google"):
         [sent] = fake_upstream.requests_for(provider)
         assert PROVIDER_KEYS[provider] in str(sent.headers)
+
+
+# A child using google-genai the usual way: the key and base URL from the environment.
+GENAI_CHILD = """
+import os
+from google import genai
+client = genai.Client()
+reply = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+print(reply.text, "GEMINI_API_KEY" in os.environ)
+"""
+
+
+def test_google_gets_one_key_variable_and_genai_does_not_warn(live_url, person, tmp_path):
+    env = cli_env(live_url, tmp_path / "config")
+    env["GEMINI_API_KEY"] = "AIza-a-real-key-left-in-the-shell"
+    done = run_approving([OKAP, "env", "google"], env, person)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "unset GEMINI_API_KEY"
+    names = [line.removeprefix("export ").split("=")[0] for line in lines[1:]]
+    assert names == ["GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"]
+
+    ran = okap("run", "google", "--", sys.executable, "-c", GENAI_CHILD, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("False")  # the real key did not reach the child
+    assert "Both GOOGLE_API_KEY and GEMINI_API_KEY are set" not in ran.stderr

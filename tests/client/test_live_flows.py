@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import anyio
 import pytest
 
@@ -15,6 +17,7 @@ from okap_client import (
     TokenRevoked,
     VaultUnreachable,
 )
+from okap_client._base import detail_options
 from tests.client.conftest import browser_played_by, browser_that_denies, device_approver
 from tests.support.live import free_port
 
@@ -202,3 +205,46 @@ def test_okap_binding_denial(okap, person):
     client = okap(flow="okap", open_browser=lambda url: bool(person.deny(url)))
     with pytest.raises(AccessDenied):
         client.request_access(provider="openai")
+
+
+def test_expires_with_authorization_details_reaches_the_grant(okap, person):
+    token = okap(open_browser=browser_played_by(person)).request_access(
+        authorization_details=[{"provider": "openai", "models": ["gpt-4o-mini"]}], expires="30d"
+    )
+    assert token.expires_at is not None
+    left = token.expires_at - datetime.now(UTC)
+    assert timedelta(days=29) < left <= timedelta(days=30)
+
+
+def test_async_tokens_are_as_usable_as_sync_ones(live_url, person, cache):
+    models = {"models": ["gemini-2.5-flash"]}
+
+    def in_cache(client):
+        return client.cached(client.build_details("google", **detail_options(models)))
+
+    async def main():
+        async with AsyncOkapClient(
+            live_url,
+            app_name="Async App",
+            flow="device",
+            notify=device_approver(person),
+            cache=cache,
+        ) as client:
+            token = await client.get_access("google", **models)
+            assert (await token.ausage()).active  # awaitable, through this client
+            assert (await anyio.to_thread.run_sync(token.usage)).active  # and sync
+            cached = await client.get_access("google", **models)
+            assert cached.key == token.key and (await cached.ausage()).active
+            await cached.arevoke()
+            assert in_cache(client) is None  # the revoke forgot the cached copy
+            with pytest.raises(TokenRevoked):
+                await cached.ausage()
+            again = await client.get_access("google", **models)  # asks anew
+            assert again.key != token.key
+            await anyio.to_thread.run_sync(again.revoke)  # the sync revoke forgets it too
+            return again, in_cache(client)
+
+    again, left = anyio.run(main)
+    assert left is None
+    with pytest.raises(TokenRevoked):
+        again.usage()

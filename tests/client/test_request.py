@@ -127,3 +127,19 @@ GRANT = [
 )
 def test_covers(request_, expected):
     assert covers(GRANT, request_) is expected
+
+
+def test_expires_beside_authorization_details_applies_to_every_entry(client):
+    """It was dropped: the grant then ran the vault's default 90 days."""
+    now = datetime.now(UTC)
+    got = details(
+        client,
+        authorization_details=[
+            {"provider": "openai"},
+            {"provider": "anthropic", "expires": "2d"},
+        ],
+        expires="30d",
+    )
+    first, second = (datetime.fromisoformat(e["expires"].replace("Z", "+00:00")) for e in got)
+    assert abs(first - (now + timedelta(days=30))) < timedelta(minutes=1)
+    assert abs(second - (now + timedelta(days=2))) < timedelta(minutes=1)  # its own wins

@@ -77,8 +77,7 @@ def test_env_sets_what_each_sdk_reads():
         "OPENAI_BASE_URL": f"{VAULT}/v1/openai",
         "ANTHROPIC_API_KEY": KEY,
         "ANTHROPIC_BASE_URL": f"{VAULT}/v1/anthropic",
-        "GEMINI_API_KEY": KEY,
-        "GOOGLE_API_KEY": KEY,
+        "GOOGLE_API_KEY": KEY,  # only this one: google-genai warns when both are set
         "GOOGLE_GEMINI_BASE_URL": f"{VAULT}/v1/google",
     }
 

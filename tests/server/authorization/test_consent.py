@@ -86,7 +86,7 @@ def test_person_narrows_and_the_token_says_what_was_granted(
 
 
 WIDENINGS: list[tuple[dict[str, Any], str]] = [
-    ({"limits": {"monthly_spend": 50}}, "may only be lowered"),
+    ({"limits": {"monthly_spend": 50}}, "monthly spend $50.00 is more than the app asked"),
     ({"models": ["gpt-5"]}, "was not asked for"),
     ({"models": []}, "keep at least one model"),
     ({"capabilities": ["images"]}, "was not asked for"),

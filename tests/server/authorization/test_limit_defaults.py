@@ -185,16 +185,19 @@ def test_the_consent_page_shows_the_effective_limits_and_the_rule(
     form = person.form_of(page, "/consent/")
     shown = {name: value for name, value in form.fields if ".limit." in name}
     assert shown == {
-        "d0.limit.monthly_spend": "5.0",
-        "d0.limit.daily_spend": "1.0",
+        "d0.limit.monthly_spend": "5.00",
+        "d0.limit.daily_spend": "1.00",
         "d0.limit.total_spend": "",
         "d0.limit.requests_per_minute": "1000",
         "d0.limit.requests_per_day": "1000",
         "d0.limit.tokens_per_request": "",
     }
-    assert "A limit the app asked for can only be lowered." in page
-    assert "(asked: 1000)" in page and "(default)" in page
-    assert "empty them" in page
+    text = " ".join(page.split())
+    assert "A limit the app asked for is shown as asked, and you can only lower it." in text
+    assert "Every limit it did not ask for is filled in from your default limits" in text
+    assert "asked: 1,000, can only be lowered" in text and "your default" in text
+    assert "A cleared field means no limit of that kind." in text
+    assert "$5.00 a month · $1.00 a day · 1,000 requests a minute" in text
 
 
 def test_approve_as_asked_from_the_list_fills_the_defaults(

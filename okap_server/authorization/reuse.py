@@ -1,0 +1,93 @@
+"""An app that asks again for access it already holds: find that grant, and reuse it.
+
+An app that lost its token (a new machine, a cleared cache, the SDK's ``request_access`` run
+twice) asks again with the same request. Approving would mint a second grant beside the
+first: two tokens, two budgets, two cards for one app. So the consent page says the app
+already has this access and offers to reuse it.
+
+Reusing approves the request with the existing grant's own details and records that grant's
+id on the request (``decide(..., reuse_grant_id=...)``, in the same UPDATE as the decision,
+so no poll can mint a grant in between). When the token is handed over, ``issue_grant``
+gives that grant a fresh token instead of minting a new grant (``rotate``): the spend so far
+and the limits stay as they were, and the token given before stops working (a grant has one
+token; the proxy's grant cache holds the old one at most ``proxy_grant_cache_seconds``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.tokens import new_access_token, token_hash
+from okap_server.clock import utcnow
+
+
+def _same_entry(granted: Mapping[str, Any], asked: Mapping[str, Any]) -> bool:
+    """The granted entry is what this ask would get as asked: same models and
+    capabilities, and every limit the app named at the value it named."""
+    if sorted(granted.get("models") or []) != sorted(asked.get("models") or []):
+        return False
+    if sorted(granted.get("capabilities") or []) != sorted(asked.get("capabilities") or []):
+        return False
+    given = granted.get("limits") or {}
+    return all(
+        given.get(name) == value
+        for name, value in (asked.get("limits") or {}).items()
+        if value is not None
+    )
+
+
+def same_access(granted: Sequence[Mapping[str, Any]], asked: Sequence[Mapping[str, Any]]) -> bool:
+    """Does a grant with ``granted`` details already answer a request for ``asked``?"""
+    by_provider = {entry["provider"]: entry for entry in granted}
+    if set(by_provider) != {entry["provider"] for entry in asked}:
+        return False
+    return all(_same_entry(by_provider[entry["provider"]], entry) for entry in asked)
+
+
+def live_grant_like(
+    session: Session, account_id: str, request: AuthorizationRequest
+) -> Grant | None:
+    """The newest unrevoked, unexpired grant of this account to the same client that
+    answers ``request`` as asked; None when there is none."""
+    rows = session.exec(
+        select(Grant)
+        .where(
+            col(Grant.account_id) == account_id,
+            col(Grant.client_id) == request.client_id,
+            col(Grant.revoked_at).is_(None),
+            col(Grant.expires_at) > utcnow(),
+        )
+        .order_by(col(Grant.created_at).desc())
+    ).all()
+    for grant in rows:
+        if same_access(grant.details, request.requested_details):
+            return grant
+    return None
+
+
+def reusable(session: Session, request: AuthorizationRequest) -> Grant | None:
+    """The grant an approved request said to reuse, if it is still live and the approver's."""
+    if not request.grant_id:
+        return None
+    grant = session.get(Grant, request.grant_id)
+    if (
+        grant is None
+        or grant.account_id != request.decided_by
+        or grant.revoked_at is not None
+        or grant.expires_at <= utcnow()
+    ):
+        return None
+    return grant
+
+
+def rotate(session: Session, grant: Grant) -> str:
+    """Give ``grant`` a new token (returned; only its hash is stored). The caller commits."""
+    token = new_access_token()
+    grant.token_hash = token_hash(token)
+    grant.version += 1
+    session.add(grant)
+    return token
