@@ -13,6 +13,7 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 # Every header or query parameter through which any released SDK sends its credential.
@@ -96,6 +97,7 @@ class Collection:
     stored: bool | None = None
     actions: frozenset[str] = frozenset()
     prefix: str = ""
+    owns_always: tuple[str, ...] = ()
 
     @functools.cached_property
     def joined(self) -> str:
@@ -122,8 +124,8 @@ class Collection:
             if self.stored is not None:
                 asked = body.get("store") if body else None
                 if (asked if isinstance(asked, bool) else self.stored) is False:
-                    return {}
-            return {"owns": self.owns}
+                    return {"owns": self.owns_always} if self.owns_always else {}
+            return {"owns": self.owns + self.owns_always}
         if tail[0] in self.actions:
             return {}
         name = tail[0].partition(":")[0]  # Gemini: ``batches/{id}:cancel``
@@ -131,25 +133,34 @@ class Collection:
 
 
 def owned_ids(answer: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
-    """The ids an answer names in ``fields`` (dotted paths), for the grant to own."""
+    """The ids an answer names in ``fields`` (dotted paths; ``*`` is every item of a list:
+    ``output.*.id``), for the grant to own."""
     found: list[str] = []
     for path in fields:
-        value: Any = answer
+        values: list[Any] = [answer]
         for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str) and value:
-            found.append(value)
+            if key == "*":
+                values = [v for value in values if isinstance(value, list) for v in value]
+            else:
+                values = [value.get(key) for value in values if isinstance(value, dict)]
+        found.extend(v for v in values if isinstance(v, str) and v)
     return found
 
 
-def references_in(body: Any, keys: frozenset[str]) -> list[Any]:
-    """Every value, anywhere in a JSON body, of a key in ``keys`` (no recursion: a body
-    may nest as deep as its parser allowed)."""
+def references_in(
+    body: Any, keys: frozenset[str], types: Mapping[str, str] | None = None
+) -> list[Any]:
+    """Every value, anywhere in a JSON body, of a key in ``keys``, and the member
+    ``types[t]`` of every object whose ``type`` is ``t`` (no recursion: a body may nest as
+    deep as its parser allowed)."""
     found: list[Any] = []
     stack = [body]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
+            kind = item.get("type") if types else None
+            if isinstance(kind, str) and types and kind in types:
+                found.append(item.get(types[kind]))
             for key, value in item.items():
                 if key in keys:
                     found.append(value)
@@ -350,13 +361,21 @@ class Adapter:
     # holds one) or a JSON escape: a few C-speed scans rule out the common request.
     reference_keys: frozenset[str] = frozenset()
     reference_needles: tuple[bytes, ...] = ()
+    # Parts naming a stored object by their type, not a key: ``{"type": t, member: id}``
+    # (the Responses API's ``item_reference``); ``t`` must be among the needles.
+    reference_types: Mapping[str, str] = MappingProxyType({})
+    # Query parameters and headers (lower case) by which the app would choose which fields
+    # the answer keeps (Google's field masks): the vault reads the usage from the answer,
+    # so they never reach the upstream.
+    answer_shaping_query: frozenset[str] = frozenset()
+    answer_shaping_headers: frozenset[str] = frozenset()
 
     def references(self, body: dict[str, Any]) -> list[str]:
         """The stored objects a request body names, as the collection's ``prefix`` names
         them; a value that is not an id (a number, a dict without ``id``) is left to the
         upstream to refuse."""
         found: list[str] = []
-        for value in references_in(body, self.reference_keys):
+        for value in references_in(body, self.reference_keys, self.reference_types):
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, dict):
@@ -371,6 +390,23 @@ class Adapter:
         """The stored object a referencing value names; None if it names none of the
         organisation's (e.g. a public URL)."""
         return value
+
+    def takes_raw_body(self, path: str) -> bool:
+        """Whether the upstream reads this endpoint's body as bytes, not JSON (a media
+        upload). Every other body must be a JSON object or a form the vault read: a body it
+        forwarded unread could name stored objects or caps it never checked."""
+        return False
+
+    def without_answer_shaping(
+        self, query: list[tuple[str, str]], headers: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The query and headers without those choosing the answer's fields."""
+        if not self.answer_shaping_query and not self.answer_shaping_headers:
+            return query, headers
+        return (
+            [(k, v) for k, v in query if k.lower() not in self.answer_shaping_query],
+            [(k, v) for k, v in headers if k.lower() not in self.answer_shaping_headers],
+        )
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         raise NotImplementedError

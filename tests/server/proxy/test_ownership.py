@@ -15,16 +15,17 @@ from okap_server.proxy.providers.openai import OpenAIAdapter
 )
 def test_every_reference_key_is_found_by_the_byte_scan(adapter: Adapter) -> None:
     """The scan that rules a body out before any walk must catch every key it walks for."""
-    for key in adapter.reference_keys:
+    for key in (*adapter.reference_keys, *adapter.reference_types):
         assert any(needle in key.encode() for needle in adapter.reference_needles), key
 
 
 def test_openai_collections() -> None:
     openai = OpenAIAdapter("openai")
     assert openai.route("GET", "chat/completions", None).listing
-    assert openai.route("POST", "chat/completions", {"model": "m"}).owns == ()
-    assert openai.route("POST", "chat/completions", {"store": True}).owns == ("id",)
-    assert openai.route("POST", "responses", {}).owns == ("id",)
+    audio = "choices.*.message.audio.id"  # an audio answer is kept for the next turn
+    assert openai.route("POST", "chat/completions", {"model": "m"}).owns == (audio,)
+    assert openai.route("POST", "chat/completions", {"store": True}).owns == ("id", audio)
+    assert openai.route("POST", "responses", {}).owns == ("id", "output.*.id")
     assert openai.route("POST", "responses", {"store": False}).owns == ()
     assert openai.route("POST", "responses/input_tokens", {}).object_id is None
     assert openai.route("GET", "responses/resp_1/input_items", None).object_id == "resp_1"
