@@ -13,7 +13,6 @@ from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -25,6 +24,7 @@ from okap_server.proxy.providers.base import (
     pick_token,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection
 
 _ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",

@@ -16,7 +16,6 @@ from okap_server.proxy.ijson import JsonBody
 from okap_server.proxy.providers.base import (
     Adapter,
     AmbiguousMember,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -29,6 +28,7 @@ from okap_server.proxy.providers.base import (
     read_count,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection
 from okap_server.proxy.spelling import protobuf_names, protobuf_spellings
 
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")

@@ -15,7 +15,6 @@ from typing import Any
 from okap_server.proxy.providers.base import (
     Adapter,
     AmbiguousMember,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -23,10 +22,10 @@ from okap_server.proxy.providers.base import (
     as_int,
     load_json_object,
     members,
-    owned_ids,
     read_count,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection, owned_ids
 
 # First path segment → capability. Paths are relative to the upstream base, which already
 # ends in the API version (``https://api.openai.com/v1``).
