@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import openai
-import pytest
 
 from okap_server.context import Vault
 from tests.security.conftest import sqlite_only
@@ -63,8 +61,11 @@ def test_gemini_references_are_checked_under_every_spelling(
         assert answer.json()["error"]["details"][0]["reason"] == "object_not_owned"
         assert len(fake_upstream.received) == before
     # File Search stores: no capability creates one, so naming any is refused.
-    for tools in ({"fileSearch": {"fileSearchStoreNames": ["fileSearchStores/x"]}},
-                  {"file_search": {"file_search_store_names": ["fileSearchStores/x"]}}):  # fmt: skip
+    stores = ["fileSearchStores/x"]
+    for tools in (
+        {"fileSearch": {"fileSearchStoreNames": stores}},
+        {"file_search": {"file_search_store_names": stores}},
+    ):
         body = {"contents": [{"parts": [{"text": "hi"}]}], "tools": [tools]}
         answer = call(live_url, mine, "POST", f"{FLASH}:generateContent", json=body)
         assert answer.status_code == 403 and "object_not_owned" in answer.text
@@ -89,6 +90,13 @@ def test_response_items_and_audio_answers_are_their_grants_own(
         lambda: theirs.responses.create(model="gpt-4o-mini", input=again),
     )
     assert item in message
+    # A reasoning item without its encrypted content is read from the store by its id.
+    thought: Any = [{"type": "reasoning", "id": "rs_someone_elses", "summary": []}]
+    refused(
+        fake_upstream,
+        "object_not_owned",
+        lambda: theirs.responses.create(model="gpt-4o-mini", input=thought),
+    )
     list(theirs.responses.create(model="gpt-4o-mini", input="hi", stream=True))
     theirs.responses.create(model="gpt-4o-mini", input=again)  # its own stream made it
 

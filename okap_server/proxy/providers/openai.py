@@ -74,9 +74,9 @@ _COLLECTIONS: dict[str, Collection] = {
     ),
     "responses": Collection(
         ("responses",),
-        owns=("id", "output.*.id"),
         stored=True,
         actions=frozenset({"input_tokens", "compact"}),
+        owns_always=("output.*.id",),
     ),
     "files": Collection(("files",)),
     "uploads": Collection(("uploads",), owns=("id", "file.id")),
@@ -97,9 +97,11 @@ _REFERENCES = frozenset(
         "audio",
     }
 )
-# An input item of an earlier response, named by id: owned when this grant's response
-# produced it (``output.*.id``).
-_REFERENCE_TYPES = MappingProxyType({"item_reference": "id"})
+# Input items the provider looks up by id: an ``item_reference``, and a reasoning item
+# (read from the store when it comes without its encrypted content). Owned when this
+# grant's response produced them (``output.*.id``, stored or not: the app passes its own
+# output back).
+_REFERENCE_TYPES = MappingProxyType({"item_reference": "id", "reasoning": "id"})
 
 _OUTPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "chat": ("max_completion_tokens", "max_tokens"),
@@ -174,12 +176,14 @@ class OpenAIStreamObserver(StreamObserver):
     def __init__(self, *, injected_usage: bool) -> None:
         super().__init__()
         self.injected_usage = injected_usage
+        self.id_read = False  # the first event naming an id was read for owned ids
 
     def observe(self, data: bytes) -> bool:
         if data == b"[DONE]":
             self.complete = True
             return True
-        if self.owns and not self.owned and b'"id"' in data:
+        if self.owns and not self.id_read and b'"id"' in data:
+            self.id_read = True
             started = load_json_object(data)  # a chat chunk, or ``response.created``
             if started is not None:
                 inner = started.get("response")
@@ -211,7 +215,7 @@ class OpenAIAdapter(Adapter):
     family = "openai"
     reference_keys = _REFERENCES
     reference_types = _REFERENCE_TYPES
-    reference_needles = (b"_id", b"conversation", b"audio", b"item_reference")
+    reference_needles = (b"_id", b"conversation", b"audio", b"item_reference", b"reasoning")
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")

@@ -26,7 +26,7 @@ def test_openai_collections() -> None:
     assert openai.route("POST", "chat/completions", {"model": "m"}).owns == (audio,)
     assert openai.route("POST", "chat/completions", {"store": True}).owns == ("id", audio)
     assert openai.route("POST", "responses", {}).owns == ("id", "output.*.id")
-    assert openai.route("POST", "responses", {"store": False}).owns == ()
+    assert openai.route("POST", "responses", {"store": False}).owns == ("output.*.id",)
     assert openai.route("POST", "responses/input_tokens", {}).object_id is None
     assert openai.route("GET", "responses/resp_1/input_items", None).object_id == "resp_1"
     assert openai.route("DELETE", "chat/completions/c1", None).object_id == "c1"
