@@ -169,3 +169,35 @@ def test_a_body_is_read_as_json_whatever_its_content_type(
     )
     assert upload.status_code == 200, upload.text
     assert fake_upstream.received[-1].body == b"\x00{raw"
+
+
+def test_code_containers_are_their_grants_own(
+    live_url: str, vault: Vault, fake_upstream: FakeUpstream
+) -> None:
+    """A code container holds the files of the app whose code ran in it: reused only by
+    the grant whose answer named it (OpenAI ``container_id`` of an output item, Anthropic
+    ``container.id``)."""
+    mine = make_grant(vault, entry("openai"), entry("anthropic")).token
+    theirs = make_grant(vault, entry("openai"), entry("anthropic"), client_name="O").token
+    ran = {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_mine"}
+    made = {"id": "resp_c", "object": "response", "status": "completed", "output": [ran]}
+    fake_upstream.script("openai", Respond(200, body={**made, "model": "gpt-4o-mini"}))
+    auto = {"type": "code_interpreter", "container": {"type": "auto"}}
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "input": "run", "tools": [auto]}
+    assert call(live_url, mine, "POST", "openai/responses", json=body).status_code == 200
+    reuse = {**body, "tools": [{"type": "code_interpreter", "container": "cntr_mine"}]}
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
+    fake_upstream.script(
+        "anthropic", Respond(200, body={**answer, "container": {"id": "container_mine"}})
+    )
+    hi = [{"role": "user", "content": "hi"}]
+    message = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": hi}
+    assert call(live_url, mine, "POST", "anthropic/v1/messages", json=message).status_code == 200
+    again = {**message, "container": "container_mine"}
+    for path, reused in (("openai/responses", reuse), ("anthropic/v1/messages", again)):
+        headers = {"x-api-key": mine}
+        assert call(live_url, mine, "POST", path, json=reused, h=headers).status_code == 200
+        before = len(fake_upstream.received)
+        refusal = call(live_url, theirs, "POST", path, json=reused, h={"x-api-key": theirs})
+        assert refusal.status_code == 403 and "object_not_owned" in refusal.text
+        assert len(fake_upstream.received) == before

@@ -76,7 +76,7 @@ _COLLECTIONS: dict[str, Collection] = {
         ("responses",),
         stored=True,
         actions=frozenset({"input_tokens", "compact"}),
-        owns_always=("output.*.id",),
+        owns_always=("output.*.id", "output.*.container_id"),
     ),
     "files": Collection(("files",)),
     "uploads": Collection(("uploads",), owns=("id", "file.id")),
@@ -85,7 +85,8 @@ _COLLECTIONS: dict[str, Collection] = {
 
 # Body keys naming stored objects a request reads: a conversation to continue, a file to
 # read, the input of a batch, the vector stores to search, an earlier audio answer
-# (``{"audio": {"id": ...}}`` in an assistant message; the audio output config has no id).
+# (``{"audio": {"id": ...}}`` in an assistant message; the audio output config has no id),
+# a code interpreter's container (its files; ``{"type": "auto"}`` makes a new one).
 _REFERENCES = frozenset(
     {
         "previous_response_id",
@@ -95,6 +96,7 @@ _REFERENCES = frozenset(
         "input_file_id",
         "vector_store_ids",
         "audio",
+        "container",
     }
 )
 # Input items the provider looks up by id: an ``item_reference``, and a reasoning item
@@ -215,7 +217,9 @@ class OpenAIAdapter(Adapter):
     family = "openai"
     reference_keys = _REFERENCES
     reference_types = _REFERENCE_TYPES
-    reference_needles = (b"_id", b"conversation", b"audio", b"item_reference", b"reasoning")
+    reference_needles = (
+        b"_id", b"conversation", b"audio", b"item_reference", b"reasoning", b"container"
+    )  # fmt: skip
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")
