@@ -136,6 +136,12 @@ async def plan_forward(
     if not _METHOD_OVERRIDES.isdisjoint(headers):  # Google's front end honours them
         raise errors.InvalidParameter("The vault does not forward a method override header.")
     body_json = parse_body(request, headers)
+    if body_json is None and request.body and not adapter.takes_raw_body(path):
+        raise errors.InvalidJson(
+            "The request body must be a JSON object (or a multipart form where the endpoint "
+            "takes one), whatever its Content-Type: the vault checks every body it forwards."
+        )
+    request.query, request.headers = adapter.without_answer_shaping(request.query, request.headers)
     try:
         route = adapter.route(request.method, path, body_json)
     except AmbiguousMember as exc:

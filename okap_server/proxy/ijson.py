@@ -39,6 +39,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from okap_server.proxy.spelling import protobuf_names
+
 # ``{"type": ...}`` of a content part whose input tokens are bounded by the image bound.
 IMAGE_PARTS: frozenset[str] = frozenset(
     {"image_url", "input_image", "image"}  # OpenAI chat, OpenAI Responses, Anthropic
@@ -51,7 +53,18 @@ OPAQUE_PARTS: frozenset[str] = frozenset(
 # Anthropic document blocks are opaque unless their source is inline text or content.
 _INLINE_SOURCES = frozenset({"text", "content"})
 # Gemini parts name their data by key: inline bytes (images, audio, video, PDF) or a file.
-OPAQUE_KEYS: frozenset[str] = frozenset({"inlineData", "inline_data", "fileData", "file_data"})
+OPAQUE_KEYS: frozenset[str] = protobuf_names("inlineData", "fileData")
+# Any other typed part is sized by its bytes only if no member of it carries media: one
+# whose name ends in any of these words (``document_url``, ``input_audio``, ``fileUri``,
+# ``file_data``, ``video``...), or is a file id, makes it opaque, so a provider's part type
+# the vault has never heard of is held at the reference bound, not at its bytes.
+_MEDIA_WORDS: frozenset[str] = frozenset(
+    {"url", "uri", "file", "data", "audio", "video", "document", "image", "pdf", "blob"}
+)
+# Typed parts known to be billed by their bytes although a member name has a media word:
+# Anthropic's redacted thinking (``data``: the encrypted thinking, sent back as it came).
+_BYTE_SIZED_PARTS: frozenset[str] = frozenset({"redacted_thinking"})
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 _LONE_SURROGATE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
@@ -107,8 +120,17 @@ def _hook(noted: list[dict[str, Any]]) -> Any:
     return each
 
 
+def carries_media(name: str) -> bool:
+    """Whether a member name names media by its last word (``document_url``, ``fileUri``,
+    ``input_audio``) or is a file id; not ``document_index`` or ``metadata``."""
+    words = [w.lower() for w in _WORD.findall(name)]
+    return bool(words) and (words[-1] in _MEDIA_WORDS or words[-2:] == ["file", "id"])
+
+
 def _survey(noted: list[dict[str, Any]]) -> BodyFacts:
     facts = BodyFacts()
+    # A part's ``source`` (Anthropic: base64, url, file) is sized with the part around it.
+    sources = {id(s) for obj in noted if isinstance(s := obj.get("source"), dict)}
     for obj in noted:
         kind = obj.get("type")
         if kind.__class__ is str:
@@ -120,6 +142,12 @@ def _survey(noted: list[dict[str, Any]]) -> BodyFacts:
                 source = obj.get("source")
                 if not (isinstance(source, dict) and source.get("type") in _INLINE_SOURCES):
                     facts.opaque.append(kind)
+            elif (
+                kind not in _BYTE_SIZED_PARTS
+                and id(obj) not in sources
+                and any(carries_media(name) for name in obj if name != "type")
+            ):
+                facts.opaque.append(kind[:40])
         if not OPAQUE_KEYS.isdisjoint(obj):
             facts.opaque.extend(k for k in OPAQUE_KEYS if isinstance(obj.get(k), dict))
         model = obj.get("model")

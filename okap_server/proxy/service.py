@@ -96,12 +96,12 @@ def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any]
         request.headers = with_content_type(request.headers, form.content_type)
         headers["content-type"] = form.content_type
         return form.fields
-    if "json" not in content_type and request.body[:1] not in (b"{", b"["):
-        return None
-    try:
+    try:  # whatever the Content-Type: a lenient upstream may read any body as JSON
         check_charset(content_type)
         return read_object(request.body)  # I-JSON: read as the provider reads it
     except NotIJson as exc:
+        if "json" not in content_type:
+            return None  # raw bytes: refused unless the endpoint takes them (forwarding)
         raise errors.InvalidJson(str(exc)) from None
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.fake_answers import (
@@ -166,6 +166,8 @@ class FakeUpstream:
         received, behaviour = await self._record(provider, request)
         if isinstance(behaviour, Respond) and behaviour.status >= 300:
             return error_response(provider, behaviour)
+        if isinstance(behaviour, Respond) and behaviour.body is not None:
+            return JSONResponse(behaviour.body, behaviour.status)  # a canned answer
         path = request.path_params["path"]
         body = received.fields if received.form is not None else received.json or {}
         stored = self.objects.answer(provider, request.method, path, body)

@@ -13,7 +13,6 @@ from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -25,6 +24,7 @@ from okap_server.proxy.providers.base import (
     pick_token,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection
 
 _ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -93,8 +93,10 @@ class AnthropicStreamObserver(StreamObserver):
 class AnthropicAdapter(Adapter):
     family = "anthropic"
     # A document or image read from the Files API.
-    reference_keys = frozenset({"file_id"})
-    reference_needles = (b"file_id",)
+    # A file in a prompt; a code execution container to reuse (``"container": id`` or
+    # ``{"id": ...}``): its files are the app's that made it.
+    reference_keys = frozenset({"file_id", "container"})
+    reference_needles = (b"file_id", b"container")
 
     def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return pick_token(headers.get("x-api-key"), bearer(headers))
@@ -133,6 +135,7 @@ class AnthropicAdapter(Adapter):
                 billable=posts,
                 stream=fields.get("stream") is True,
                 max_output_fields=("max_tokens",),
+                owns=("container.id",) if posts else (),
             )
         if resource == "complete" and not rest:
             return Route(

@@ -9,11 +9,15 @@ is and how the real key is sent to it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
+
+from okap_server.proxy.providers.stored import Collection as Collection
+from okap_server.proxy.providers.stored import owned_ids as owned_ids
+from okap_server.proxy.providers.stored import references_in
 
 # Every header or query parameter through which any released SDK sends its credential.
 # All of them are removed before forwarding, whatever the family.
@@ -76,88 +80,6 @@ class Route:
     def costly(self) -> bool:
         """It can cost money: priced, or refused under a spend limit."""
         return self.billable or self.unbounded is not None
-
-
-@dataclass(frozen=True)
-class Collection:
-    """Objects the provider stores for the key's whole organisation, under ``path``:
-    ``GET path`` lists them, ``POST path`` creates one, ``path/{id}...`` reads, changes or
-    deletes one. A key is shared by every app its owner grants it to, so a grant may not
-    list a collection, and may use by id only the objects it owns: those it created
-    (``owns``: the fields of the answers that name them, dotted for nested ones).
-
-    ``stored``: None if every creation stores its object; else whether one does when its
-    body says nothing (``"store": false`` or ``true`` decides). ``actions``: sub-paths of
-    ``path`` that are not ids. ``prefix``: how the provider names an object of the
-    collection in answers and bodies (Gemini: ``files/{id}``)."""
-
-    path: tuple[str, ...]
-    owns: tuple[str, ...] = ("id",)
-    stored: bool | None = None
-    actions: frozenset[str] = frozenset()
-    prefix: str = ""
-
-    @functools.cached_property
-    def joined(self) -> str:
-        return "/".join(self.path)
-
-    def match(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        """``Route`` fields for ``path`` if it is under this collection, else none."""
-        joined = self.joined
-        if path == joined:
-            return self.route_fields(method, [], body)
-        if path.startswith(joined) and path[len(joined) : len(joined) + 1] == "/":
-            return self.route_fields(method, path[len(joined) + 1 :].split("/"), body)
-        return {}
-
-    def route_fields(
-        self, method: str, tail: list[str], body: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        """``Route`` fields for a request on ``path + tail``."""
-        if not tail:
-            if method == "GET":
-                return {"listing": True}
-            if method != "POST":
-                return {}
-            if self.stored is not None:
-                asked = body.get("store") if body else None
-                if (asked if isinstance(asked, bool) else self.stored) is False:
-                    return {}
-            return {"owns": self.owns}
-        if tail[0] in self.actions:
-            return {}
-        name = tail[0].partition(":")[0]  # Gemini: ``batches/{id}:cancel``
-        return {"object_id": self.prefix + name, "owns": self.owns}
-
-
-def owned_ids(answer: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
-    """The ids an answer names in ``fields`` (dotted paths), for the grant to own."""
-    found: list[str] = []
-    for path in fields:
-        value: Any = answer
-        for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str) and value:
-            found.append(value)
-    return found
-
-
-def references_in(body: Any, keys: frozenset[str]) -> list[Any]:
-    """Every value, anywhere in a JSON body, of a key in ``keys`` (no recursion: a body
-    may nest as deep as its parser allowed)."""
-    found: list[Any] = []
-    stack = [body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key in keys:
-                    found.append(value)
-                if isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
-    return found
 
 
 @dataclass
@@ -350,13 +272,21 @@ class Adapter:
     # holds one) or a JSON escape: a few C-speed scans rule out the common request.
     reference_keys: frozenset[str] = frozenset()
     reference_needles: tuple[bytes, ...] = ()
+    # Parts naming a stored object by their type, not a key: ``{"type": t, member: id}``
+    # (the Responses API's ``item_reference``); ``t`` must be among the needles.
+    reference_types: Mapping[str, str] = MappingProxyType({})
+    # Query parameters and headers (lower case) by which the app would choose which fields
+    # the answer keeps (Google's field masks): the vault reads the usage from the answer,
+    # so they never reach the upstream.
+    answer_shaping_query: frozenset[str] = frozenset()
+    answer_shaping_headers: frozenset[str] = frozenset()
 
     def references(self, body: dict[str, Any]) -> list[str]:
         """The stored objects a request body names, as the collection's ``prefix`` names
         them; a value that is not an id (a number, a dict without ``id``) is left to the
         upstream to refuse."""
         found: list[str] = []
-        for value in references_in(body, self.reference_keys):
+        for value in references_in(body, self.reference_keys, self.reference_types):
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, dict):
@@ -371,6 +301,23 @@ class Adapter:
         """The stored object a referencing value names; None if it names none of the
         organisation's (e.g. a public URL)."""
         return value
+
+    def takes_raw_body(self, path: str) -> bool:
+        """Whether the upstream reads this endpoint's body as bytes, not JSON (a media
+        upload). Every other body must be a JSON object or a form the vault read: a body it
+        forwarded unread could name stored objects or caps it never checked."""
+        return False
+
+    def without_answer_shaping(
+        self, query: list[tuple[str, str]], headers: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The query and headers without those choosing the answer's fields."""
+        if not self.answer_shaping_query and not self.answer_shaping_headers:
+            return query, headers
+        return (
+            [(k, v) for k, v in query if k.lower() not in self.answer_shaping_query],
+            [(k, v) for k, v in headers if k.lower() not in self.answer_shaping_headers],
+        )
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         raise NotImplementedError

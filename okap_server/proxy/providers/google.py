@@ -16,7 +16,6 @@ from okap_server.proxy.ijson import JsonBody
 from okap_server.proxy.providers.base import (
     Adapter,
     AmbiguousMember,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -29,6 +28,8 @@ from okap_server.proxy.providers.base import (
     read_count,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection
+from okap_server.proxy.spelling import protobuf_names, protobuf_spellings
 
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")
 
@@ -57,16 +58,14 @@ _RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 # protobuf's JSON reader takes a field's lowerCamelCase name or its snake_case one.
-_WATCHED = watch(
-    "model",
-    ("generationConfig", "generation_config"),
-    ("cachedContent", "cached_content"),
-    "tools",
-)
+_WATCHED = watch(*map(protobuf_spellings, ("model", "generationConfig", "cachedContent", "tools")))
 _CONFIG = watch(
-    ("maxOutputTokens", "max_output_tokens"),
-    ("candidateCount", "candidate_count"),
+    *map(
+        protobuf_spellings,
+        ("maxOutputTokens", "candidateCount", "responseModalities", "speechConfig"),
+    )
 )
+_AUDIO_OUT = "audio output (billed per audio token, at rates the vault does not hold)"
 # The only tool the app runs itself; every other (Google Search, code execution, URL
 # context, file search, Maps) runs at Google, billed per use and re-reading the context.
 _CLIENT_TOOLS = frozenset({"functionDeclarations", "function_declarations"})
@@ -102,19 +101,32 @@ _STATUS_NAMES: dict[int, str] = {
 
 _TAIL_NUMBERS = re.compile(
     rb'"(promptTokenCount|candidatesTokenCount|cachedContentTokenCount|'
-    rb'thoughtsTokenCount|toolUsePromptTokenCount)"\s*:\s*(\d+)'
+    rb'thoughtsTokenCount|toolUsePromptTokenCount|totalTokenCount)"\s*:\s*(\d+)'
 )
 
 
 def usage_from_google(meta: Any) -> Usage | None:
-    """Thinking tokens are billed as output; tool-use prompt tokens as input."""
+    """Thinking tokens are billed as output; tool-use prompt tokens as input.
+
+    None unless both the input and the output count are known (given, or derived from
+    ``totalTokenCount``; Gemini leaves a zero count out): an answer cut down by a field
+    mask, or a partial one, is not a complete account, so it is settled at the hold."""
     if not isinstance(meta, dict):
         return None
+    prompt, output, total = (
+        meta.get(name) for name in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
+    )
+    extra_in = as_int(meta.get("toolUsePromptTokenCount"))
+    thoughts = as_int(meta.get("thoughtsTokenCount"))
+    if output is None and prompt is not None and total is not None:
+        output = max(as_int(total) - as_int(prompt) - extra_in - thoughts, 0)
+    elif prompt is None and output is not None and total is not None:
+        prompt = max(as_int(total) - as_int(output) - extra_in - thoughts, 0)
+    if prompt is None or output is None:
+        return None
     return Usage(
-        input_tokens=as_int(meta.get("promptTokenCount"))
-        + as_int(meta.get("toolUsePromptTokenCount")),
-        output_tokens=as_int(meta.get("candidatesTokenCount"))
-        + as_int(meta.get("thoughtsTokenCount")),
+        input_tokens=as_int(prompt) + extra_in,
+        output_tokens=as_int(output) + thoughts,
         cached_tokens=as_int(meta.get("cachedContentTokenCount")),
     )
 
@@ -148,9 +160,15 @@ class GoogleStreamObserver(StreamObserver):
 
 class GoogleAdapter(Adapter):
     family = "google"
-    # A context cache to answer from; a file (its URI) in a prompt.
-    reference_keys = frozenset({"cachedContent", "fileUri"})
-    reference_needles = (b"cachedContent", b"fileUri")
+    # A context cache to answer from; a file (its URI) in a prompt; a batch's input file;
+    # File Search stores (no capability makes one, so naming any is refused). Under both
+    # spellings protobuf's JSON reader accepts.
+    reference_keys = protobuf_names("cachedContent", "fileUri", "fileName", "fileSearchStoreNames")
+    reference_needles = tuple(sorted(key.encode() for key in reference_keys))
+    # System parameters choosing which fields the answer keeps (``?fields=``, ``$fields``,
+    # ``X-Goog-FieldMask``): the vault reads the usage from the answer.
+    answer_shaping_query = frozenset({"fields", "$fields"})
+    answer_shaping_headers = frozenset({"x-goog-fieldmask"})
 
     def object_name(self, value: str) -> str | None:
         """``files/{id}`` for a Files API URI; None for any other URL (a public video, a
@@ -159,6 +177,10 @@ class GoogleAdapter(Adapter):
         if found is not None:
             return found.group(1)
         return None if "://" in value else value
+
+    def takes_raw_body(self, path: str) -> bool:
+        """A media upload (``upload/{v}/files``) sends the file's bytes as they are."""
+        return path.startswith("upload/")
 
     def client_token(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return pick_token(headers.get("x-goog-api-key"), query.get("key"), bearer(headers))
@@ -246,6 +268,10 @@ class GoogleAdapter(Adapter):
             if answers is None:
                 raise AmbiguousMember("The request's 'candidateCount' is not an integer.")
             demand.answers = max(answers, 1)
+        modalities = config.get("responseModalities")
+        asked = modalities if isinstance(modalities, list) else [modalities]
+        if config.get("speechConfig") is not None or any(str(m).upper() == "AUDIO" for m in asked):
+            demand.unbounded = _AUDIO_OUT
         if fields.get("cachedContent") is not None:
             demand.references.append("cachedContent")
         tools = fields.get("tools")

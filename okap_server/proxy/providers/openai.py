@@ -9,12 +9,12 @@ answer; in a stream, the last chunk when ``stream_options.include_usage`` is set
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 from okap_server.proxy.providers.base import (
     Adapter,
     AmbiguousMember,
-    Collection,
     Demand,
     Route,
     StreamObserver,
@@ -22,10 +22,10 @@ from okap_server.proxy.providers.base import (
     as_int,
     load_json_object,
     members,
-    owned_ids,
     read_count,
     watch,
 )
+from okap_server.proxy.providers.stored import Collection, owned_ids
 
 # First path segment → capability. Paths are relative to the upstream base, which already
 # ends in the API version (``https://api.openai.com/v1``).
@@ -69,9 +69,14 @@ _UNBOUNDED: dict[str, str] = {
 # when asked (``"store": true``), a response unless asked not to; a batch names the files it
 # writes, and a completed upload the file it made.
 _COLLECTIONS: dict[str, Collection] = {
-    "chat": Collection(("chat", "completions"), stored=False),
+    "chat": Collection(
+        ("chat", "completions"), stored=False, owns_always=("choices.*.message.audio.id",)
+    ),
     "responses": Collection(
-        ("responses",), stored=True, actions=frozenset({"input_tokens", "compact"})
+        ("responses",),
+        stored=True,
+        actions=frozenset({"input_tokens", "compact"}),
+        owns_always=("output.*.id", "output.*.container_id"),
     ),
     "files": Collection(("files",)),
     "uploads": Collection(("uploads",), owns=("id", "file.id")),
@@ -79,7 +84,9 @@ _COLLECTIONS: dict[str, Collection] = {
 }
 
 # Body keys naming stored objects a request reads: a conversation to continue, a file to
-# read, the input of a batch, the vector stores to search.
+# read, the input of a batch, the vector stores to search, an earlier audio answer
+# (``{"audio": {"id": ...}}`` in an assistant message; the audio output config has no id),
+# a code interpreter's container (its files; ``{"type": "auto"}`` makes a new one).
 _REFERENCES = frozenset(
     {
         "previous_response_id",
@@ -88,8 +95,15 @@ _REFERENCES = frozenset(
         "file_ids",
         "input_file_id",
         "vector_store_ids",
+        "audio",
+        "container",
     }
 )
+# Input items the provider looks up by id: an ``item_reference``, and a reasoning item
+# (read from the store when it comes without its encrypted content). Owned when this
+# grant's response produced them (``output.*.id``, stored or not: the app passes its own
+# output back).
+_REFERENCE_TYPES = MappingProxyType({"item_reference": "id", "reasoning": "id"})
 
 _OUTPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "chat": ("max_completion_tokens", "max_tokens"),
@@ -103,7 +117,15 @@ _WATCHED = watch(
     "model", "stream", "n", "best_of", "prompt", "max_tokens", "max_completion_tokens",
     "max_output_tokens", "tools", "previous_response_id", "conversation", "service_tier",
     "web_search_options", "prediction", "partial_images", "image", "images", "mask",
+    "modalities", "audio",
 )  # fmt: skip
+# Models billed beyond their tokens on every call, by a part of their name: refused under
+# a spend limit, as the feature they stand for is.
+_PER_CALL_MODELS: tuple[tuple[str, str], ...] = (
+    ("-search-preview", "a search model (it searches, billed per call, on every request)"),
+    ("-search-api", "a search model (it searches, billed per call, on every request)"),
+)
+_AUDIO_OUT = "audio output (billed per audio token, at rates the vault does not hold)"
 # Tools the app runs itself; every other type runs at the provider (web and file search,
 # code interpreter, image generation, remote MCP), billed per call and re-reading the
 # context on each turn: a cost the vault cannot bound.
@@ -156,12 +178,14 @@ class OpenAIStreamObserver(StreamObserver):
     def __init__(self, *, injected_usage: bool) -> None:
         super().__init__()
         self.injected_usage = injected_usage
+        self.id_read = False  # the first event naming an id was read for owned ids
 
     def observe(self, data: bytes) -> bool:
         if data == b"[DONE]":
             self.complete = True
             return True
-        if self.owns and not self.owned and b'"id"' in data:
+        if self.owns and not self.id_read and b'"id"' in data:
+            self.id_read = True
             started = load_json_object(data)  # a chat chunk, or ``response.created``
             if started is not None:
                 inner = started.get("response")
@@ -176,6 +200,9 @@ class OpenAIStreamObserver(StreamObserver):
             if isinstance(response, dict):
                 self.usage = usage_from_openai(response.get("usage"))
                 self.complete = self.usage is not None
+                if self.owns:  # the output items are named only now
+                    seen = self.owned + owned_ids(response, self.owns)
+                    self.owned = list(dict.fromkeys(seen))
             return True
         usage = usage_from_openai(event.get("usage"))
         if usage is None:
@@ -189,7 +216,10 @@ class OpenAIStreamObserver(StreamObserver):
 class OpenAIAdapter(Adapter):
     family = "openai"
     reference_keys = _REFERENCES
-    reference_needles = (b"_id", b"conversation")
+    reference_types = _REFERENCE_TYPES
+    reference_needles = (
+        b"_id", b"conversation", b"audio", b"item_reference", b"reasoning", b"container"
+    )  # fmt: skip
 
     def route(self, method: str, path: str, body: dict[str, Any] | None) -> Route:
         first, _, rest = path.partition("/")
@@ -227,8 +257,7 @@ class OpenAIAdapter(Adapter):
             # best_of answers are generated (and billed) for each of n; for each prompt.
             demand.answers = max(demand.answers, _count(fields, "best_of")) * _prompts(fields)
         elif route.capability == "images":
-            partial = _count(fields, "partial_images", default=0) if route.stream else 0
-            demand.output_each = IMAGE_OUTPUT_TOKENS + partial * PARTIAL_IMAGE_TOKENS
+            demand.output_each = _image_output(fields)
             # An edit given as JSON names its input images by URL or file id.
             images = fields.get("images")
             named = (len(images) if isinstance(images, list) else 0) + sum(
@@ -252,7 +281,7 @@ class OpenAIAdapter(Adapter):
         billed by their pixels: at most one per part of the form (RFC 7578 §4.1)."""
         demand = Demand(answers=_count(fields, "n"))
         if route.capability == "images":
-            demand.output_each = IMAGE_OUTPUT_TOKENS
+            demand.output_each = _image_output(fields)
             parts = min(body.count(b"\n--") + 1, MAX_EDIT_IMAGES)
             demand.extra_input = parts * EDIT_IMAGE_INPUT_TOKENS
         return demand
@@ -302,7 +331,23 @@ def _prompts(fields: dict[str, Any]) -> int:
     return 1
 
 
+def _image_output(fields: dict[str, Any]) -> int:
+    """Each image's output tokens, with the partial images streamed before it: read alike
+    from a JSON body and a form (held whenever asked; they are billed when streamed)."""
+    partial = _count(fields, "partial_images", default=0)
+    return IMAGE_OUTPUT_TOKENS + partial * PARTIAL_IMAGE_TOKENS
+
+
 def _unbounded_feature(fields: dict[str, Any]) -> str | None:
+    model = fields.get("model")
+    for marker, why in _PER_CALL_MODELS:
+        if isinstance(model, str) and marker in model.lower():
+            return why
+    modalities = fields.get("modalities")
+    if isinstance(fields.get("audio"), dict) or (
+        isinstance(modalities, list) and any(str(m).lower() == "audio" for m in modalities)
+    ):
+        return _AUDIO_OUT
     tools = fields.get("tools")
     if isinstance(tools, list):
         for tool in tools:

@@ -15,17 +15,19 @@ from okap_server.proxy.providers.openai import OpenAIAdapter
 )
 def test_every_reference_key_is_found_by_the_byte_scan(adapter: Adapter) -> None:
     """The scan that rules a body out before any walk must catch every key it walks for."""
-    for key in adapter.reference_keys:
+    for key in (*adapter.reference_keys, *adapter.reference_types):
         assert any(needle in key.encode() for needle in adapter.reference_needles), key
 
 
 def test_openai_collections() -> None:
     openai = OpenAIAdapter("openai")
     assert openai.route("GET", "chat/completions", None).listing
-    assert openai.route("POST", "chat/completions", {"model": "m"}).owns == ()
-    assert openai.route("POST", "chat/completions", {"store": True}).owns == ("id",)
-    assert openai.route("POST", "responses", {}).owns == ("id",)
-    assert openai.route("POST", "responses", {"store": False}).owns == ()
+    audio = "choices.*.message.audio.id"  # an audio answer is kept for the next turn
+    assert openai.route("POST", "chat/completions", {"model": "m"}).owns == (audio,)
+    assert openai.route("POST", "chat/completions", {"store": True}).owns == ("id", audio)
+    items = ("output.*.id", "output.*.container_id")  # owned stored or not
+    assert openai.route("POST", "responses", {}).owns == ("id", *items)
+    assert openai.route("POST", "responses", {"store": False}).owns == items
     assert openai.route("POST", "responses/input_tokens", {}).object_id is None
     assert openai.route("GET", "responses/resp_1/input_items", None).object_id == "resp_1"
     assert openai.route("DELETE", "chat/completions/c1", None).object_id == "c1"
@@ -52,7 +54,7 @@ def test_anthropic_and_gemini_collections() -> None:
     assert anthropic.route("GET", "v1/messages/batches", None).listing
     assert anthropic.route("GET", "v1/messages/batches/b1/results", None).object_id == "b1"
     assert anthropic.route("POST", "v1/files", {}).owns == ("id",)
-    assert anthropic.route("POST", "v1/messages", {}).owns == ()
+    assert anthropic.route("POST", "v1/messages", {}).owns == ("container.id",)
     google = GoogleAdapter("google")
     assert google.route("GET", "v1beta/files", None).listing
     assert google.route("GET", "v1beta/files/abc", None).object_id == "files/abc"

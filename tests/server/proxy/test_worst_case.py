@@ -59,3 +59,15 @@ def test_what_cannot_be_bounded_is_refused_only_under_a_spend_limit() -> None:
     route = openai.route("POST", "chat/completions", None)
     with pytest.raises(errors.InvalidJson):
         bound_request(openai, route, None, b"model=gpt-4o", False, LIMITED, SETTINGS)
+
+
+def test_partial_images_are_held_alike_in_json_and_in_a_form() -> None:
+    """An image edit's streamed partial images (100 output tokens each) are held whether
+    the edit comes as JSON or as a multipart form: one rule for both."""
+    openai = OpenAIAdapter("openai")
+    asked = {"model": "gpt-image-1", "prompt": "a cat", "stream": True, "partial_images": 3}
+    as_json = bound(openai, "images/edits", asked)
+    form = {name: str(value).lower() for name, value in asked.items()}
+    route = openai.route("POST", "images/edits", form)
+    as_form = bound_request(openai, route, form, b"--b\r\n", True, LIMITED, SETTINGS)
+    assert as_json.output_tokens == as_form.output_tokens == 6_240 + 3 * 100
