@@ -30,6 +30,7 @@ MICROS_PER_USD = 1_000_000
 # the library computes it (tests/server/test_prices.py checks), in a few microseconds rather
 # than the library's general path (about 175 µs): settlement runs on every request.
 PLAIN_KEYS = frozenset({"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"})
+WEB_SEARCHES = "web_searches_kcount"
 
 # Unit families the vault can count before forwarding (tokens and characters from the
 # body, one request); a price in any other family alone (audio hours, pixels, pages) is
@@ -91,7 +92,11 @@ class Price:
     listed_as: str
 
     def cost_micros(self, usage: Usage) -> int:
-        """What the provider bills for ``usage``, as the library computes it."""
+        """What the provider bills for ``usage``, as the library computes it. A plain price
+        bills a modality's tokens and 1-hour cache writes as the plain tokens they are part
+        of, so they take the fast path too once the counts add up."""
+        if not usage.plain:
+            usage = usage.consistent()
         plain = self._plain
         if plain is None:
             calc = self.model_price.calc_price(library_usage(usage))
@@ -112,19 +117,25 @@ class Price:
         total /= MICROS_PER_USD
         if "requests_kcount" in plain:
             total += _rate(plain["requests_kcount"], usage.input_tokens) / 1000
+        if usage.web_searches and WEB_SEARCHES in plain:
+            searches = _rate(plain[WEB_SEARCHES], usage.input_tokens)
+            total += searches * usage.web_searches / 1000
         return to_micros(total)
 
     @functools.cached_property
     def _plain(self) -> dict[str, Decimal | TieredPrices] | None:
-        """The prices by key when the library's result needs only okap's token counts:
-        the four token units, a per-request fee (``requests``, counted once), and units of
-        other families that okap's usage never reports (web searches, audio seconds: zero).
-        None when another token unit (audio, image, reasoning) needs the library."""
+        """The prices by key when the library's result needs only okap's plain counts:
+        the four token units, a per-request fee (``requests``, counted once), web searches,
+        and units of other families that okap's usage never reports (audio seconds: zero).
+        None when another token unit (audio, image, reasoning, 1-hour cache writes) needs
+        the library."""
         plain: dict[str, Decimal | TieredPrices] = {}
         for unit, value in price_units(self.model_price):
             family = unit.dimensions.get("family")
             if unit.price_key in PLAIN_KEYS or family == "requests":
                 plain[unit.price_key] = value
+            elif unit.price_key == WEB_SEARCHES:
+                plain[WEB_SEARCHES] = value
             elif family == "tokens":
                 return None
         return plain
@@ -170,12 +181,25 @@ class Price:
 
 
 def library_usage(usage: Usage) -> genai_prices.Usage:
-    """okap's usage in the library's terms: input includes cache reads and writes in both."""
+    """okap's usage in the library's terms. Every count is given, zeros too: the library
+    refuses to infer a count whose parts were reported (cached audio tokens given cached
+    and audio ones)."""
     return genai_prices.Usage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        input_image_tokens=usage.input_image_tokens,
+        input_video_tokens=usage.input_video_tokens,
+        cache_audio_read_tokens=usage.cached_audio_tokens,
+        cache_image_read_tokens=usage.cached_image_tokens,
+        cache_video_read_tokens=usage.cached_video_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        output_image_tokens=usage.output_image_tokens,
+        output_video_tokens=usage.output_video_tokens,
+        web_searches=usage.web_searches,
     )
 
 

@@ -21,7 +21,6 @@ from okap_server.proxy.providers.base import (
     Route,
     StreamObserver,
     Usage,
-    as_int,
     bearer,
     load_json_object,
     members,
@@ -29,6 +28,7 @@ from okap_server.proxy.providers.base import (
     read_count,
     watch,
 )
+from okap_server.proxy.providers.reported import last_usage_metadata, usage_from_google
 
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")
 
@@ -106,19 +106,6 @@ _TAIL_NUMBERS = re.compile(
 )
 
 
-def usage_from_google(meta: Any) -> Usage | None:
-    """Thinking tokens are billed as output; tool-use prompt tokens as input."""
-    if not isinstance(meta, dict):
-        return None
-    return Usage(
-        input_tokens=as_int(meta.get("promptTokenCount"))
-        + as_int(meta.get("toolUsePromptTokenCount")),
-        output_tokens=as_int(meta.get("candidatesTokenCount"))
-        + as_int(meta.get("thoughtsTokenCount")),
-        cached_tokens=as_int(meta.get("cachedContentTokenCount")),
-    )
-
-
 class GoogleStreamObserver(StreamObserver):
     def observe(self, data: bytes) -> bool:
         if b'"usageMetadata"' not in data and b'"finishReason"' not in data:
@@ -137,7 +124,13 @@ class GoogleStreamObserver(StreamObserver):
         return True
 
     def observe_tail(self, tail: bytes) -> None:
-        """A stream without ``alt=sse`` is one JSON array; read the last figures seen."""
+        """A stream without ``alt=sse`` is one JSON array: read its last whole
+        ``usageMetadata``, else (cut mid-object) the last figures seen."""
+        meta = last_usage_metadata(tail)
+        if meta is not None:
+            self.usage = usage_from_google(meta)
+            self.complete = b'"finishReason"' in tail
+            return
         found: dict[str, int] = {}
         for name, value in _TAIL_NUMBERS.findall(tail):
             found[name.decode()] = int(value)

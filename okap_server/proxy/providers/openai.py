@@ -19,13 +19,13 @@ from okap_server.proxy.providers.base import (
     Route,
     StreamObserver,
     Usage,
-    as_int,
     load_json_object,
     members,
     owned_ids,
     read_count,
     watch,
 )
+from okap_server.proxy.providers.reported import usage_from_openai
 
 # First path segment → capability. Paths are relative to the upstream base, which already
 # ends in the API version (``https://api.openai.com/v1``).
@@ -138,20 +138,6 @@ def post_cost(first: str, rest: str) -> str | None:
     return None
 
 
-def usage_from_openai(usage: Any) -> Usage | None:
-    """Chat/completions/embeddings name tokens ``prompt_``/``completion_``; the Responses
-    API and images name them ``input_``/``output_``."""
-    if not isinstance(usage, dict):
-        return None
-    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    return Usage(
-        input_tokens=as_int(usage.get("prompt_tokens", usage.get("input_tokens"))),
-        output_tokens=as_int(usage.get("completion_tokens", usage.get("output_tokens"))),
-        cached_tokens=cached,
-    )
-
-
 class OpenAIStreamObserver(StreamObserver):
     def __init__(self, *, injected_usage: bool) -> None:
         super().__init__()
@@ -174,10 +160,12 @@ class OpenAIStreamObserver(StreamObserver):
         if event.get("type") == "response.completed":
             response = event.get("response")
             if isinstance(response, dict):
-                self.usage = usage_from_openai(response.get("usage"))
+                self.usage = usage_from_openai(response.get("usage"), output=response.get("output"))
                 self.complete = self.usage is not None
             return True
-        usage = usage_from_openai(event.get("usage"))
+        kind = event.get("type")
+        images = isinstance(kind, str) and kind.startswith("image_")  # image_edit.completed
+        usage = usage_from_openai(event.get("usage"), images=images)
         if usage is None:
             return True
         self.usage = usage
@@ -274,7 +262,9 @@ class OpenAIAdapter(Adapter):
         return True
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
-        return usage_from_openai(body.get("usage"))
+        return usage_from_openai(
+            body.get("usage"), images="data" in body, output=body.get("output")
+        )
 
     def stream_observer(self, *, injected_usage: bool) -> StreamObserver:
         return OpenAIStreamObserver(injected_usage=injected_usage)
