@@ -3,8 +3,9 @@
 The library's :class:`~genai_prices.types.ModelPrice` carries every unit a provider bills
 (input, cache reads and writes, output, reasoning, audio and image tokens, characters,
 requests) and long-context tiers. A settled cost is what ``genai_prices.calc_price`` says
-for the same usage: plain token prices are worked out here the library's way (its general
-path is too slow for every request), anything else by the library itself. The hold before
+for the same usage (audio, image and video tokens, one-hour cache writes and web searches
+each at its own rate): plain token prices are worked out here the library's way (its
+general path is too slow for every request), anything else by the library itself. The hold before
 forwarding prices the request's token bounds at the dearest rate each could be billed at.
 
 The unit registry is the library's private ``_get_registry``: hence the pin below 0.3.
@@ -26,9 +27,11 @@ from okap_server.proxy.providers.base import Usage
 
 MICROS_PER_USD = 1_000_000
 
-# The token units okap's usage reports; a price in these alone is computed here, exactly as
-# the library computes it (tests/server/test_prices.py checks), in a few microseconds rather
-# than the library's general path (about 175 µs): settlement runs on every request.
+# The plain token units of okap's usage; text-only usage, or any usage at a price in these
+# alone, is priced here exactly as the library prices it (tests/server/test_prices.py
+# checks), in a few microseconds rather than the library's general path (about 175 µs):
+# settlement runs on every request. Modality tokens at a price that names them go to the
+# library.
 PLAIN_KEYS = frozenset({"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"})
 WEB_SEARCHES = "web_searches_kcount"
 
@@ -92,15 +95,15 @@ class Price:
     listed_as: str
 
     def cost_micros(self, usage: Usage) -> int:
-        """What the provider bills for ``usage``, as the library computes it. A plain price
-        bills a modality's tokens and 1-hour cache writes as the plain tokens they are part
-        of, so they take the fast path too once the counts add up."""
+        """What the provider bills for ``usage``, as the library computes it. Text tokens
+        alone (the common case), or any usage at a price in plain units alone (which bills
+        a modality's tokens as the plain tokens they are part of), are worked out here."""
+        plain, special = self._plain
         if not usage.plain:
             usage = usage.consistent()
-        plain = self._plain
-        if plain is None:
-            calc = self.model_price.calc_price(library_usage(usage))
-            return to_micros(calc["total_price"])
+            if special:
+                calc = self.model_price.calc_price(library_usage(usage))
+                return to_micros(calc["total_price"])
         uncached = usage.input_tokens
         total = Decimal(0)
         for key, count in (
@@ -123,22 +126,23 @@ class Price:
         return to_micros(total)
 
     @functools.cached_property
-    def _plain(self) -> dict[str, Decimal | TieredPrices] | None:
-        """The prices by key when the library's result needs only okap's plain counts:
-        the four token units, a per-request fee (``requests``, counted once), web searches,
-        and units of other families that okap's usage never reports (audio seconds: zero).
-        None when another token unit (audio, image, reasoning, 1-hour cache writes) needs
-        the library."""
+    def _plain(self) -> tuple[dict[str, Decimal | TieredPrices], bool]:
+        """The prices by key of okap's plain counts (the four token units, a per-request
+        fee counted once, web searches), and whether the price also names token units
+        only the library's path prices (audio, image, reasoning, 1-hour cache writes).
+        Those units are parts of the plain ones: with none of them counted, the plain
+        prices alone give the library's result. Units of other families okap's usage
+        never reports (audio seconds) count zero."""
         plain: dict[str, Decimal | TieredPrices] = {}
+        special = False
         for unit, value in price_units(self.model_price):
-            family = unit.dimensions.get("family")
-            if unit.price_key in PLAIN_KEYS or family == "requests":
+            if unit.price_key in PLAIN_KEYS or unit.dimensions.get("family") == "requests":
                 plain[unit.price_key] = value
             elif unit.price_key == WEB_SEARCHES:
                 plain[WEB_SEARCHES] = value
-            elif family == "tokens":
-                return None
-        return plain
+            elif unit.dimensions.get("family") == "tokens":
+                special = True
+        return plain, special
 
     def worst_case_micros(self, input_tokens: int, output_tokens: int) -> int:
         """Every input token at the dearest input rate (a cache write or an audio token can
