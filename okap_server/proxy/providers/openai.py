@@ -165,7 +165,7 @@ class OpenAIStreamObserver(StreamObserver):
             return True
         kind = event.get("type")
         images = isinstance(kind, str) and kind.startswith("image_")  # image_edit.completed
-        usage = usage_from_openai(event.get("usage"), images=images)
+        usage = usage_from_openai(event.get("usage"), images=images, model=event.get("model"))
         if usage is None:
             return True
         self.usage = usage
@@ -263,7 +263,10 @@ class OpenAIAdapter(Adapter):
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
         return usage_from_openai(
-            body.get("usage"), images="data" in body, output=body.get("output")
+            body.get("usage"),
+            images="data" in body,
+            output=body.get("output"),
+            model=body.get("model"),
         )
 
     def stream_observer(self, *, injected_usage: bool) -> StreamObserver:

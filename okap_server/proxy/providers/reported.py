@@ -22,13 +22,16 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def usage_from_openai(usage: Any, *, images: bool = False, output: Any = None) -> Usage | None:
+def usage_from_openai(
+    usage: Any, *, images: bool = False, output: Any = None, model: Any = None
+) -> Usage | None:
     """Chat/completions/embeddings name tokens ``prompt_``/``completion_``; the Responses
     API and images name them ``input_``/``output_``. Audio tokens (chat with ``audio``) and
     image tokens (gpt-image edits) are in the details. An images answer (``images``) that
     does not split its output bills it all as image tokens (gpt-image-1 reports no split).
     ``output``: a Responses answer's output items, whose ``web_search_call`` items are each
-    a billed search."""
+    a billed search. ``model``: the answer's; a ``*-search-preview`` chat model searches
+    on every call, billed as one search (its usage does not count it)."""
     if not isinstance(usage, dict):
         return None
     prompt = _object(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
@@ -38,9 +41,9 @@ def usage_from_openai(usage: Any, *, images: bool = False, output: Any = None) -
     output_image = _count(_object(completion).get("image_tokens"))
     if images and not isinstance(completion, dict):
         output_image = output_tokens
-    searches = 0
+    searches = 1 if isinstance(model, str) and "-search-preview" in model else 0
     if isinstance(output, list):
-        searches = sum(
+        searches += sum(
             1 for item in output if isinstance(item, dict) and item.get("type") == "web_search_call"
         )
     return Usage(

@@ -165,3 +165,13 @@ def test_inconsistent_reports_are_raised_to_add_up_never_lowered() -> None:
     assert Usage(input_tokens=3, cache_write_1h_tokens=8).consistent().cache_write_tokens == 8
     assert Usage.from_counts([1, 2]) == Usage(1, 2)
     assert Usage.from_counts([*Usage(1, 2, web_searches=4).counts(), 99]).web_searches == 4
+
+
+def test_an_openai_search_preview_answer_is_one_search() -> None:
+    """The search-preview chat models search on every call; their usage does not say so."""
+    usage = {"prompt_tokens": 20, "completion_tokens": 80}
+    answer = {"model": "gpt-4o-mini-search-preview-2025-03-11", "usage": usage}
+    assert OPENAI.usage_from_json(answer) == Usage(20, 80, web_searches=1)
+    chunk = {"model": answer["model"], "choices": [], "usage": usage}
+    assert streamed(OPENAI.stream_observer(injected_usage=True), chunk).web_searches == 1
+    assert OPENAI.usage_from_json({**answer, "model": "gpt-4o-mini"}) == Usage(20, 80)
