@@ -26,15 +26,20 @@ def usage_from_openai(
     usage: Any, *, images: bool = False, output: Any = None, model: Any = None
 ) -> Usage | None:
     """Chat/completions/embeddings name tokens ``prompt_``/``completion_``; the Responses
-    API and images name them ``input_``/``output_``. Audio tokens (chat with ``audio``) and
-    image tokens (gpt-image edits) are in the details. An images answer (``images``) that
-    does not split its output bills it all as image tokens (gpt-image-1 reports no split).
-    ``output``: a Responses answer's output items, whose ``web_search_call`` items are each
-    a billed search. ``model``: the answer's; a ``*-search-preview`` chat model searches
-    on every call, billed as one search (its usage does not count it)."""
+    API and images name them ``input_``/``output_``. Audio tokens (chat with ``audio``,
+    transcriptions) and image tokens (gpt-image edits) are in the details. An images
+    answer (``images``) that does not split its output bills it all as image tokens
+    (gpt-image-1 reports no split). ``output``: a Responses answer's output items, whose
+    ``web_search_call`` items are each a billed search. ``model``: the answer's; a
+    ``*-search-preview`` chat model searches on every call, billed as one search (its
+    usage does not count it)."""
     if not isinstance(usage, dict):
         return None
-    prompt = _object(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
+    prompt = _object(
+        usage.get("prompt_tokens_details")
+        or usage.get("input_tokens_details")
+        or usage.get("input_token_details")  # audio transcriptions
+    )
     completion = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
     cached_split = _object(prompt.get("cached_tokens_details"))
     output_tokens = _count(usage.get("completion_tokens", usage.get("output_tokens")))

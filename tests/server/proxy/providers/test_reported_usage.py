@@ -175,3 +175,16 @@ def test_an_openai_search_preview_answer_is_one_search() -> None:
     chunk = {"model": answer["model"], "choices": [], "usage": usage}
     assert streamed(OPENAI.stream_observer(injected_usage=True), chunk).web_searches == 1
     assert OPENAI.usage_from_json({**answer, "model": "gpt-4o-mini"}) == Usage(20, 80)
+
+
+def test_an_openai_transcription_bills_its_audio_input() -> None:
+    usage = {
+        "type": "tokens",
+        "input_tokens": 14,
+        "input_token_details": {"text_tokens": 0, "audio_tokens": 14},
+        "output_tokens": 45,
+        "total_tokens": 59,
+    }
+    assert OPENAI.usage_from_json({"text": "hi", "usage": usage}) == Usage(
+        14, 45, input_audio_tokens=14
+    )
