@@ -14,6 +14,7 @@ The unit registry is the library's private ``_get_registry``: hence the pin belo
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from genai_prices.types import ModelPrice, TieredPrices
 from genai_prices.units import UnitDef, _get_registry
 
 from okap_server.proxy.providers.base import Usage
+
+log = logging.getLogger("okap.prices")
 
 MICROS_PER_USD = 1_000_000
 
@@ -102,8 +105,7 @@ class Price:
         if not usage.plain:
             usage = usage.consistent()
             if special:
-                calc = self.model_price.calc_price(library_usage(usage))
-                return to_micros(calc["total_price"])
+                return self._library_cost(usage)
         uncached = usage.input_tokens
         total = Decimal(0)
         for key, count in (
@@ -124,6 +126,17 @@ class Price:
             searches = _rate(plain[WEB_SEARCHES], usage.input_tokens)
             total += searches * usage.web_searches / 1000
         return to_micros(total)
+
+    def _library_cost(self, usage: Usage) -> int:
+        """The library's price; if it refuses the price itself (a refreshed list with a
+        part priced without its whole), every count at the dearest rate it could be."""
+        try:
+            return to_micros(self.model_price.calc_price(library_usage(usage))["total_price"])
+        except ValueError as exc:
+            log.warning("Settled %s at its dearest rates: %s", self.listed_as, exc)
+        searches = dearest(self._plain[0].get(WEB_SEARCHES, Decimal(0))) * usage.web_searches
+        worst = self.worst_case_micros(usage.input_tokens, usage.output_tokens)
+        return worst + to_micros(searches / 1000)
 
     @functools.cached_property
     def _plain(self) -> tuple[dict[str, Decimal | TieredPrices], bool]:

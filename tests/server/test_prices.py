@@ -142,6 +142,15 @@ def test_the_operators_file_wins_and_prices_private_models(tmp_path: Path) -> No
             "openai/x: 'inptu_mtok' is not a price key",
         ),
         ('{"prices": {"openai": {"x": {}}}}', "openai/x: must be an object of prices"),
+        (
+            '{"prices": {"google": {"g": {"input_mtok": 1, "input_audio_mtok": 2, '
+            '"cache_read_mtok": 0.1}}}}',
+            "google/g: Missing join price for cache_read_tokens and input_audio_tokens",
+        ),
+        (
+            '{"prices": {"google": {"g": {"output_image_mtok": 30}}}}',
+            "google/g: Missing ancestor price for output_image_tokens: output_tokens",
+        ),
         ('{"prices": {"openai": []}}', "prices.openai must be an object"),
         ('{"prices": []}', "needs a 'prices' object"),
         ("{not json", "not JSON"),
@@ -360,3 +369,23 @@ def test_the_attackers_cases_are_settled_at_the_list_rates(
     assert price is not None and price.cost_micros(usage) == micros
     if not usage.web_searches:
         assert price.worst_case_micros(usage.input_tokens, usage.output_tokens) >= micros
+
+
+def test_a_price_the_library_refuses_settles_at_its_dearest_rates() -> None:
+    """A part priced without its whole (the library refuses it) never settles at $0."""
+    from genai_prices.types import ModelPrice
+
+    from okap_server.prices.price import Price
+
+    price = Price(
+        ModelPrice(
+            input_mtok=Decimal(1),
+            cache_read_mtok=Decimal("0.1"),
+            input_audio_mtok=Decimal(4),
+            output_mtok=Decimal(2),
+        ),
+        "prices_file",
+        "google/g",
+    )
+    usage = Usage(input_tokens=1_000, output_tokens=100, cached_tokens=10, input_audio_tokens=500)
+    assert price.cost_micros(usage) == 1_000 * 4 + 100 * 2
