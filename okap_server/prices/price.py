@@ -5,8 +5,9 @@ The library's :class:`~genai_prices.types.ModelPrice` carries every unit a provi
 requests) and long-context tiers. A settled cost is what ``genai_prices.calc_price`` says
 for the same usage (audio, image and video tokens, one-hour cache writes and web searches
 each at its own rate): plain token prices are worked out here the library's way (its
-general path is too slow for every request), anything else by the library itself. The hold before
-forwarding prices the request's token bounds at the dearest rate each could be billed at.
+general path is too slow for every request), anything else by the library itself. The
+hold before forwarding prices the request's token bounds at the dearest rate each could be
+billed at (image output for an image model, one-hour cache writes for Claude).
 
 The unit registry is the library's private ``_get_registry``: hence the pin below 0.3.
 """
