@@ -1,12 +1,13 @@
 """Settlement charges what the provider bills, over real HTTP with the providers' SDKs: a
 Gemini image answer's image tokens at the image rate ($120/M for gemini-3-pro-image-preview,
 ten times text), Gemini audio input at the audio rate, an Anthropic one-hour cache write at
-2x input (not the five-minute 1.25x); what ``/okap/usage`` shows spent is within 2% of
+2x input (not the five-minute 1.25x), gpt-image output at the image rate; what ``/okap/usage`` shows spent is within 2% of
 ``genai_prices.calc_price`` for the same usage, streamed or not, on both databases."""
 
 from __future__ import annotations
 
 import genai_prices
+import openai
 import pytest
 from google.genai import types as genai_types
 
@@ -132,3 +133,22 @@ def test_an_anthropic_one_hour_cache_write_is_settled_at_twice_input(
     )
     assert expected == pytest.approx(100_000 * 6e-6 + 10 * 3e-6 + 5 * 15e-6)
     assert spent_today(live_url, grant.token, "anthropic") == pytest.approx(expected, rel=0.02)
+
+
+def test_a_gpt_image_answer_bills_its_output_as_image_tokens(
+    vault: Vault, live_url: str, fake_upstream: FakeUpstream
+) -> None:
+    """An images answer that does not split its output (as gpt-image-1 answers) is image
+    tokens throughout: gpt-image-1.5 bills them at $32/M, its text output at $10/M."""
+    fake_upstream.usage["openai"] = FakeUsage(input=20, output=6_240)
+    grant = make_grant(vault, {**default_entry("openai"), "capabilities": ["images"]})
+    client = openai.OpenAI(base_url=f"{live_url}/v1/openai", api_key=grant.token, max_retries=0)
+    answer = client.images.generate(model="gpt-image-1.5", prompt="a cat")
+    assert answer.usage is not None and answer.usage.output_tokens == 6_240
+    wait_until_settled(vault)
+    library = genai_prices.Usage(input_tokens=20, output_tokens=6_240, output_image_tokens=6_240)
+    expected = float(
+        genai_prices.calc_price(library, "gpt-image-1.5", provider_id="openai").total_price
+    )
+    assert expected == pytest.approx(20 * 5e-6 + 6_240 * 32e-6)
+    assert spent_today(live_url, grant.token, "openai") == pytest.approx(expected, rel=0.02)
