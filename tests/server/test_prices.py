@@ -389,3 +389,28 @@ def test_a_price_the_library_refuses_settles_at_its_dearest_rates() -> None:
     )
     usage = Usage(input_tokens=1_000, output_tokens=100, cached_tokens=10, input_audio_tokens=500)
     assert price.cost_micros(usage) == 1_000 * 4 + 100 * 2
+
+
+def test_any_report_however_odd_is_priced_by_the_library(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counts that do not add up (more audio than input, cached media unsplit) are made
+    consistent before pricing, so the library never refuses them."""
+    import random
+
+    prices = load(tmp_path)
+    rng = random.Random(18)
+    models = [
+        ("openai", "gpt-realtime"),
+        ("google", "gemini-2.5-flash"),
+        ("google", "gemini-live-2.5-flash"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("openai", "gpt-image-1.5"),
+    ]
+    for provider, model in models:
+        price = prices.price_for(provider, model)
+        assert price is not None
+        for _ in range(200):
+            usage = Usage(*(rng.choice([0, 0, 1, 70, 5_000]) for _ in range(15)))
+            assert price.cost_micros(usage) >= 0
+    assert not [r for r in caplog.records if "dearest rates" in r.getMessage()]

@@ -79,37 +79,40 @@ class Usage:
         return Usage(*map(max, self.counts(), other.counts()))
 
     def consistent(self) -> Usage:
-        """The counts made to add up, each total raised to at least the sum of its parts
-        (never lowered: the vault charges rather more than less). ``genai_prices`` refuses
-        a usage whose parts exceed their total, and settlement must not fail on a
-        provider's inconsistent report."""
-        audio = max(self.input_audio_tokens, self.cached_audio_tokens)
-        image = max(self.input_image_tokens, self.cached_image_tokens)
-        video = max(self.input_video_tokens, self.cached_video_tokens)
-        cached = max(
-            self.cached_tokens,
-            self.cached_audio_tokens + self.cached_image_tokens + self.cached_video_tokens,
-        )
+        """The counts made to add up, as ``genai_prices`` requires (settlement must not
+        fail on a provider's odd report). Where cached and media tokens together exceed the
+        input, the overlap is cached media tokens the report did not split out (OpenAI's
+        chat counts cached and audio tokens apart); any other shortfall raises the total to
+        the sum of its parts. A count is never lowered: the vault charges more, not less."""
+        media = [
+            max(self.input_audio_tokens, self.cached_audio_tokens),
+            max(self.input_image_tokens, self.cached_image_tokens),
+            max(self.input_video_tokens, self.cached_video_tokens),
+        ]
+        cached_media = [self.cached_audio_tokens, self.cached_image_tokens]
+        cached_media.append(self.cached_video_tokens)
+        cached = max(self.cached_tokens, sum(cached_media))
         written = max(self.cache_write_tokens, self.cache_write_1h_tokens)
-        uncached_media = (
-            audio - self.cached_audio_tokens
-            + image - self.cached_image_tokens
-            + video - self.cached_video_tokens
-        )  # fmt: skip
+        overlap = cached + written + sum(media) - sum(cached_media) - self.input_tokens
+        for i in range(3):
+            # Unsplit cached tokens that can be this modality's: count them as such.
+            moved = min(max(overlap, 0), media[i] - cached_media[i], cached - sum(cached_media))
+            cached_media[i] += moved
+            overlap -= moved
         return Usage(
-            input_tokens=max(self.input_tokens, cached + written + uncached_media),
+            input_tokens=self.input_tokens + max(overlap, 0),
             output_tokens=max(
                 self.output_tokens,
                 self.output_audio_tokens + self.output_image_tokens + self.output_video_tokens,
             ),
             cached_tokens=cached,
             cache_write_tokens=written,
-            input_audio_tokens=audio,
-            input_image_tokens=image,
-            input_video_tokens=video,
-            cached_audio_tokens=self.cached_audio_tokens,
-            cached_image_tokens=self.cached_image_tokens,
-            cached_video_tokens=self.cached_video_tokens,
+            input_audio_tokens=media[0],
+            input_image_tokens=media[1],
+            input_video_tokens=media[2],
+            cached_audio_tokens=cached_media[0],
+            cached_image_tokens=cached_media[1],
+            cached_video_tokens=cached_media[2],
             cache_write_1h_tokens=self.cache_write_1h_tokens,
             output_audio_tokens=self.output_audio_tokens,
             output_image_tokens=self.output_image_tokens,

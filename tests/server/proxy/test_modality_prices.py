@@ -1,8 +1,9 @@
 """Settlement charges what the provider bills, over real HTTP with the providers' SDKs: a
 Gemini image answer's image tokens at the image rate ($120/M for gemini-3-pro-image-preview,
 ten times text), Gemini audio input at the audio rate, an Anthropic one-hour cache write at
-2x input (not the five-minute 1.25x), gpt-image output at the image rate; what ``/okap/usage`` shows spent is within 2% of
-``genai_prices.calc_price`` for the same usage, streamed or not, on both databases."""
+2x input (not the five-minute 1.25x), gpt-image output at the image rate; what
+``/okap/usage`` shows spent is within 2% of ``genai_prices.calc_price`` for the same usage,
+streamed or not, on both databases."""
 
 from __future__ import annotations
 

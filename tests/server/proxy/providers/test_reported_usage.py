@@ -188,3 +188,16 @@ def test_an_openai_transcription_bills_its_audio_input() -> None:
     assert OPENAI.usage_from_json({"text": "hi", "usage": usage}) == Usage(
         14, 45, input_audio_tokens=14
     )
+
+
+def test_unsplit_cached_media_tokens_are_counted_as_cached_media() -> None:
+    """OpenAI chat reports cached and audio tokens apart: 400 input tokens, 300 of them
+    audio, 350 cached cannot add up unless 250 cached tokens are audio."""
+    report = Usage(input_tokens=400, output_tokens=1, cached_tokens=350, input_audio_tokens=300)
+    assert report.consistent() == Usage(
+        input_tokens=400,
+        output_tokens=1,
+        cached_tokens=350,
+        input_audio_tokens=300,
+        cached_audio_tokens=250,
+    )
