@@ -24,6 +24,7 @@ from typing import Any
 
 from genai_prices.types import ModelPrice, Tier, TieredPrices
 from genai_prices.units import _get_registry
+from genai_prices.validation import validate_model_price
 
 from okap_server.prices.price import as_decimal
 from okap_server.settings import SettingsError
@@ -82,6 +83,13 @@ def _model_price(where: str, raw: Any) -> ModelPrice:
         except KeyError:
             raise PriceFileError(f"{where}: '{key}' is not a price key (e.g. input_mtok)") from None
         values[name] = _amount(f"{where}: {key}", value)
+    try:
+        # The library prices a part only with its whole and every overlap of two parts
+        # (``input_audio_mtok`` and ``cache_read_mtok`` need ``cache_audio_read_mtok``);
+        # refused here, not when a request's usage first names that part.
+        validate_model_price(set(values), registry)
+    except ValueError as exc:
+        raise PriceFileError(f"{where}: {exc}") from None
     return ModelPrice(**values)
 
 

@@ -3,9 +3,11 @@
 The library's :class:`~genai_prices.types.ModelPrice` carries every unit a provider bills
 (input, cache reads and writes, output, reasoning, audio and image tokens, characters,
 requests) and long-context tiers. A settled cost is what ``genai_prices.calc_price`` says
-for the same usage: plain token prices are worked out here the library's way (its general
-path is too slow for every request), anything else by the library itself. The hold before
-forwarding prices the request's token bounds at the dearest rate each could be billed at.
+for the same usage (audio, image and video tokens, one-hour cache writes and web searches
+each at its own rate): plain token prices are worked out here the library's way (its
+general path is too slow for every request), anything else by the library itself. The
+hold before forwarding prices the request's token bounds at the dearest rate each could be
+billed at (image output for an image model, one-hour cache writes for Claude).
 
 The unit registry is the library's private ``_get_registry``: hence the pin below 0.3.
 """
@@ -13,6 +15,7 @@ The unit registry is the library's private ``_get_registry``: hence the pin belo
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,12 +27,17 @@ from genai_prices.units import UnitDef, _get_registry
 
 from okap_server.proxy.providers.base import Usage
 
+log = logging.getLogger("okap.prices")
+
 MICROS_PER_USD = 1_000_000
 
-# The token units okap's usage reports; a price in these alone is computed here, exactly as
-# the library computes it (tests/server/test_prices.py checks), in a few microseconds rather
-# than the library's general path (about 175 µs): settlement runs on every request.
+# The plain token units of okap's usage; text-only usage, or any usage at a price in these
+# alone, is priced here exactly as the library prices it (tests/server/test_prices.py
+# checks), in a few microseconds rather than the library's general path (about 175 µs):
+# settlement runs on every request. Modality tokens at a price that names them go to the
+# library.
 PLAIN_KEYS = frozenset({"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"})
+WEB_SEARCHES = "web_searches_kcount"
 
 # Unit families the vault can count before forwarding (tokens and characters from the
 # body, one request); a price in any other family alone (audio hours, pixels, pages) is
@@ -91,11 +99,14 @@ class Price:
     listed_as: str
 
     def cost_micros(self, usage: Usage) -> int:
-        """What the provider bills for ``usage``, as the library computes it."""
-        plain = self._plain
-        if plain is None:
-            calc = self.model_price.calc_price(library_usage(usage))
-            return to_micros(calc["total_price"])
+        """What the provider bills for ``usage``, as the library computes it. Text tokens
+        alone (the common case), or any usage at a price in plain units alone (which bills
+        a modality's tokens as the plain tokens they are part of), are worked out here."""
+        plain, special = self._plain
+        if not usage.plain:
+            usage = usage.consistent()
+            if special:
+                return self._library_cost(usage)
         uncached = usage.input_tokens
         total = Decimal(0)
         for key, count in (
@@ -112,22 +123,40 @@ class Price:
         total /= MICROS_PER_USD
         if "requests_kcount" in plain:
             total += _rate(plain["requests_kcount"], usage.input_tokens) / 1000
+        if usage.web_searches and WEB_SEARCHES in plain:
+            searches = _rate(plain[WEB_SEARCHES], usage.input_tokens)
+            total += searches * usage.web_searches / 1000
         return to_micros(total)
 
+    def _library_cost(self, usage: Usage) -> int:
+        """The library's price; if it refuses the price itself (a refreshed list with a
+        part priced without its whole), every count at the dearest rate it could be."""
+        try:
+            return to_micros(self.model_price.calc_price(library_usage(usage))["total_price"])
+        except ValueError as exc:
+            log.warning("Settled %s at its dearest rates: %s", self.listed_as, exc)
+        searches = dearest(self._plain[0].get(WEB_SEARCHES, Decimal(0))) * usage.web_searches
+        worst = self.worst_case_micros(usage.input_tokens, usage.output_tokens)
+        return worst + to_micros(searches / 1000)
+
     @functools.cached_property
-    def _plain(self) -> dict[str, Decimal | TieredPrices] | None:
-        """The prices by key when the library's result needs only okap's token counts:
-        the four token units, a per-request fee (``requests``, counted once), and units of
-        other families that okap's usage never reports (web searches, audio seconds: zero).
-        None when another token unit (audio, image, reasoning) needs the library."""
+    def _plain(self) -> tuple[dict[str, Decimal | TieredPrices], bool]:
+        """The prices by key of okap's plain counts (the four token units, a per-request
+        fee counted once, web searches), and whether the price also names token units
+        only the library's path prices (audio, image, reasoning, 1-hour cache writes).
+        Those units are parts of the plain ones: with none of them counted, the plain
+        prices alone give the library's result. Units of other families okap's usage
+        never reports (audio seconds) count zero."""
         plain: dict[str, Decimal | TieredPrices] = {}
+        special = False
         for unit, value in price_units(self.model_price):
-            family = unit.dimensions.get("family")
-            if unit.price_key in PLAIN_KEYS or family == "requests":
+            if unit.price_key in PLAIN_KEYS or unit.dimensions.get("family") == "requests":
                 plain[unit.price_key] = value
-            elif family == "tokens":
-                return None
-        return plain
+            elif unit.price_key == WEB_SEARCHES:
+                plain[WEB_SEARCHES] = value
+            elif unit.dimensions.get("family") == "tokens":
+                special = True
+        return plain, special
 
     def worst_case_micros(self, input_tokens: int, output_tokens: int) -> int:
         """Every input token at the dearest input rate (a cache write or an audio token can
@@ -170,12 +199,25 @@ class Price:
 
 
 def library_usage(usage: Usage) -> genai_prices.Usage:
-    """okap's usage in the library's terms: input includes cache reads and writes in both."""
+    """okap's usage in the library's terms. Every count is given, zeros too: the library
+    refuses to infer a count whose parts were reported (cached audio tokens given cached
+    and audio ones)."""
     return genai_prices.Usage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        input_image_tokens=usage.input_image_tokens,
+        input_video_tokens=usage.input_video_tokens,
+        cache_audio_read_tokens=usage.cached_audio_tokens,
+        cache_image_read_tokens=usage.cached_image_tokens,
+        cache_video_read_tokens=usage.cached_video_tokens,
+        output_audio_tokens=usage.output_audio_tokens,
+        output_image_tokens=usage.output_image_tokens,
+        output_video_tokens=usage.output_video_tokens,
+        web_searches=usage.web_searches,
     )
 
 

@@ -59,14 +59,7 @@ def encode(o: Outcome) -> bytes:
         o.error_type,
         o.latency_ms,
         o.upstream_latency_ms,
-        None
-        if usage is None
-        else [
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_tokens,
-            usage.cache_write_tokens,
-        ],
+        None if usage is None else list(usage.counts()),
         o.cost_micros,
         o.streamed,
         round(o.created_at.timestamp() * 1_000_000),
@@ -132,7 +125,7 @@ def decode(data: bytes) -> Outcome:
         error_type=error_type,
         latency_ms=latency_ms,
         upstream_latency_ms=upstream_latency_ms,
-        usage=None if usage is None else Usage(*usage),
+        usage=None if usage is None else Usage.from_counts(usage),
         cost_micros=cost_micros,
         streamed=streamed,
         created_at=datetime.fromtimestamp(created_us / 1_000_000, tz=UTC),

@@ -141,6 +141,15 @@ def test_the_operators_file_wins_and_prices_private_models(tmp_path: Path) -> No
             "openai/x: 'inptu_mtok' is not a price key",
         ),
         ('{"prices": {"openai": {"x": {}}}}', "openai/x: must be an object of prices"),
+        (
+            '{"prices": {"google": {"g": {"input_mtok": 1, "input_audio_mtok": 2, '
+            '"cache_read_mtok": 0.1}}}}',
+            "google/g: Missing join price for cache_read_tokens and input_audio_tokens",
+        ),
+        (
+            '{"prices": {"google": {"g": {"output_image_mtok": 30}}}}',
+            "google/g: Missing ancestor price for output_image_tokens: output_tokens",
+        ),
         ('{"prices": {"openai": []}}', "prices.openai must be an object"),
         ('{"prices": []}', "needs a 'prices' object"),
         ("{not json", "not JSON"),

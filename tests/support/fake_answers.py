@@ -10,7 +10,7 @@ import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -32,6 +32,9 @@ class FakeUsage:
     input: int = 12
     output: int | None = 5
     cached: int = 0
+    # Further members of every usage report, as the provider names them (Gemini's
+    # ``candidatesTokensDetails``, Anthropic's ``cache_creation``): test_modality_prices.py.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def each(self, cap: Any, fallback: int = 4096) -> int:
         if self.output is not None:
@@ -209,6 +212,7 @@ def openai_usage(usage: FakeUsage, output: int | None = None) -> dict[str, Any]:
         "total_tokens": usage.input + completion,
         "prompt_tokens_details": {"cached_tokens": usage.cached, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        **usage.details,
     }
 
 
@@ -417,6 +421,7 @@ def anthropic_answer(
             "output_tokens": output,
             "cache_read_input_tokens": usage.cached,
             "cache_creation_input_tokens": 0,
+            **usage.details,
         },
     }
     if not body.get("stream"):
@@ -456,7 +461,7 @@ def anthropic_answer(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": output},
+                "usage": {"output_tokens": output, **usage.details},
             },
         ),
         ("message_stop", {"type": "message_stop"}),
@@ -498,6 +503,7 @@ def google_answer(
     }
     if usage.cached:
         meta["cachedContentTokenCount"] = usage.cached
+    meta.update(usage.details)
     if method == "countTokens":
         return JSONResponse({"totalTokens": usage.input})
     if method == "embedContent":
@@ -534,6 +540,7 @@ def google_answer(
                 "promptTokenCount": usage.input,
                 "candidatesTokenCount": output if last else n + 1,
                 "totalTokenCount": usage.input + (output if last else n + 1),
+                **(usage.details if last else {}),
             }
             events.append(
                 (
@@ -570,6 +577,7 @@ def google_json_array(model: str, usage: FakeUsage, output: int) -> StreamingRes
                 "usageMetadata": {
                     "promptTokenCount": usage.input,
                     "candidatesTokenCount": output if last else n + 1,
+                    **(usage.details if last else {}),
                 },
                 "modelVersion": model,
             }

@@ -17,13 +17,13 @@ from okap_server.proxy.providers.base import (
     Route,
     StreamObserver,
     Usage,
-    as_int,
     bearer,
     load_json_object,
     members,
     pick_token,
     watch,
 )
+from okap_server.proxy.providers.reported import usage_from_anthropic
 from okap_server.proxy.providers.stored import Collection
 
 _ERROR_TYPES: dict[int, str] = {
@@ -52,20 +52,6 @@ _DEFINED_CLIENT_TOOLS = ("bash_", "text_editor_", "computer_", "memory_")
 DEFINED_TOOL_TOKENS = 2_000
 # Any tool use adds a system prompt of up to 346 tokens.
 TOOL_USE_TOKENS = 500
-
-
-def usage_from_anthropic(usage: Any) -> Usage | None:
-    """Anthropic counts cache reads and writes apart from ``input_tokens``; fold them in."""
-    if not isinstance(usage, dict):
-        return None
-    cached = as_int(usage.get("cache_read_input_tokens"))
-    written = as_int(usage.get("cache_creation_input_tokens"))
-    return Usage(
-        input_tokens=as_int(usage.get("input_tokens")) + cached + written,
-        output_tokens=as_int(usage.get("output_tokens")),
-        cached_tokens=cached,
-        cache_write_tokens=written,
-    )
 
 
 class AnthropicStreamObserver(StreamObserver):

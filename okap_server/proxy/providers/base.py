@@ -19,31 +19,15 @@ from okap_server.proxy.providers.stored import Collection as Collection
 from okap_server.proxy.providers.stored import owned_ids as owned_ids
 from okap_server.proxy.providers.stored import references_in
 
+# Re-exported: adapters, settlement and the journal import it from here.
+from okap_server.proxy.providers.usage import Usage as Usage
+
 # Every header or query parameter through which any released SDK sends its credential.
 # All of them are removed before forwarding, whatever the family.
 CLIENT_CREDENTIAL_HEADERS: frozenset[str] = frozenset(
     {"authorization", "x-api-key", "x-goog-api-key", "api-key", "proxy-authorization"}
 )
 CLIENT_CREDENTIAL_QUERY: frozenset[str] = frozenset({"key"})
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens of one request. ``input_tokens`` includes cached and cache-write tokens."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    def merged(self, other: Usage) -> Usage:
-        """Later stream events refine earlier ones: keep the larger figure of each."""
-        return Usage(
-            max(self.input_tokens, other.input_tokens),
-            max(self.output_tokens, other.output_tokens),
-            max(self.cached_tokens, other.cached_tokens),
-            max(self.cache_write_tokens, other.cache_write_tokens),
-        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from okap_server.proxy.providers.base import (
     Route,
     StreamObserver,
     Usage,
-    as_int,
     bearer,
     load_json_object,
     members,
@@ -28,6 +27,7 @@ from okap_server.proxy.providers.base import (
     read_count,
     watch,
 )
+from okap_server.proxy.providers.reported import last_usage_metadata, usage_from_google
 from okap_server.proxy.providers.stored import Collection
 from okap_server.proxy.spelling import protobuf_names, protobuf_spellings
 
@@ -105,32 +105,6 @@ _TAIL_NUMBERS = re.compile(
 )
 
 
-def usage_from_google(meta: Any) -> Usage | None:
-    """Thinking tokens are billed as output; tool-use prompt tokens as input.
-
-    None unless both the input and the output count are known (given, or derived from
-    ``totalTokenCount``; Gemini leaves a zero count out): an answer cut down by a field
-    mask, or a partial one, is not a complete account, so it is settled at the hold."""
-    if not isinstance(meta, dict):
-        return None
-    prompt, output, total = (
-        meta.get(name) for name in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
-    )
-    extra_in = as_int(meta.get("toolUsePromptTokenCount"))
-    thoughts = as_int(meta.get("thoughtsTokenCount"))
-    if output is None and prompt is not None and total is not None:
-        output = max(as_int(total) - as_int(prompt) - extra_in - thoughts, 0)
-    elif prompt is None and output is not None and total is not None:
-        prompt = max(as_int(total) - as_int(output) - extra_in - thoughts, 0)
-    if prompt is None or output is None:
-        return None
-    return Usage(
-        input_tokens=as_int(prompt) + extra_in,
-        output_tokens=as_int(output) + thoughts,
-        cached_tokens=as_int(meta.get("cachedContentTokenCount")),
-    )
-
-
 class GoogleStreamObserver(StreamObserver):
     def observe(self, data: bytes) -> bool:
         if b'"usageMetadata"' not in data and b'"finishReason"' not in data:
@@ -149,7 +123,13 @@ class GoogleStreamObserver(StreamObserver):
         return True
 
     def observe_tail(self, tail: bytes) -> None:
-        """A stream without ``alt=sse`` is one JSON array; read the last figures seen."""
+        """A stream without ``alt=sse`` is one JSON array: read its last whole
+        ``usageMetadata``, else (cut mid-object) the last figures seen."""
+        meta = last_usage_metadata(tail)
+        if meta is not None:
+            self.usage = usage_from_google(meta)
+            self.complete = b'"finishReason"' in tail
+            return
         found: dict[str, int] = {}
         for name, value in _TAIL_NUMBERS.findall(tail):
             found[name.decode()] = int(value)

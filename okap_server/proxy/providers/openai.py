@@ -19,12 +19,12 @@ from okap_server.proxy.providers.base import (
     Route,
     StreamObserver,
     Usage,
-    as_int,
     load_json_object,
     members,
     read_count,
     watch,
 )
+from okap_server.proxy.providers.reported import usage_from_openai
 from okap_server.proxy.providers.stored import Collection, owned_ids
 
 # First path segment → capability. Paths are relative to the upstream base, which already
@@ -160,20 +160,6 @@ def post_cost(first: str, rest: str) -> str | None:
     return None
 
 
-def usage_from_openai(usage: Any) -> Usage | None:
-    """Chat/completions/embeddings name tokens ``prompt_``/``completion_``; the Responses
-    API and images name them ``input_``/``output_``."""
-    if not isinstance(usage, dict):
-        return None
-    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    return Usage(
-        input_tokens=as_int(usage.get("prompt_tokens", usage.get("input_tokens"))),
-        output_tokens=as_int(usage.get("completion_tokens", usage.get("output_tokens"))),
-        cached_tokens=cached,
-    )
-
-
 class OpenAIStreamObserver(StreamObserver):
     def __init__(self, *, injected_usage: bool) -> None:
         super().__init__()
@@ -198,13 +184,15 @@ class OpenAIStreamObserver(StreamObserver):
         if event.get("type") == "response.completed":
             response = event.get("response")
             if isinstance(response, dict):
-                self.usage = usage_from_openai(response.get("usage"))
+                self.usage = usage_from_openai(response.get("usage"), output=response.get("output"))
                 self.complete = self.usage is not None
                 if self.owns:  # the output items are named only now
                     seen = self.owned + owned_ids(response, self.owns)
                     self.owned = list(dict.fromkeys(seen))
             return True
-        usage = usage_from_openai(event.get("usage"))
+        kind = event.get("type")
+        images = isinstance(kind, str) and kind.startswith("image_")  # image_edit.completed
+        usage = usage_from_openai(event.get("usage"), images=images, model=event.get("model"))
         if usage is None:
             return True
         self.usage = usage
@@ -303,7 +291,12 @@ class OpenAIAdapter(Adapter):
         return True
 
     def usage_from_json(self, body: dict[str, Any]) -> Usage | None:
-        return usage_from_openai(body.get("usage"))
+        return usage_from_openai(
+            body.get("usage"),
+            images="data" in body,
+            output=body.get("output"),
+            model=body.get("model"),
+        )
 
     def stream_observer(self, *, injected_usage: bool) -> StreamObserver:
         return OpenAIStreamObserver(injected_usage=injected_usage)

@@ -3,6 +3,7 @@ replayed only once its process is gone (its lock released)."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 from okap_server.clock import utcnow
@@ -45,6 +46,17 @@ def test_an_outcome_reads_back_as_written() -> None:
         copy = decode(encode(original)[4:])  # a record: its length, then its values
         assert copy == original
         assert copy.log_id() == original.log_id()  # the same audit row, however often written
+
+
+def test_modality_counts_read_back_and_an_older_records_usage_still_reads() -> None:
+    """Usage is stored by position, new counts appended: a record with the first four
+    counts only (written before modality counts) reads with the rest at zero."""
+    media = Usage(900, 1_200, 0, 100, input_audio_tokens=300, output_image_tokens=1_120)
+    rich = outcome(usage=Usage(**{**vars(media), "cache_write_1h_tokens": 100, "web_searches": 2}))
+    assert decode(encode(rich)[4:]) == rich
+    row = pickle.loads(encode(outcome())[4:])
+    older = pickle.dumps((*row[:12], [12, 5, 2, 1], *row[13:]), protocol=5)
+    assert decode(older).usage == Usage(12, 5, 2, 1)
 
 
 def test_only_a_dead_processs_segment_is_an_orphan(tmp_path: Path) -> None:
