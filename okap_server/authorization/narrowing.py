@@ -15,7 +15,6 @@ person may raise, lower or clear them.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,11 +44,6 @@ class Narrowing:
     limits: dict[str, Any] = field(default_factory=dict)
     expires: datetime | None = None
     key_id: str | None = None
-
-
-def model_matches(patterns: list[str], model: str) -> bool:
-    """Empty patterns allow every model; otherwise exact names or fnmatch globs."""
-    return not patterns or any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
 def narrow_entry(

@@ -75,10 +75,6 @@ class Limits:
             or self.total_spend is not None
         )
 
-    @property
-    def rate_limited(self) -> bool:
-        return self.requests_per_minute is not None or self.requests_per_day is not None
-
     @classmethod
     def from_details(cls, raw: Any, defaults: DefaultLimits) -> Limits:
         """A granted entry's limits: null is no limit (the person may have cleared one, or

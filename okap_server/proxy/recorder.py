@@ -19,16 +19,16 @@ import anyio.to_thread
 from sqlalchemy.engine import Engine
 
 from okap_server.clock import utcnow
-from okap_server.proxy.journal import SettlementJournal, read_segment
-from okap_server.proxy.limits import SqlBudget
-from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
-from okap_server.proxy.settlement import (
+from okap_server.proxy.accounting.budget import SqlBudget
+from okap_server.proxy.accounting.settlement import (
     UNKNOWN_ENDPOINT,
     audit_swept,
     settle,
     sweep_stale,
     write_batch,
 )
+from okap_server.proxy.journal import SettlementJournal, read_segment
+from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
 
 __all__ = [
     "UNKNOWN_ENDPOINT",

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z, utcnow
+from okap_server.proxy.accounting.periods import day_key, month_key
 from okap_server.proxy.grants import Limits
-from okap_server.proxy.limits import day_key, month_key
 from okap_server.proxy.models import RateCounter, SpendCounter
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings

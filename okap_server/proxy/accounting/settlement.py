@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor, Sql
-from okap_server.proxy.limits import RELEASE_CHUNK, SqlBudget, SweptHold, insert_for
+from okap_server.proxy.accounting.budget import SqlBudget, SweptHold
+from okap_server.proxy.accounting.statements import RELEASE_CHUNK, insert_for
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
 
