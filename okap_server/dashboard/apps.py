@@ -22,6 +22,7 @@ from okap_server.proxy.usage import usage_report
 
 LIMIT_LABELS: dict[str, str] = {
     "monthly_spend": "Monthly spend (USD)",
+    "weekly_spend": "Weekly spend (USD)",
     "daily_spend": "Daily spend (USD)",
     "total_spend": "Total spend (USD)",
     "requests_per_minute": "Requests per minute",

@@ -111,6 +111,7 @@ def limit_value(name: str, value: float | int | None) -> str:
         return "none"
     labels = {
         "monthly_spend": "{} a month",
+        "weekly_spend": "{} a week",
         "daily_spend": "{} a day",
         "total_spend": "{} in total",
         "requests_per_minute": "{} requests a minute",

@@ -175,13 +175,20 @@ async def plan_forward(
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
     try:
         admitted = await runtime.admissions.admit(
-            grant.id, row.id, limits, amount, now, alone=runtime.in_flight <= 1
+            grant.id,
+            row.id,
+            limits,
+            amount,
+            now,
+            alone=runtime.in_flight <= 1,
+            ceilings=entry.ceilings,
         )
     except errors.BudgetExceeded as exc:
         if plan.reasons:  # say what made the worst case large
             exc.message = f"{exc.message} Its worst case counts {'; '.join(plan.reasons)}."
         raise
     outcome.admitted = True
+    outcome.key_id = entry.key.id
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id
     outcome.reserved_micros = admitted.reserved_micros

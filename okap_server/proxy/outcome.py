@@ -51,6 +51,8 @@ class Outcome:
     abandoned: bool = False
     day: str = ""
     month: str = ""
+    # The provider key that backed it: its spend counts against the key's ceiling.
+    key_id: str | None = None
     # Stored objects the answer named, which the grant owns from now on (``ownership.py``).
     owned: tuple[str, ...] = ()
 

@@ -117,12 +117,15 @@ class Recorder:
 
     def settle_now(self, keys: Collection[tuple[str, str]], wait: float = 1.0) -> bool:
         """From any thread: write the finished requests holding budget of these (grant,
-        provider) entries, in a transaction of their own, or, if a flush has taken them
-        already, wait (at most ``wait`` seconds) for it to be written. True if a refused
-        hold may fit now."""
+        provider) entries, or of every grant of an account named ``("account", id)``, in
+        a transaction of their own, or, if a flush has taken them already, wait (at most
+        ``wait`` seconds) for it to be written. True if a refused hold may fit now."""
         with self._mutex:
             taken = [
-                o for o in self._pending if o.reserved_periods and (o.grant_id, o.provider) in keys
+                o
+                for o in self._pending
+                if o.reserved_periods
+                and ((o.grant_id, o.provider) in keys or ("account", o.account_id) in keys)
             ]
             if not taken:
                 if not self._writing:

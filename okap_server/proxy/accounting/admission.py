@@ -31,9 +31,9 @@ from sqlalchemy.engine import Connection, Engine
 from okap_server.db.cursor import Cursor
 from okap_server.proxy.accounting.budget import SqlBudget
 from okap_server.proxy.accounting.periods import day_key, month_key
-from okap_server.proxy.accounting.rate import RateLimiter, RateState, SqlRateLimiter
+from okap_server.proxy.accounting.rate import Counted, RateLimiter, RateState, SqlRateLimiter
 from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
-from okap_server.proxy.grants import Limits
+from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 log = logging.getLogger("okap.proxy.admission")
 
@@ -70,6 +70,13 @@ class AdmissionRequest:
     limits: Limits
     amount: int
     now: datetime
+    ceilings: Ceilings = NO_CEILINGS
+
+    def lock_order(self) -> tuple[str, str, str, str]:
+        """Requests are admitted in this order, so rows are locked in the order settlement
+        applies them (``deltas.py``): by account, key, grant entry."""
+        c = self.ceilings
+        return c.account_id, c.key_id or "", self.grant_id, self.provider
 
 
 AdmissionResult = Admitted | Exception
@@ -94,11 +101,18 @@ class Admission:
         self.settle = settle
 
     def admit(
-        self, grant_id: str, provider: str, limits: Limits, amount: int, now: datetime
+        self,
+        grant_id: str,
+        provider: str,
+        limits: Limits,
+        amount: int,
+        now: datetime,
+        ceilings: Ceilings = NO_CEILINGS,
     ) -> Admitted:
         """Count and hold one request, or raise RateLimited/BudgetExceeded with nothing
         written (AdmissionInterrupted, or the database's error, if the database is away)."""
-        (result,) = self.admit_many([AdmissionRequest(grant_id, provider, limits, amount, now)])
+        request = AdmissionRequest(grant_id, provider, limits, amount, now, ceilings)
+        (result,) = self.admit_many([request])
         if isinstance(result, Exception):
             raise result
         return result
@@ -112,13 +126,17 @@ class Admission:
         so a budget is never refused while its spend plus its real holds fit. That costs
         two more transactions, on refusals only."""
         results: list[AdmissionResult | None] = [None] * len(requests)
-        todo = sorted(
-            range(len(requests)), key=lambda i: (requests[i].grant_id, requests[i].provider)
-        )
+        todo = sorted(range(len(requests)), key=lambda i: requests[i].lock_order())
         self._run(requests, todo, results)
         if self.settle is not None:
             held = [i for i in todo if isinstance(results[i], BudgetHeld)]
-            keys = {(requests[i].grant_id, requests[i].provider) for i in held}
+            # A ceiling is held by every grant of its account: ("account", id) asks for
+            # the finished requests of all of them.
+            keys = {(requests[i].grant_id, requests[i].provider) for i in held} | {
+                ("account", requests[i].ceilings.account_id)
+                for i in held
+                if requests[i].ceilings.set
+            }
             if held and self.settle(keys):
                 for i in held:
                     results[i] = None
@@ -174,44 +192,67 @@ class Admission:
         """Admit every request of ``bucket`` with one statement per table, or none
         (False, nothing written)."""
         first = requests[bucket[0]]
-        g, p, limits, now = first.grant_id, first.provider, first.limits, first.now
-        try:
-            counted = self.rate.hit(cursor, g, p, limits, now, requests=len(bucket))
-        except RateLimited:
-            return False
         total = sum(requests[i].amount for i in bucket)
         try:
-            periods = self.budget.hold(cursor, g, p, limits, total, now)
-        except BudgetExceeded:
-            self.rate.uncount(cursor, g, p, counted)
+            counted, periods = self._count_and_hold(cursor, first, total, len(bucket))
+        except (RateLimited, BudgetExceeded):
             return False
         ids = self.budget.record(
             cursor,
-            g,
-            p,
+            first.grant_id,
+            first.provider,
             [(requests[i].amount, requests[i].now) for i in bucket],
             periods,
             self.reservation_ttl,
+            first.ceilings,
         )
-        day, month = day_key(now), month_key(now)
+        day, month = day_key(first.now), month_key(first.now)
         for nth, (i, rid) in enumerate(zip(bucket, ids, strict=True)):
             amount = requests[i].amount
             results[i] = Admitted(counted.state_of(nth), rid, amount, periods, day, month)
         return True
 
-    def _admit_one(self, cursor: Cursor, request: AdmissionRequest) -> Admitted:
-        r = request
-        counted = self.rate.hit(cursor, r.grant_id, r.provider, r.limits, r.now)
+    def _count_and_hold(
+        self, cursor: Cursor, r: AdmissionRequest, amount: int, requests: int
+    ) -> tuple[Counted, tuple[str, ...]]:
+        """Count ``requests`` in the rate windows and hold ``amount``, both or neither.
+
+        Under ceilings the hold comes first: its ceiling rows are shared by every grant of
+        the account, so they are locked before any grant's own rows (rate windows too),
+        the order every transaction takes them in (``deltas.py``)."""
+        g, p, limits, now, ceilings = r.grant_id, r.provider, r.limits, r.now, r.ceilings
+        if ceilings.set:
+            periods = self.budget.hold(cursor, g, p, limits, amount, now, ceilings)
+            try:
+                counted = self.rate.hit(cursor, g, p, limits, now, requests=requests)
+            except RateLimited:
+                self.budget.unhold(cursor, g, p, amount, periods)
+                raise
+            return counted, periods
+        counted = self.rate.hit(cursor, g, p, limits, now, requests=requests)
         try:
-            rid, periods = self.budget.reserve(
-                cursor, r.grant_id, r.provider, r.limits, r.amount, r.now, self.reservation_ttl
-            )
+            periods = self.budget.hold(cursor, g, p, limits, amount, now)
         except BudgetExceeded as exc:
-            self.rate.uncount(cursor, r.grant_id, r.provider, counted)
+            self.rate.uncount(cursor, g, p, counted)
             tightest = counted.tightest
             if tightest is not None:  # as it stands with this request taken back out
-                exc.headers.update(replace(tightest, remaining=tightest.remaining + 1).headers())
+                remaining = tightest.remaining + requests
+                exc.headers.update(replace(tightest, remaining=remaining).headers())
             raise
+        return counted, periods
+
+    def _admit_one(self, cursor: Cursor, request: AdmissionRequest) -> Admitted:
+        r = request
+        counted, periods = self._count_and_hold(cursor, r, r.amount, 1)
+        (rid,) = self.budget.record(
+            cursor,
+            r.grant_id,
+            r.provider,
+            [(r.amount, r.now)],
+            periods,
+            self.reservation_ttl,
+            r.ceilings,
+        )
         return Admitted(counted.tightest, rid, r.amount, periods, day_key(r.now), month_key(r.now))
 
 
@@ -219,10 +260,10 @@ def _buckets(requests: Sequence[AdmissionRequest], order: Sequence[int]) -> list
     """``order`` cut into runs of requests that can be counted together: the same grant
     entry and limits, in the same minute (which fixes the day and month too)."""
     buckets: list[list[int]] = []
-    last: tuple[str, str, int, Limits] | None = None
+    last: tuple[str, str, int, Limits, Ceilings] | None = None
     for i in order:
         r = requests[i]
-        key = (r.grant_id, r.provider, int(r.now.timestamp() // 60), r.limits)
+        key = (r.grant_id, r.provider, int(r.now.timestamp() // 60), r.limits, r.ceilings)
         if key == last:
             buckets[-1].append(i)
         else:

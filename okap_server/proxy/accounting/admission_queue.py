@@ -21,7 +21,7 @@ from okap_server.proxy.accounting.admission import (
 )
 from okap_server.proxy.accounting.lone import LoneAdmission
 from okap_server.proxy.errors import BudgetHeld
-from okap_server.proxy.grants import Limits
+from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 MAX_GROUP = 128
 WATCH_SECONDS = 0.25  # how often waiting requests are checked against their deadline
@@ -89,9 +89,10 @@ class AdmissionQueue:
         now: datetime,
         *,
         alone: bool = False,
+        ceilings: Ceilings = NO_CEILINGS,
     ) -> Admitted:
         """``alone``: no other request is in flight, so there is no group to wait for."""
-        request = AdmissionRequest(grant_id, provider, limits, amount, now)
+        request = AdmissionRequest(grant_id, provider, limits, amount, now, ceilings)
         if alone and self.lone is not None and self._thread is not None:
             result = self.lone.try_admit(request)
             if isinstance(result, Admitted):
@@ -101,7 +102,7 @@ class AdmissionQueue:
                 raise result
         if self._thread is None:  # not started (a tool using the runtime outside serving)
             return await asyncio.to_thread(
-                self.admission.admit, grant_id, provider, limits, amount, now
+                self.admission.admit, grant_id, provider, limits, amount, now, ceilings
             )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Admitted] = loop.create_future()

@@ -12,6 +12,7 @@ $0) and releases it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,13 @@ from sqlalchemy.engine import Connection
 
 from okap_server.clock import new_id
 from okap_server.db.cursor import Cursor
-from okap_server.proxy.accounting.periods import day_key, month_key, split_periods
+from okap_server.proxy.accounting.deltas import Counter, Deltas, periods_of
+from okap_server.proxy.accounting.holds import hold_rows, named, spent_out
+from okap_server.proxy.accounting.periods import (
+    counter_of,
+    held_entry,
+    split_periods,
+)
 from okap_server.proxy.accounting.statements import (
     APPLY,
     RATE,
@@ -34,8 +41,8 @@ from okap_server.proxy.accounting.statements import (
     hold_statement,
     release_statement,
 )
-from okap_server.proxy.errors import BudgetExceeded, BudgetHeld
-from okap_server.proxy.grants import Limits
+from okap_server.proxy.errors import BudgetHeld
+from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 HELD_RETRY_SECONDS = 1
 
@@ -63,6 +70,7 @@ class SqlBudget:
         amount: int,
         now: datetime,
         ttl: timedelta,
+        ceilings: Ceilings = NO_CEILINGS,
     ) -> tuple[str, tuple[str, ...]]:
         """Hold ``amount`` on every limited spend period, and record the request in flight.
 
@@ -70,8 +78,10 @@ class SqlBudget:
         not: it is the durable trace that the request may be answered, so if the process
         dies before recording it the sweeper still audits it (outcome unknown, charged at
         ``amount``, its worst case). Returns the row's id and the periods held against."""
-        periods = self.hold(cursor, grant_id, provider, limits, amount, now)
-        (reservation_id,) = self.record(cursor, grant_id, provider, [(amount, now)], periods, ttl)
+        periods = self.hold(cursor, grant_id, provider, limits, amount, now, ceilings)
+        (reservation_id,) = self.record(
+            cursor, grant_id, provider, [(amount, now)], periods, ttl, ceilings
+        )
         return reservation_id, periods
 
     def hold(
@@ -82,49 +92,62 @@ class SqlBudget:
         limits: Limits,
         amount: int,
         now: datetime,
+        ceilings: Ceilings = NO_CEILINGS,
     ) -> tuple[str, ...]:
-        """Hold ``amount`` on every limited spend period of ``now``, all or none
-        (BudgetExceeded); the periods held against."""
-        # Sorted by period, the order settlement uses too: rows are always locked in one
-        # order, so concurrent holds and settlements cannot deadlock on PostgreSQL.
-        periods = sorted(
-            (p, limit, label)
-            for p, limit, label in (
-                ("total", limits.total_spend, "total"),
-                (day_key(now), limits.daily_spend, "daily"),
-                (month_key(now), limits.monthly_spend, "monthly"),
-            )
-            if limit is not None
-        )
-
-        for _, limit, label in periods:
-            if amount > limit:
-                raise _spent_out(limit, label, amount)
-        if not periods:
+        """Hold ``amount`` on every limited spend period of ``now``, the grant entry's and
+        its ceilings', all or none (BudgetExceeded, naming the limit that refused); the
+        periods held against, as ``reserved_periods`` names them."""
+        rows = hold_rows(grant_id, provider, limits, now, ceilings)
+        for row in rows:
+            if amount > row.limit:
+                raise spent_out(row, amount)
+        if not rows:
             return ()
-        # One statement for every limited period: held only where it still fits.
-        params: dict[str, Any] = {"g": grant_id, "p": provider, "a": amount}
-        for i, (period, limit, _) in enumerate(periods):
-            params.update({f"p{i}": period, f"l{i}": limit})
-        held = {str(row[0]) for row in cursor.rows(hold_statement(len(periods)), params)}
-        for period, limit, label in periods:
-            if period not in held:
-                # take back the holds of the periods that had room
+        # One statement for every limited row: held only where it still fits.
+        params: dict[str, Any] = {"a": amount}
+        for i, row in enumerate(rows):
+            params.update(
+                {f"s{i}": row.scope, f"v{i}": row.provider, f"q{i}": row.period, f"l{i}": row.limit}
+            )
+        held = {
+            (str(g), str(p), str(q)) for g, p, q in cursor.rows(hold_statement(len(rows)), params)
+        }
+        for row in rows:
+            if (row.scope, row.provider, row.period) not in held:
+                # take back the holds of the rows that had room
                 cursor.run_many(
                     UNHOLD,
-                    [{"g": grant_id, "p": provider, "a": amount, "period": h} for h in held],
+                    [{"g": g, "p": p, "a": amount, "period": q} for g, p, q in sorted(held)],
                 )
-                rows = cursor.rows(SPENT, {"g": grant_id, "p": provider, "period": period})
-                spent = int(rows[0][0]) if rows else 0
-                if spent + amount > limit:
-                    raise _spent_out(limit, label, amount)
+                found = cursor.rows(
+                    SPENT, {"g": row.scope, "p": row.provider, "period": row.period}
+                )
+                spent = int(found[0][0]) if found else 0
+                if spent + amount > row.limit:
+                    raise spent_out(row, amount)
                 raise BudgetHeld(
-                    f"The {label} spend limit of ${limit / 1e6:.2f} for this grant is held "
-                    "by requests in flight (each holds its worst case until it settles); "
-                    "retry in a moment.",
-                    headers={"retry-after": str(HELD_RETRY_SECONDS), "x-should-retry": "true"},
+                    f"{named(row)} is held by requests in flight (each holds its worst case "
+                    "until it settles); retry in a moment.",
+                    headers={
+                        "retry-after": str(HELD_RETRY_SECONDS),
+                        "x-should-retry": "true",
+                        "x-okap-limit": row.limit_name(),
+                    },
                 )
-        return tuple(p for p, _, _ in periods)
+        return tuple(held_entry(r.scope, r.provider, r.period) for r in rows)
+
+    def unhold(
+        self, cursor: Cursor, grant_id: str, provider: str, amount: int, periods: tuple[str, ...]
+    ) -> None:
+        """Take back a hold of this transaction (its request was refused after all)."""
+        cursor.run_many(
+            UNHOLD,
+            [
+                dict(zip(("g", "p", "period"), counter_of(grant_id, provider, e), strict=True))
+                | {"a": amount}
+                for e in periods
+            ],
+        )
 
     def record(
         self,
@@ -134,10 +157,13 @@ class SqlBudget:
         requests: list[tuple[int, datetime]],
         periods: tuple[str, ...],
         ttl: timedelta,
+        ceilings: Ceilings = NO_CEILINGS,
     ) -> list[str]:
-        """Record requests in flight, each ``(amount, now)``: one ``reservation`` row each."""
+        """Record requests in flight, each ``(amount, now)``: one ``reservation`` row each,
+        naming the account and key whose ceilings the sweeper charges if it goes stale."""
         ids = [new_id("rsv_") for _ in requests]
         joined = ",".join(periods)
+        account = ceilings.account_id or None
         cursor.run_many(
             RESERVE,
             [
@@ -149,16 +175,21 @@ class SqlBudget:
                     "periods": joined,
                     "created": cursor.timestamp(now),
                     "expires": cursor.timestamp(now + ttl),
+                    "account": account,
+                    "key": ceilings.key_id,
                 }
                 for rid, (amount, now) in zip(ids, requests, strict=True)
             ],
         )
         return ids
 
-    def apply(self, conn: Connection, deltas: dict[tuple[str, str, str], list[int]]) -> None:
-        """Add ``[spent, reserved, requests]`` deltas to counters, creating rows as needed."""
+    def apply(self, conn: Connection, deltas: Mapping[Counter, list[int]]) -> None:
+        """Add ``[spent, reserved, requests]`` deltas to counters, creating rows as needed,
+        in the order :func:`hold_rows` locks them (``Deltas.ordered``; a plain mapping, of
+        one grant's rows, in sorted order)."""
         if not deltas:
             return
+        ordered = deltas.ordered() if isinstance(deltas, Deltas) else sorted(deltas.items())
         Cursor(conn).run_many(
             APPLY,
             [
@@ -172,7 +203,7 @@ class SqlBudget:
                     "spent0": max(spent, 0),
                     "reserved0": max(reserved, 0),
                 }
-                for (g, p, period), (spent, reserved, requests) in sorted(deltas.items())
+                for (g, p, period), (spent, reserved, requests) in ordered
             ],
         )
 
@@ -208,9 +239,9 @@ class SqlBudget:
         """Charge and release holds past their expiry; drop rate windows that are over.
 
         A stale hold is charged at its worst case, and counted as a request, in every period
-        spend is reported in (total, its day, its month), as settlement would have, and
-        released from the periods it was held against; a late settlement corrects all three
-        to the real cost.
+        spend is reported in (total, its day, week and month, and its ceilings'), as
+        settlement would have, and released from the periods it was held against; a late
+        settlement corrects them to the real cost.
         ``swept_out`` receives each hold charged, so the caller can audit it.
         """
         stale = conn.execute(
@@ -221,33 +252,24 @@ class SqlBudget:
                 RESERVATION.c.amount_micros,
                 RESERVATION.c.periods,
                 RESERVATION.c.created_at,
+                RESERVATION.c.account_id,
+                RESERVATION.c.key_id,
             )
             .where(RESERVATION.c.expires_at < now)
             .limit(batch)
         ).all()
-        deltas: dict[tuple[str, str, str], list[int]] = {}
+        deltas = Deltas()
         swept = 0
-        for rid, grant_id, provider, amount, periods, created_at in stale:
+        for rid, grant_id, provider, amount, periods, created_at, account_id, key_id in stale:
             if not self.release(conn, rid):
                 continue  # another replica swept it
             swept += 1
-            for period in ("total", day_key(created_at), month_key(created_at)):
-                entry = deltas.setdefault((grant_id, provider, period), [0, 0, 0])
-                entry[0] += amount
-                entry[2] += 1  # a request, as its settlement would have counted it
-            for period in split_periods(periods):
-                deltas.setdefault((grant_id, provider, period), [0, 0, 0])[1] -= amount
+            deltas.place(grant_id, provider, account_id, key_id)
+            deltas.charge(grant_id, provider, periods_of(created_at), account_id, key_id, amount, 1)
+            for entry in split_periods(periods):
+                deltas.add(counter_of(grant_id, provider, entry), reserved=-amount)
             if swept_out is not None:
                 swept_out.append(SweptHold(rid, grant_id, provider, amount, created_at))
         self.apply(conn, deltas)
         conn.execute(delete(RATE_TABLE).where(RATE.expires_at < now))
         return swept
-
-
-def _spent_out(limit: int, label: str, amount: int) -> BudgetExceeded:
-    """Final: spent alone leaves no room for the request's worst case."""
-    return BudgetExceeded(
-        f"The {label} spend limit of ${limit / 1e6:.2f} for this grant would be "
-        f"exceeded: this request may cost up to ${amount / 1e6:.4f}.",
-        headers={"x-should-retry": "false"},
-    )

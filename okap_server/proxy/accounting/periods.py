@@ -13,6 +13,13 @@ def day_key(now: datetime) -> str:
     return f"day:{now.year:04d}-{now.month:02d}-{now.day:02d}"
 
 
+def week_key(now: datetime) -> str:
+    """The ISO week (Monday to Sunday, UTC): ``week:2026-W49``; its year is the ISO year,
+    so the days around New Year fall in the week they belong to."""
+    year, week, _ = now.isocalendar()
+    return f"week:{year:04d}-W{week:02d}"
+
+
 def month_key(now: datetime) -> str:
     return f"month:{now.year:04d}-{now.month:02d}"
 
@@ -32,3 +39,27 @@ def windows_of(minute: int) -> tuple[str, datetime, str, datetime]:
 def split_periods(periods: str) -> Iterable[str]:
     """A reservation row's comma-separated periods."""
     return [p for p in periods.split(",") if p]
+
+
+# A ceiling's counter row: ``grant_id`` is its scope, ``provider`` is ``*``.
+CEILING_PROVIDER = "*"
+
+
+def account_scope(account_id: str) -> str:
+    return f"account:{account_id}"
+
+
+def key_scope(key_id: str) -> str:
+    return f"key:{key_id}"
+
+
+def held_entry(scope: str, provider: str, period: str) -> str:
+    """How a hold names its row in ``reserved_periods``: a grant's own period as is, a
+    ceiling's as ``<scope>/<period>``."""
+    return period if provider != CEILING_PROVIDER else f"{scope}/{period}"
+
+
+def counter_of(grant_id: str, provider: str, entry: str) -> tuple[str, str, str]:
+    """The counter row (scope, provider, period) a ``reserved_periods`` entry names."""
+    scope, slash, period = entry.partition("/")
+    return (scope, CEILING_PROVIDER, period) if slash else (grant_id, provider, entry)

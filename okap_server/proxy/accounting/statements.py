@@ -46,9 +46,16 @@ def rate_statement(windows: int) -> Sql:
 
 
 @functools.cache
-def hold_statement(periods: int) -> Sql:
-    values = ", ".join(f"(:g, :p, :p{i}, 0, CAST(:a AS BIGINT), 0)" for i in range(periods))
-    limits = " ".join(f"WHEN :p{i} THEN CAST(:l{i} AS BIGINT)" for i in range(periods))
+def hold_statement(rows: int) -> Sql:
+    """Holds ``:a`` on every row (``:s<i>``, ``:v<i>``, ``:q<i>``: scope, provider, period)
+    that still has room under its limit ``:l<i>``; returns the rows held. A grant's own
+    periods and its ceilings' go in one statement."""
+    values = ", ".join(f"(:s{i}, :v{i}, :q{i}, 0, CAST(:a AS BIGINT), 0)" for i in range(rows))
+    limits = " ".join(
+        f"WHEN spend_counter.grant_id = :s{i} AND spend_counter.provider = :v{i} "
+        f"AND spend_counter.period = :q{i} THEN CAST(:l{i} AS BIGINT)"
+        for i in range(rows)
+    )
     return Sql(
         "INSERT INTO spend_counter "  # noqa: S608 (only numbered placeholders go in)
         "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
@@ -56,14 +63,15 @@ def hold_statement(periods: int) -> Sql:
         "ON CONFLICT (grant_id, provider, period) DO UPDATE SET "
         "reserved_micros = spend_counter.reserved_micros + CAST(:a AS BIGINT) "
         "WHERE spend_counter.spent_micros + spend_counter.reserved_micros + CAST(:a AS BIGINT) "
-        f"<= (CASE spend_counter.period {limits} END) "
-        "RETURNING period"
+        f"<= (CASE {limits} END) "
+        "RETURNING grant_id, provider, period"
     )
 
 
 RESERVE = Sql(
     "INSERT INTO reservation (id, grant_id, provider, amount_micros, periods, created_at, "
-    "expires_at) VALUES (:id, :g, :p, :a, :periods, :created, :expires)"
+    "expires_at, account_id, key_id) "
+    "VALUES (:id, :g, :p, :a, :periods, :created, :expires, :account, :key)"
 )
 
 UNCOUNT = Sql(
