@@ -171,6 +171,7 @@ async def plan_forward(
         injected_usage=bounds.injected_usage,
         reasons=bounds.reasons,
     )
+    outcome.key_id = entry.key.id  # its spend counts against the key's ceiling
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
     try:
@@ -188,7 +189,6 @@ async def plan_forward(
             exc.message = f"{exc.message} Its worst case counts {'; '.join(plan.reasons)}."
         raise
     outcome.admitted = True
-    outcome.key_id = entry.key.id
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id
     outcome.reserved_micros = admitted.reserved_micros

@@ -71,10 +71,13 @@ class Outcome:
         reservation_id: str,
         amount: int,
         periods: tuple[str, ...],
+        account_id: str = "",
+        key_id: str | None = None,
     ) -> Outcome:
         """A hold admitted for a request that stopped waiting before it was forwarded:
-        settlement only releases it (no request, no spend, no audit row)."""
-        outcome = cls("", grant_id, "", provider, "", 0)
+        settlement only releases it (no request, no spend, no audit row). The account and
+        key place its ceilings' rows in the lock order (``accounting/deltas.py``)."""
+        outcome = cls(account_id, grant_id, "", provider, "", 0, key_id=key_id)
         outcome.interrupted(reservation_id, amount, periods)
         return outcome
 

@@ -84,6 +84,8 @@ class ProxyRuntime:
                 admitted.reservation_id,
                 admitted.reserved_micros,
                 admitted.reserved_periods,
+                request.ceilings.account_id,
+                request.ceilings.key_id,
             )
         )
 
