@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-PERIOD_WORDS = {"day": "today", "month": "this month", "total": "in total"}
+PERIOD_WORDS = {
+    "day": "today",
+    "week": "this week",
+    "month": "this month",
+    "total": "in total",
+}
 
 
 def aware(value: datetime) -> datetime:

@@ -39,6 +39,8 @@ def test_the_account_ceiling_is_set_on_settings_and_refuses_every_app(
     page = alice.page("/settings?notice=ceilings").text
     assert "Spend ceiling saved" in page
     assert "spent this month of $9.00" in page and "no ceiling" in page
+    detail = alice.page(f"/apps/{grant.grant_id}").text
+    assert "Account ceiling this month" in detail and "of $9.00 this month" in detail
     # Lower than what the app has spent today: its next call is refused at once.
     with pytest.raises(openai.RateLimitError, match="account's daily spend ceiling"):
         client.chat.completions.create(model="gpt-4o-mini", messages=hi, max_tokens=100)
