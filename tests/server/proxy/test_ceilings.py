@@ -260,3 +260,46 @@ def test_usage_shows_every_ceiling_and_what_is_left(
     assert ceilings["account"]["day"]["limit"] is None
     assert ceilings["keys"][key_id]["month"]["remaining"] == 1.999925
     assert usage["usage"]["openai"]["spend"]["week"]["remaining"] == 0.999925
+
+
+def test_a_ceiling_holds_exactly_across_engines_and_grants(vault: Vault) -> None:
+    """Two engines (as two replicas) admitting and settling for two grants of one account
+    from many threads: the account's ceiling is never passed, and no transaction deadlocks
+    on the shared ceiling rows (PostgreSQL would abort one, and the error would surface)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from okap_server.db.engine import make_engine
+    from okap_server.proxy.errors import RateLimited
+
+    grants = [make_grant(vault, entry("openai"), client_name=f"App {n}") for n in range(2)]
+    key_id = set_key(vault, grants[0].account_id, None)
+    other = make_engine(vault.settings.effective_database_url)
+    engines = [vault.engine, other]
+    admissions = [Admission(engine) for engine in engines]
+    ceilings = Ceilings(account_id=grants[0].account_id, key_id=key_id, daily=30 * 1000)
+    limits = Limits(requests_per_minute=1000, under_ceiling=True)
+    now = utcnow()
+
+    def attempt(n: int) -> str:
+        grant, side = grants[n % 2], (n // 2) % 2
+        try:
+            held = admissions[side].admit(grant.grant_id, "openai", limits, 1000, now, ceilings)
+        except BudgetExceeded:
+            return "budget"
+        except RateLimited:
+            return "rate"
+        outcome = settled_outcome(grant, held, now, 500)
+        outcome.key_id = key_id
+        write_batch(engines[side], admissions[side].budget, [outcome])
+        return "ok"
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(attempt, range(120)))
+    finally:
+        other.dispose()
+    admitted = results.count("ok")
+    assert admitted >= 30 and results.count("ok") + results.count("budget") == 120
+    row = _ceiling_row(vault, account_scope(grants[0].account_id), day_key(now))
+    assert row is not None and row.reserved_micros == 0
+    assert row.spent_micros == admitted * 500 <= 30 * 1000
