@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from okap_server.clock import new_id
 from okap_server.db.cursor import Cursor
 from okap_server.proxy.accounting.deltas import Counter, Deltas, periods_of
-from okap_server.proxy.accounting.holds import hold_rows, named, spent_out
+from okap_server.proxy.accounting.holds import HoldRow, hold_rows, named, spent_out
 from okap_server.proxy.accounting.periods import (
     counter_of,
     held_entry,
@@ -38,6 +38,7 @@ from okap_server.proxy.accounting.statements import (
     RESERVE,
     SPENT,
     UNHOLD,
+    grant_hold_statement,
     hold_statement,
     release_statement,
 )
@@ -104,14 +105,7 @@ class SqlBudget:
         if not rows:
             return ()
         # One statement for every limited row: held only where it still fits.
-        params: dict[str, Any] = {"a": amount}
-        for i, row in enumerate(rows):
-            params.update(
-                {f"s{i}": row.scope, f"v{i}": row.provider, f"q{i}": row.period, f"l{i}": row.limit}
-            )
-        held = {
-            (str(g), str(p), str(q)) for g, p, q in cursor.rows(hold_statement(len(rows)), params)
-        }
+        held = _hold(cursor, grant_id, provider, rows, amount, ceilings.set)
         for row in rows:
             if (row.scope, row.provider, row.period) not in held:
                 # take back the holds of the rows that had room
@@ -273,3 +267,28 @@ class SqlBudget:
         self.apply(conn, deltas)
         conn.execute(delete(RATE_TABLE).where(RATE.expires_at < now))
         return swept
+
+
+def _hold(
+    cursor: Cursor,
+    grant_id: str,
+    provider: str,
+    rows: list[HoldRow],
+    amount: int,
+    ceilings: bool,
+) -> set[tuple[str, str, str]]:
+    """Run the hold; the rows held. Without ceilings every row is the grant entry's own,
+    and the narrower statement (one scope, limits by period) costs about 10 % less
+    admission on SQLite (``bench.components``), so the common case keeps it."""
+    params: dict[str, Any] = {"a": amount}
+    if not ceilings:
+        params.update({"g": grant_id, "p": provider})
+        for i, row in enumerate(rows):
+            params.update({f"p{i}": row.period, f"l{i}": row.limit})
+        found = cursor.rows(grant_hold_statement(len(rows)), params)
+        return {(grant_id, provider, str(q)) for (q,) in found}
+    for i, row in enumerate(rows):
+        params.update(
+            {f"s{i}": row.scope, f"v{i}": row.provider, f"q{i}": row.period, f"l{i}": row.limit}
+        )
+    return {(str(g), str(p), str(q)) for g, p, q in cursor.rows(hold_statement(len(rows)), params)}

@@ -46,6 +46,24 @@ def rate_statement(windows: int) -> Sql:
 
 
 @functools.cache
+def grant_hold_statement(periods: int) -> Sql:
+    """Holds ``:a`` on a grant entry's own periods (``:p<i>``, limit ``:l<i>``) that still
+    have room; returns the periods held. The common case: no ceiling above the grant."""
+    values = ", ".join(f"(:g, :p, :p{i}, 0, CAST(:a AS BIGINT), 0)" for i in range(periods))
+    limits = " ".join(f"WHEN :p{i} THEN CAST(:l{i} AS BIGINT)" for i in range(periods))
+    return Sql(
+        "INSERT INTO spend_counter "  # noqa: S608 (only numbered placeholders go in)
+        "(grant_id, provider, period, spent_micros, reserved_micros, requests) "
+        f"VALUES {values} "
+        "ON CONFLICT (grant_id, provider, period) DO UPDATE SET "
+        "reserved_micros = spend_counter.reserved_micros + CAST(:a AS BIGINT) "
+        "WHERE spend_counter.spent_micros + spend_counter.reserved_micros + CAST(:a AS BIGINT) "
+        f"<= (CASE spend_counter.period {limits} END) "
+        "RETURNING period"
+    )
+
+
+@functools.cache
 def hold_statement(rows: int) -> Sql:
     """Holds ``:a`` on every row (``:s<i>``, ``:v<i>``, ``:q<i>``: scope, provider, period)
     that still has room under its limit ``:l<i>``; returns the rows held. A grant's own
