@@ -29,9 +29,9 @@ from okap_server.authorization.tokens import token_hash
 from okap_server.clock import utcnow
 from okap_server.context import open_vault
 from okap_server.proxy.forwarding import build_upstream_request
+from okap_server.proxy.messages import ProxyRequest, parse_body
 from okap_server.proxy.recorder import Outcome, write_batch
 from okap_server.proxy.runtime import ProxyRuntime
-from okap_server.proxy.service import ProxyRequest, parse_body
 from okap_server.settings import load_settings
 
 RESPONSE = (

@@ -278,10 +278,6 @@ class Settings(BaseSettings):
         return [item for item in self.trusted_proxies.split(",") if item]
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
     def master_key_file(self) -> Path:
         return self.home / "master.key"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field, SQLModel
 
 from okap_server.clock import new_id, utcnow
@@ -23,6 +23,11 @@ class Account(SQLModel, table=True):
     # Per-account preferences: default limits, auto-open consent page.
     preferences: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
+    # Spend ceilings over every grant of the account, micro-dollars; None: no ceiling. Typed
+    # columns, not preferences, because the proxy reads them with the grant on every load.
+    daily_ceiling_micros: int | None = Field(default=None, sa_column=Column(BigInteger))
+    weekly_ceiling_micros: int | None = Field(default=None, sa_column=Column(BigInteger))
+    monthly_ceiling_micros: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class WebSession(SQLModel, table=True):

@@ -25,6 +25,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "grant_denied",
     "grant_revoked",
     "grant_limits_changed",
+    "spend_ceiling_changed",
     "code_replayed",
     "user_code_failed",
     "master_key_rotated",

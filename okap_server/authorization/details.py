@@ -168,7 +168,7 @@ def _parse_capabilities(where: str, value: Any) -> list[str]:
 
 
 def parse_limits(where: str, value: Any) -> dict[str, float | int | None]:
-    """All six limits as the app named them, null meaning "not named". The stored request
+    """All seven limits as the app named them, null meaning "not named". The stored request
     keeps exactly that: the defaults fill the unnamed ones, field by field, when a person
     decides (``defaults.effective_limits``), so the consent page can tell a limit the app
     asked for (only lowered) from a default (changed or cleared)."""

@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from okap_server.accounts.models import Account
 from okap_server.authorization.bearer import active_grant, find_grant, is_active
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import public_details
+from okap_server.authorization.models import Grant
 from okap_server.proxy.providers.catalog import ProviderCatalog
-from okap_server.proxy.usage import usage_report
+from okap_server.proxy.usage import grant_ceilings, usage_report
 from okap_server.settings import Settings
 
 
@@ -45,4 +47,11 @@ def introspect(
         "grant_id": grant.id,
         "authorization_details": public_details(grant.details, public_url),
         "usage": usage_report(session, grant, settings, catalog=catalog),
+        **_ceilings(session, grant),
     }
+
+
+def _ceilings(session: Session, grant: Grant) -> dict[str, Any]:
+    """The ceilings above the grant (``/okap/usage`` shows the same)."""
+    account = session.get(Account, grant.account_id)
+    return {} if account is None else {"ceilings": grant_ceilings(session, grant, account)}

@@ -15,7 +15,6 @@ person may raise, lower or clear them.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,11 +55,6 @@ def _limit_text(name: str, value: Any) -> str:
     else:
         amount = f"{value:,}"
     return f"{name.replace('_', ' ')} {amount}"
-
-
-def model_matches(patterns: list[str], model: str) -> bool:
-    """Empty patterns allow every model; otherwise exact names or fnmatch globs."""
-    return not patterns or any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
 def narrow_entry(

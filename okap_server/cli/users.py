@@ -23,6 +23,7 @@ from okap_server.cli.common import (
 )
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
+from okap_server.proxy.accounting.ceilings import delete_counters
 from okap_server.vault.models import ProviderKey
 
 
@@ -127,6 +128,7 @@ def remove_user(args: argparse.Namespace) -> int:
                 .select_from(ProviderKey)
                 .where(ProviderKey.account_id == account.id)
             ).one()
+            delete_counters(session, account.id)
             session.delete(account)
             record_event(session, "account_removed", username=account.username, via="cli")
             session.commit()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from okap_server.accounts.models import Account
 from okap_server.audit.events import record_event
 from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.details import check_limit
@@ -18,7 +19,7 @@ from okap_server.authorization.revocation import revoke_grant
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.usage import usage_report
+from okap_server.proxy.usage import grant_ceilings, usage_report
 
 
 class LimitsError(Exception):
@@ -72,7 +73,7 @@ def _level(pct: int) -> str:
 def _bars(report: dict[str, Any]) -> list[Bar]:
     bars: list[Bar] = []
     spend = report.get("spend", {})
-    for period in ("month", "day", "total"):
+    for period in ("month", "week", "day", "total"):
         window = spend.get(period) or {}
         limit = window.get("limit")
         used = float(window.get("used") or 0.0)
@@ -100,6 +101,7 @@ def _bars(report: dict[str, Any]) -> list[Bar]:
 SPENT = (
     ("spend", "total", "total spend limit reached"),
     ("spend", "month", "monthly limit reached"),
+    ("spend", "week", "weekly limit reached"),
     ("spend", "day", "daily limit reached"),
     ("requests", "day", "daily request limit reached"),
 )
@@ -116,9 +118,29 @@ def _refusing(report: dict[str, Any]) -> str | None:
     return None
 
 
+def _ceiling_bars(ceilings: dict[str, Any], key_id: Any) -> list[Bar]:
+    """The ceilings above an entry that are set: its account's, and its key's."""
+    windows = [
+        (f"Account ceiling {fmt.PERIOD_WORDS[p]}", p, ceilings["account"][p])
+        for p in ("day", "week", "month")
+    ]
+    key = ceilings["keys"].get(key_id) if isinstance(key_id, str) else None
+    if key is not None:
+        windows.append(("Key ceiling this month", "month", key["month"]))
+    bars = []
+    for label, period, window in windows:
+        limit, used = window["limit"], float(window["used"] or 0.0)
+        if limit is not None:
+            pct = fmt.percent(used, limit)
+            bars.append(Bar(label, fmt.spend_line(used, limit, period), pct, _level(pct)))
+    return bars
+
+
 def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None = None) -> AppView:
     now = now or utcnow()
     report = usage_report(session, grant, vault.settings, now=now, catalog=vault.providers)
+    account = session.get(Account, grant.account_id)
+    ceilings = grant_ceilings(session, grant, account) if account is not None else None
     defaults = vault.settings.default_limits.model_dump()
     providers = []
     for index, entry in enumerate(grant.details):
@@ -142,7 +164,8 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
                 ],
                 raw_limits={n: raw.get(n) for n in LIMIT_NAMES},
                 uses_defaults=uses_defaults,
-                bars=_bars(report.get(provider, {})),
+                bars=_bars(report.get(provider, {}))
+                + (_ceiling_bars(ceilings, entry.get("key_id")) if ceilings else []),
                 reason=entry.get("reason"),
                 refusing=_refusing(report.get(provider, {})),
             )

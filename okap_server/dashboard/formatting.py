@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-PERIOD_WORDS = {"day": "today", "month": "this month", "total": "in total"}
+PERIOD_WORDS = {
+    "day": "today",
+    "week": "this week",
+    "month": "this month",
+    "total": "in total",
+}
 
 
 def aware(value: datetime) -> datetime:
@@ -111,6 +116,7 @@ def limit_value(name: str, value: float | int | None) -> str:
         return "none"
     labels = {
         "monthly_spend": "{} a month",
+        "weekly_spend": "{} a week",
         "daily_spend": "{} a day",
         "total_spend": "{} in total",
         "requests_per_minute": "{} requests a minute",

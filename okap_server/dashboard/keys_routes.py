@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.dashboard import keys
+from okap_server.dashboard import ceilings, keys
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
@@ -25,11 +25,13 @@ def _page(
     typed: dict[str, str] | None = None,
     tested: tuple[str, keys.TestResult] | None = None,
     misfiled: bool = False,
+    ceiling_error: tuple[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
         views = keys.list_keys(vault, session, signed_in.account.id)
+        key_ceilings = ceilings.key_views(session, signed_in.account.id)
     typed = typed or {}
     return render_page(
         request,
@@ -44,6 +46,8 @@ def _page(
         typed_label=typed.get("label", ""),
         tested=tested,
         misfiled=misfiled,
+        key_ceilings=key_ceilings,
+        ceiling_error=ceiling_error,
         notice=notice_of(request),
     )
 

@@ -8,6 +8,7 @@ from okap_server.dashboard import (
     activity_routes,
     admin_routes,
     apps_routes,
+    ceilings_routes,
     keys_routes,
     pending_routes,
     settings_routes,
@@ -20,6 +21,7 @@ for module in (
     keys_routes,
     activity_routes,
     settings_routes,
+    ceilings_routes,
     admin_routes,
 ):
     router.include_router(module.router)

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.defaults import default_limits_for
+from okap_server.dashboard import ceilings
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard import settings as prefs
 from okap_server.dashboard.web import done, form_of, notice_of
@@ -25,12 +26,14 @@ def _page(
     *,
     limits_error: str | None = None,
     password_error: str | None = None,
+    ceilings_error: str | None = None,
     typed: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
         limits = default_limits_for(session, signed_in.account.id, vault.settings)
+        account_ceilings = ceilings.account_views(session, signed_in.account.id)
     values = {k: fmt.plain_number(v) for k, v in limits.model_dump().items()}
     if typed:
         values.update({k: typed.get(k, "") for k in prefs.DEFAULT_LIMIT_FIELDS})
@@ -43,6 +46,8 @@ def _page(
         auto_open=prefs.auto_open_consent(signed_in.account),
         limits_error=limits_error,
         password_error=password_error,
+        ceilings=account_ceilings,
+        ceilings_error=ceilings_error,
         notice=notice_of(request),
         poll_seconds=vault.settings.dashboard_poll_seconds,
     )

@@ -18,6 +18,7 @@ NOTICES: dict[str, str] = {
     "approved": "Approved. The app can now use what it asked for.",
     "denied": "Denied. The app was told no; nothing was shared.",
     "settings": "Settings saved.",
+    "ceilings": "Spend ceiling saved. It applies from the next request of every app it covers.",
     "password": "Password changed. Other browsers signed in to this account were signed out.",
     "account_added": "Account created. Give the person their username and password.",
     "account_disabled": "Account disabled: signed out everywhere, and its apps were revoked.",

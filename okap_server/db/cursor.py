@@ -1,6 +1,6 @@
 """The driver's own cursor under a SQLAlchemy connection, for the proxy's per-request SQL.
 
-Every proxied request is admitted with three to five statements (``proxy/limits.py``).
+Every proxied request is admitted with three to five statements (``proxy/accounting/``).
 Through SQLAlchemy's execution path each costs tens of microseconds of Python (cache key,
 bind processors, result metadata) for statements that are fixed text; on the driver's
 cursor they cost a few. The statements run on the connection of the SQLAlchemy transaction

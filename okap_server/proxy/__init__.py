@@ -2,14 +2,14 @@
 
 One request, in order (see SPEC.md "The proxy"):
 
-- ``web/proxy_routes.py`` turns the ASGI request into a plain ``service.ProxyRequest``;
+- ``web/proxy_routes.py`` turns the ASGI request into a plain ``messages.ProxyRequest``;
 - ``service.ProxyService`` finds the provider row (``providers/catalog.py``) and its adapter
   (``providers/openai.py``, ``anthropic.py``, ``google.py``), reads the token where that
   family's SDKs send it, and looks the grant up in the in-process cache (``grants.py``);
 - ``forwarding.plan_forward`` checks the path (``paths.py``), the body (read as I-JSON,
   ``ijson.py``), the endpoint's capability and every model it names, bounds the request and
   caps its output (``worst_case.py``), prices the worst case (``okap_server.prices``), admits
-  the request in one transaction (rate windows and spend hold, ``limits.py``) and builds the
+  the request in one transaction (rate windows and spend hold, ``accounting/``) and builds the
   upstream request with the real key (``headers.py``);
 - ``upstream.UpstreamPool`` sends it, with retries before the first byte;
 - the answer comes back whole or through ``relay.Relay`` (streams), usage is read on the way,

@@ -13,6 +13,7 @@ from okap_server.prices import Price
 from okap_server.proxy import errors
 from okap_server.proxy.grants import GrantEntry, GrantView
 from okap_server.proxy.headers import upstream_request_headers
+from okap_server.proxy.messages import ProxyRequest, parse_body
 from okap_server.proxy.ownership import check_objects
 from okap_server.proxy.paths import join_upstream, normalise_path
 from okap_server.proxy.providers.base import (
@@ -29,7 +30,6 @@ from okap_server.vault.crypto import DecryptionError
 
 if TYPE_CHECKING:
     from okap_server.proxy.runtime import ProxyRuntime
-    from okap_server.proxy.service import ProxyRequest
 
 
 @dataclass
@@ -59,9 +59,7 @@ class ForwardPlan:
         if not self.route.billable or self.price is None:
             return 0
         seen = self.price.cost_micros(usage) if usage is not None else 0
-        if complete:
-            return seen
-        return max(seen, self.outcome.reserved_micros, self.worst_case())
+        return seen if complete else self.outcome.unknown_cost(seen)
 
     def scrub(self, content: bytes) -> bytes:
         """An upstream error may quote the key it was sent; never pass that on."""
@@ -123,8 +121,6 @@ async def plan_forward(
     outcome: Outcome,
 ) -> ForwardPlan:
     """Check everything, admit (rate + spend hold), and build the upstream request."""
-    from okap_server.proxy.service import parse_body
-
     settings = runtime.settings
     path = normalise_path(request.raw_path)
     outcome.endpoint = f"{request.method} {path}"
@@ -180,11 +176,18 @@ async def plan_forward(
         capped_output=bounds.capped_output,
         reasons=bounds.reasons,
     )
+    outcome.key_id = entry.key.id  # its spend counts against the key's ceiling
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
     try:
         admitted = await runtime.admissions.admit(
-            grant.id, row.id, limits, amount, now, alone=runtime.in_flight <= 1
+            grant.id,
+            row.id,
+            limits,
+            amount,
+            now,
+            alone=runtime.in_flight <= 1,
+            ceilings=entry.ceilings,
         )
     except errors.BudgetExceeded as exc:
         if plan.reasons:  # say what made the worst case large

@@ -16,7 +16,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,10 @@ class Limits:
     monthly_spend: int | None = None
     daily_spend: int | None = None
     total_spend: int | None = None
+    weekly_spend: int | None = None
+    # A ceiling above the grant (its account's or its key's) limits its spend too: the
+    # proxy then prices, caps and bounds every request as under a spend limit.
+    under_ceiling: bool = False
     requests_per_minute: int | None = None
     requests_per_day: int | None = None
     tokens_per_request: int | None = None
@@ -70,14 +74,12 @@ class Limits:
     @property
     def spend_limited(self) -> bool:
         return (
-            self.monthly_spend is not None
+            self.under_ceiling
+            or self.monthly_spend is not None
             or self.daily_spend is not None
+            or self.weekly_spend is not None
             or self.total_spend is not None
         )
-
-    @property
-    def rate_limited(self) -> bool:
-        return self.requests_per_minute is not None or self.requests_per_day is not None
 
     @classmethod
     def from_details(cls, raw: Any, defaults: DefaultLimits) -> Limits:
@@ -89,10 +91,38 @@ class Limits:
             monthly_spend=_usd_to_micros(raw.get("monthly_spend")),
             daily_spend=_usd_to_micros(raw.get("daily_spend")),
             total_spend=_usd_to_micros(raw.get("total_spend")),
+            weekly_spend=_usd_to_micros(raw.get("weekly_spend")),
             requests_per_minute=_count(raw.get("requests_per_minute")) or None,
             requests_per_day=_count(raw.get("requests_per_day")) or None,
             tokens_per_request=_count(raw.get("tokens_per_request")) or None,
         )
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The spend ceilings above one grant entry, micro-dollars, None for none: its
+    account's (over every grant of the account) and its key's (over every grant the key
+    backs). Spend is counted against ``account_id`` and ``key_id`` whether or not a
+    ceiling is set, so a ceiling set later starts from what was really spent."""
+
+    account_id: str = ""
+    key_id: str | None = None
+    daily: int | None = None
+    weekly: int | None = None
+    monthly: int | None = None
+    key_monthly: int | None = None
+
+    @property
+    def set(self) -> bool:
+        return (
+            self.daily is not None
+            or self.weekly is not None
+            or self.monthly is not None
+            or self.key_monthly is not None
+        )
+
+
+NO_CEILINGS = Ceilings()
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,7 @@ class GrantEntry:
     limits: Limits
     expires_at: datetime | None
     key: ProviderKey | None
+    ceilings: Ceilings = NO_CEILINGS
 
     def allows_model(self, model: str) -> bool:
         pattern = self._model_pattern
@@ -137,13 +168,13 @@ def load_grant(
     """The grant whose token hashes to ``hashed``, with each entry's key row; or None.
     A disabled account's grant is loaded as revoked."""
     found = session.exec(
-        select(Grant, Account.disabled)
+        select(Grant, Account)
         .join(Account, col(Account.id) == col(Grant.account_id))
         .where(Grant.token_hash == hashed)
     ).first()
     if found is None:
         return None
-    grant, account_disabled = found
+    grant, account = found
     entries: dict[str, GrantEntry] = {}
     for raw in grant.details:
         provider = catalog.canonical(str(raw.get("provider", "")))
@@ -155,20 +186,30 @@ def load_grant(
             key = KeyStore.default_for(session, grant.account_id, provider)
         models = raw.get("models") or []
         capabilities = raw.get("capabilities") or ["chat"]  # SPEC: absent = ["chat"]
+        ceilings = Ceilings(
+            account_id=account.id,
+            key_id=key.id if key is not None else None,
+            daily=account.daily_ceiling_micros,
+            weekly=account.weekly_ceiling_micros,
+            monthly=account.monthly_ceiling_micros,
+            key_monthly=key.monthly_ceiling_micros if key is not None else None,
+        )
+        limits = Limits.from_details(raw.get("limits"), defaults)
         entries[provider] = GrantEntry(
             provider=provider,
             models=tuple(str(m) for m in models),
             capabilities=frozenset(str(c) for c in capabilities),
-            limits=Limits.from_details(raw.get("limits"), defaults),
+            limits=replace(limits, under_ceiling=True) if ceilings.set else limits,
             expires_at=parse_time(raw.get("expires")),
             key=key,
+            ceilings=ceilings,
         )
     return GrantView(
         id=grant.id,
         account_id=grant.account_id,
         client_name=grant.client_name,
         expires_at=grant.expires_at,
-        revoked=grant.revoked_at is not None or bool(account_disabled),
+        revoked=grant.revoked_at is not None or bool(account.disabled),
         entries=entries,
     )
 

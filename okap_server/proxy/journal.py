@@ -72,6 +72,7 @@ def encode(o: Outcome) -> bytes:
         o.day,
         o.month,
         o.owned,
+        o.key_id,
     )
     data = pickle.dumps(row, protocol=5)
     return _LENGTH.pack(len(data)) + data
@@ -112,6 +113,7 @@ def decode(data: bytes) -> Outcome:
         day,
         month,
         owned,
+        *later,  # fields added since: a record of an older version has none
     ) = _PlainValues(io.BytesIO(data)).load()
     return Outcome(
         account_id=account_id,
@@ -138,6 +140,7 @@ def decode(data: bytes) -> Outcome:
         day=day,
         month=month,
         owned=tuple(owned),
+        key_id=later[0] if later else None,
         audit_id=audit_id,
     )
 

@@ -14,14 +14,19 @@ from okap_server.clock import new_id, utcnow
 
 
 class SpendCounter(SQLModel, table=True):
-    """Spent and reserved micro-dollars of one grant's provider entry in one period.
+    """Spent and reserved micro-dollars of one grant's provider entry, or of one ceiling,
+    in one period.
 
-    ``period`` is ``total``, ``day:YYYY-MM-DD`` or ``month:YYYY-MM`` (UTC).
+    ``period`` is ``total``, ``day:YYYY-MM-DD``, ``week:YYYY-Www`` (ISO) or ``month:YYYY-MM``
+    (UTC). A ceiling's row has ``grant_id`` ``account:<id>`` or ``key:<id>`` and provider
+    ``*``: one table, so a grant's holds and its ceilings' are one statement
+    (``accounting/budget.py``). That is why ``grant_id`` has no foreign key; a grant's rows
+    are deleted with it by hand (``delete_counters``).
     """
 
     __tablename__ = "spend_counter"
 
-    grant_id: str = Field(foreign_key="grant.id", primary_key=True, ondelete="CASCADE")
+    grant_id: str = Field(primary_key=True)
     provider: str = Field(primary_key=True, max_length=32)
     period: str = Field(primary_key=True, max_length=24)
     spent_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
@@ -42,10 +47,14 @@ class Reservation(SQLModel, table=True):
     provider: str = Field(max_length=32)
     amount_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
     # The spend periods this reservation is held against, comma separated
-    # (e.g. ``total,day:2026-11-23``): only the periods that have a limit.
-    periods: str = Field(default="", max_length=96)
+    # (e.g. ``total,day:2026-11-23,account:acc_1/month:2026-11``): only the periods that
+    # have a limit; a ceiling's is ``<scope>/<period>``.
+    periods: str = Field(default="", max_length=400)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+    # Whose ceilings the request counts against, so the sweeper can charge them too.
+    account_id: str | None = Field(default=None, max_length=40)
+    key_id: str | None = Field(default=None, max_length=40)
 
 
 class RateCounter(SQLModel, table=True):

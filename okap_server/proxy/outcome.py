@@ -51,11 +51,69 @@ class Outcome:
     abandoned: bool = False
     day: str = ""
     month: str = ""
+    # The provider key that backed it: its spend counts against the key's ceiling.
+    key_id: str | None = None
     # Stored objects the answer named, which the grant owns from now on (``ownership.py``).
     owned: tuple[str, ...] = ()
 
     # The audit row's id, fixed once: derived from the admission, or new for a refusal.
     audit_id: str = ""
+
+    # How a request ends when no answer decides its cost. The rule they share lives here
+    # once: an admitted request may have reached the provider, so it is never billed $0
+    # unless it was never forwarded.
+
+    @classmethod
+    def abandoned_hold(
+        cls,
+        grant_id: str,
+        provider: str,
+        reservation_id: str,
+        amount: int,
+        periods: tuple[str, ...],
+        account_id: str = "",
+        key_id: str | None = None,
+    ) -> Outcome:
+        """A hold admitted for a request that stopped waiting before it was forwarded:
+        settlement only releases it (no request, no spend, no audit row). The account and
+        key place its ceilings' rows in the lock order (``accounting/deltas.py``)."""
+        outcome = cls(account_id, grant_id, "", provider, "", 0, key_id=key_id)
+        outcome.interrupted(reservation_id, amount, periods)
+        return outcome
+
+    def interrupted(self, reservation_id: str, amount: int, periods: tuple[str, ...]) -> None:
+        """Never forwarded, and its hold may or may not be stored: release it once the
+        database answers again, never charge it."""
+        self.admitted, self.abandoned = True, True
+        self.reservation_id, self.reserved_micros = reservation_id, amount
+        self.reserved_periods = periods
+
+    def refused(self, status: int, code: str, latency_ms: float) -> None:
+        """Refused by the vault or the provider; an error type set earlier (what made an
+        upstream failure) wins over the refusal's code."""
+        self.status = status
+        self.error_type = self.error_type or code
+        self.latency_ms = latency_ms
+
+    def unknown_cost(self, seen: int = 0) -> int:
+        """What an admitted request whose answer was not seen whole is billed: never below
+        the usage seen, its hold, or its worst case."""
+        return max(seen, self.reserved_micros, self.unknown_outcome_cost)
+
+    def crashed(self) -> None:
+        """The vault failed mid-request (its own fault)."""
+        self.status, self.error_type = 500, "internal_error"
+        if self.admitted:
+            self.cost_micros = self.unknown_cost()
+
+    def cancelled(self) -> bool:
+        """Cancelled mid-request (server shutdown). True if it must still be settled: only
+        an admitted request holds anything or may have been billed."""
+        if not self.admitted:
+            return False
+        self.status, self.error_type = 499, "cancelled"
+        self.cost_micros = self.unknown_cost()
+        return True
 
     def log_id(self) -> str:
         if not self.audit_id:

@@ -19,16 +19,16 @@ import anyio.to_thread
 from sqlalchemy.engine import Engine
 
 from okap_server.clock import utcnow
-from okap_server.proxy.journal import SettlementJournal, read_segment
-from okap_server.proxy.limits import SqlBudget
-from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
-from okap_server.proxy.settlement import (
+from okap_server.proxy.accounting.budget import SqlBudget
+from okap_server.proxy.accounting.settlement import (
     UNKNOWN_ENDPOINT,
     audit_swept,
     settle,
     sweep_stale,
     write_batch,
 )
+from okap_server.proxy.journal import SettlementJournal, read_segment
+from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
 
 __all__ = [
     "UNKNOWN_ENDPOINT",
@@ -117,12 +117,15 @@ class Recorder:
 
     def settle_now(self, keys: Collection[tuple[str, str]], wait: float = 1.0) -> bool:
         """From any thread: write the finished requests holding budget of these (grant,
-        provider) entries, in a transaction of their own, or, if a flush has taken them
-        already, wait (at most ``wait`` seconds) for it to be written. True if a refused
-        hold may fit now."""
+        provider) entries, or of every grant of an account named ``("account", id)``, in
+        a transaction of their own, or, if a flush has taken them already, wait (at most
+        ``wait`` seconds) for it to be written. True if a refused hold may fit now."""
         with self._mutex:
             taken = [
-                o for o in self._pending if o.reserved_periods and (o.grant_id, o.provider) in keys
+                o
+                for o in self._pending
+                if o.reserved_periods
+                and ((o.grant_id, o.provider) in keys or ("account", o.account_id) in keys)
             ]
             if not taken:
                 if not self._writing:

@@ -11,13 +11,9 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from okap_server.proxy.admission import (
-    Admission,
-    AdmissionQueue,
-    AdmissionRequest,
-    Admitted,
-    LoneAdmission,
-)
+from okap_server.proxy.accounting.admission import Admission, AdmissionRequest, Admitted
+from okap_server.proxy.accounting.admission_queue import AdmissionQueue
+from okap_server.proxy.accounting.lone import LoneAdmission
 from okap_server.proxy.grants import GrantCache, GrantView, load_grant
 from okap_server.proxy.journal import SettlementJournal
 from okap_server.proxy.notify import GrantChangeChannel
@@ -81,18 +77,14 @@ class ProxyRuntime:
         """A hold taken for a request that was cancelled while it waited: never forwarded,
         so released by the recorder (no request, no spend) rather than swept later."""
         self.recorder.submit(
-            Outcome(
-                account_id="",
-                grant_id=request.grant_id,
-                client_name="",
-                provider=request.provider,
-                endpoint="",
-                status=0,
-                admitted=True,
-                abandoned=True,
-                reservation_id=admitted.reservation_id,
-                reserved_micros=admitted.reserved_micros,
-                reserved_periods=admitted.reserved_periods,
+            Outcome.abandoned_hold(
+                request.grant_id,
+                request.provider,
+                admitted.reservation_id,
+                admitted.reserved_micros,
+                admitted.reserved_periods,
+                request.ceilings.account_id,
+                request.ceilings.key_id,
             )
         )
 

@@ -1,8 +1,8 @@
 """The proxy's core: check the grant, forward with the real key, account for the answer.
 
-Framework-free: it takes a :class:`ProxyRequest` (plain data) and returns a
-:class:`ProxyResponse` (status, headers, and a body or an async stream). Every refusal is a
-:class:`~okap_server.proxy.errors.ProxyError`, rendered here, in one place, in the
+Framework-free: it takes a ``messages.ProxyRequest`` (plain data) and returns a
+``messages.ProxyResponse`` (status, headers, and a body or an async stream). Every refusal
+is a :class:`~okap_server.proxy.errors.ProxyError`, rendered here, in one place, in the
 provider's own error shape.
 """
 
@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,12 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.clock import utcnow
 from okap_server.proxy import errors
-from okap_server.proxy.admission import AdmissionInterrupted
+from okap_server.proxy.accounting.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
-from okap_server.proxy.framing import check_framing, with_content_type
 from okap_server.proxy.headers import client_response_headers
-from okap_server.proxy.ijson import NotIJson, check_charset, read_object
-from okap_server.proxy.multipart import is_form_data, read_form
+from okap_server.proxy.messages import ProxyRequest, ProxyResponse
 from okap_server.proxy.ownership import MAX_OBJECT_ID
 from okap_server.proxy.providers.base import Adapter, StreamObserver, owned_ids
 from okap_server.proxy.providers.catalog import ProviderRow
@@ -39,30 +34,6 @@ log = logging.getLogger("okap.proxy")
 
 # Set when the vault chose the output cap of each answer (SPEC.md, "Spend limits").
 CAPPED_HEADER = "x-okap-max-tokens-capped"
-
-
-@dataclass
-class ProxyRequest:
-    method: str
-    provider: str
-    raw_path: str
-    query: list[tuple[str, str]]
-    headers: list[tuple[str, str]]
-    body: bytes
-    body_too_large: bool = False
-    # Reads the body (and sets the two fields above) once the token is known to be good,
-    # so an unknown token never costs the vault a body's worth of memory. None: ``body``
-    # is already all of it.
-    read_body: Callable[[], Awaitable[tuple[bytes, bool]]] | None = None
-
-
-@dataclass
-class ProxyResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    stream: Relay | None = None
-    media_type: str | None = None
 
 
 # Answers bigger than this, or not JSON (files, audio), are streamed through, not read.
@@ -78,31 +49,6 @@ def _fits_in_memory(response: httpx.Response) -> bool:
 
 def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def parse_body(request: ProxyRequest, headers: dict[str, str]) -> dict[str, Any] | None:
-    """The JSON body as an object, None when there is none; 400 if it does not parse.
-
-    A ``multipart/form-data`` body gives its text fields (``multipart.read_form``), and is
-    replaced in ``request`` by the form re-encoded from the parts read, so the upstream
-    reads exactly what the vault checked."""
-    if not request.body:
-        return None
-    content_type = headers.get("content-type", "")
-    check_framing(request.headers)
-    if is_form_data(content_type):
-        form = read_form(request.body, content_type)
-        request.body = form.body
-        request.headers = with_content_type(request.headers, form.content_type)
-        headers["content-type"] = form.content_type
-        return form.fields
-    try:  # whatever the Content-Type: a lenient upstream may read any body as JSON
-        check_charset(content_type)
-        return read_object(request.body)  # I-JSON: read as the provider reads it
-    except NotIJson as exc:
-        if "json" not in content_type:
-            return None  # raw bytes: refused unless the endpoint takes them (forwarding)
-        raise errors.InvalidJson(str(exc)) from None
 
 
 class ProxyService:
@@ -124,9 +70,7 @@ class ProxyService:
         except AdmissionInterrupted as exc:
             log.error("proxy: database unavailable while admitting a request")
             for outcome in audit:
-                outcome.admitted, outcome.abandoned = True, True
-                outcome.reservation_id, outcome.reserved_micros = exc.reservation_id, exc.amount
-                outcome.reserved_periods = exc.periods
+                outcome.interrupted(exc.reservation_id, exc.amount, exc.periods)
                 self.runtime.recorder.submit(outcome)
             return self.render(adapter, errors.ProxyUnavailable())
         except SQLAlchemyError as exc:
@@ -134,23 +78,17 @@ class ProxyService:
             return self.render(adapter, errors.ProxyUnavailable())
         except errors.ProxyError as exc:
             for outcome in audit:
-                outcome.status = exc.status
-                outcome.error_type = outcome.error_type or exc.code
-                outcome.latency_ms = (time.perf_counter() - started) * 1000
+                outcome.refused(exc.status, exc.code, (time.perf_counter() - started) * 1000)
                 self.runtime.recorder.submit(outcome)
             return self.render(adapter, exc)
         except Exception:  # a fault of the vault's own (the front door answers 500)
             for outcome in audit:
-                outcome.status, outcome.error_type = 500, "internal_error"
-                if outcome.admitted:  # it may have reached the provider: never $0
-                    outcome.cost_micros = outcome.unknown_outcome_cost
+                outcome.crashed()
                 self.runtime.recorder.submit(outcome)
             raise
         except BaseException:  # cancelled mid-request (server shutdown): settle, never $0
             for outcome in audit:
-                if outcome.admitted:
-                    outcome.status, outcome.error_type = 499, "cancelled"
-                    outcome.cost_micros = outcome.unknown_outcome_cost
+                if outcome.cancelled():
                     self.runtime.recorder.submit(outcome)
             raise
         finally:

@@ -11,11 +11,13 @@ from sqlmodel import Session, select
 from okap_server.accounts.models import Account
 from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z, utcnow
+from okap_server.proxy.accounting.ceilings import ceiling_report
+from okap_server.proxy.accounting.periods import day_key, month_key, week_key
 from okap_server.proxy.grants import Limits
-from okap_server.proxy.limits import day_key, month_key
 from okap_server.proxy.models import RateCounter, SpendCounter
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
+from okap_server.vault.models import ProviderKey
 
 
 def _usd(micros: int | None) -> float | None:
@@ -51,14 +53,14 @@ def usage_report(
     a null limit means none."""
     now = now or utcnow()
     catalog = catalog or ProviderCatalog.from_settings(settings)
-    day, month = day_key(now), month_key(now)
+    day, week, month = day_key(now), week_key(now), month_key(now)
     minute = f"minute:{int(now.timestamp() // 60)}"
     spend = {
         (row.provider, row.period): row
         for row in session.exec(
             select(SpendCounter).where(
                 SpendCounter.grant_id == grant.id,
-                SpendCounter.period.in_(["total", day, month]),  # type: ignore[attr-defined]
+                SpendCounter.period.in_(["total", day, week, month]),  # type: ignore[attr-defined]
             )
         )
     }
@@ -79,6 +81,7 @@ def usage_report(
         windows: dict[str, Any] = {}
         for name, period, limit in (
             ("day", day, limits.daily_spend),
+            ("week", week, limits.weekly_spend),
             ("month", month, limits.monthly_spend),
             ("total", "total", limits.total_spend),
         ):
@@ -124,4 +127,18 @@ def usage_document(
         "expires_at": isoformat_z(grant.expires_at),
         "authorization_details": public_details(grant, settings),
         "usage": usage_report(session, grant, settings, catalog=catalog),
+        "ceilings": grant_ceilings(session, grant, account),
     }
+
+
+def grant_ceilings(session: Session, grant: Grant, account: Account) -> dict[str, Any]:
+    """The ceilings above this grant: its account's, and those of the keys its entries
+    name (an entry without one uses its provider's default key)."""
+    wanted = {str(e["key_id"]) for e in grant.details if isinstance(e.get("key_id"), str)}
+    providers = {str(e.get("provider", "")) for e in grant.details if not e.get("key_id")}
+    keys = [
+        k
+        for k in session.exec(select(ProviderKey).where(ProviderKey.account_id == account.id))
+        if k.id in wanted or (k.is_default and k.provider in providers)
+    ]
+    return ceiling_report(session, account, keys, utcnow())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, LargeBinary, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from okap_server.clock import new_id, utcnow
@@ -32,6 +32,9 @@ class ProviderKey(SQLModel, table=True):
     is_default: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    # What every grant backed by this key may spend together in a UTC month, micro-dollars;
+    # None: no ceiling.
+    monthly_ceiling_micros: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class VaultMeta(SQLModel, table=True):

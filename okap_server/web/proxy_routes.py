@@ -23,9 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okap_server.context import Vault
 from okap_server.proxy import errors, redaction
+from okap_server.proxy.messages import ProxyRequest, ProxyResponse
 from okap_server.proxy.relay import StreamInterrupted
 from okap_server.proxy.runtime import ProxyRuntime
-from okap_server.proxy.service import ProxyRequest, ProxyResponse, ProxyService
+from okap_server.proxy.service import ProxyService
 from okap_server.web.bodies import (
     BodyAbandoned,
     BodyReader,

@@ -115,6 +115,7 @@ def test_normalised_entry_keeps_only_the_limits_the_app_named(plain_settings: Se
     assert entry["limits"] == dict.fromkeys(
         [
             "monthly_spend",
+            "weekly_spend",
             "daily_spend",
             "total_spend",
             "requests_per_minute",

@@ -113,6 +113,7 @@ def test_naming_one_limit_keeps_the_default_spend_limits(
     [granted] = door(live_url, person, listener, ONLY_RATE, {})
     assert granted["limits"] == {
         "monthly_spend": 5.0,
+        "weekly_spend": None,
         "daily_spend": 1.0,
         "total_spend": None,
         "requests_per_minute": 1000,
@@ -129,6 +130,7 @@ def test_the_person_can_clear_a_default_but_not_what_the_app_asked(
     [granted] = door(live_url, person, listener, NOTHING_NAMED, cleared)
     assert granted["limits"] == {
         "monthly_spend": None,  # cleared: "empty" on the form is no limit, not "as asked"
+        "weekly_spend": None,
         "daily_spend": None,
         "total_spend": None,
         "requests_per_minute": 60,  # left as shown: the default
@@ -186,6 +188,7 @@ def test_the_consent_page_shows_the_effective_limits_and_the_rule(
     shown = {name: value for name, value in form.fields if ".limit." in name}
     assert shown == {
         "d0.limit.monthly_spend": "5.00",
+        "d0.limit.weekly_spend": "",
         "d0.limit.daily_spend": "1.00",
         "d0.limit.total_spend": "",
         "d0.limit.requests_per_minute": "1000",

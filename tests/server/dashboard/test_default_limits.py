@@ -11,6 +11,7 @@ MINE = DefaultLimits(
 )
 UNNAMED = {
     "monthly_spend": None,
+    "weekly_spend": None,
     "daily_spend": None,
     "total_spend": None,
     "requests_per_minute": None,
@@ -23,6 +24,7 @@ def test_naming_one_limit_keeps_the_defaults_of_the_others() -> None:
     asked = {**UNNAMED, "requests_per_minute": 1000}
     assert effective_limits(asked, VAULT) == {
         "monthly_spend": 5.0,
+        "weekly_spend": None,
         "daily_spend": 1.0,
         "total_spend": None,
         "requests_per_minute": 1000,  # what the app named wins, even above the default

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlmodel import select
 
 from okap_server.context import Vault
-from okap_server.proxy.admission import Admitted
-from okap_server.proxy.limits import day_key, month_key
+from okap_server.proxy.accounting.admission import Admitted
+from okap_server.proxy.accounting.periods import day_key, month_key
 from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
 from okap_server.proxy.recorder import Outcome
 from tests.support.grants import IssuedGrant

@@ -1,7 +1,8 @@
 """Settlement: a batch of outcomes written in one transaction, exactly once in effect.
 
 Each admitted request releases its hold, adds its cost and one request to the spend
-counters (total, its day, its month) and writes its audit row; the sweeper charges the
+counters (total, its day, week and month, and its account's and key's ceilings') and
+writes its audit row; the sweeper charges the
 holds of requests whose process died (``sweep_stale``). A batch may be written more than
 once: a commit whose acknowledgement was lost is retried, and a dead process's journal is
 replayed (``journal.py``). :func:`settle` makes that safe.
@@ -17,8 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor, Sql
+from okap_server.proxy.accounting.budget import SqlBudget, SweptHold
+from okap_server.proxy.accounting.deltas import Deltas
+from okap_server.proxy.accounting.periods import counter_of, day_key, month_key, week_key
+from okap_server.proxy.accounting.statements import RELEASE_CHUNK, insert_for
 from okap_server.proxy.key_usage import touch_keys
-from okap_server.proxy.limits import RELEASE_CHUNK, SqlBudget, SweptHold, insert_for
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
 
@@ -111,7 +115,7 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
     charged is corrected only if this transaction deletes the sweeper's audit row. A
     request whose hold and swept row are both gone was settled already: its audit row is
     there (the insert skips it) and nothing is added."""
-    deltas: dict[tuple[str, str, str], list[int]] = {}
+    deltas = Deltas()
     last_used: dict[str, datetime] = {}
     held = budget.release_many(
         conn, [i.reservation_id for i in batch if i.admitted and i.reservation_id]
@@ -125,11 +129,10 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
     rows: list[dict[str, Any]] = []
     for item in batch:
         rid = item.reservation_id
+        deltas.place(item.grant_id, item.provider, item.account_id, item.key_id)
         if item.abandoned:  # never forwarded: release the hold, if it is still there
             if rid in held:
-                for period in item.reserved_periods:
-                    key = (item.grant_id, item.provider, period)
-                    deltas.setdefault(key, [0, 0, 0])[1] -= item.reserved_micros
+                _release(deltas, item)
             continue
         rows.append(item.log_row())
         if not item.admitted:
@@ -137,19 +140,23 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
         spent, counted = item.cost_micros, 1
         if rid is not None:
             if rid in held:
-                for period in item.reserved_periods:
-                    key = (item.grant_id, item.provider, period)
-                    deltas.setdefault(key, [0, 0, 0])[1] -= item.reserved_micros
+                _release(deltas, item)
             elif item.log_id() in swept:  # the sweeper charged and counted it: correct it
                 spent, counted = item.cost_micros - swept[item.log_id()], 0
             else:  # settled already (this batch was written before): nothing to add
                 continue
+        when = item.created_at
         previous = last_used.get(item.grant_id, item.created_at)
         last_used[item.grant_id] = max(item.created_at, previous)
-        for period in ("total", item.day, item.month):
-            entry = deltas.setdefault((item.grant_id, item.provider, period), [0, 0, 0])
-            entry[0] += spent
-            entry[2] += counted
+        deltas.charge(
+            item.grant_id,
+            item.provider,
+            (item.day or day_key(when), week_key(when), item.month or month_key(when)),
+            item.account_id,
+            item.key_id,
+            spent,
+            counted,
+        )
     budget.apply(conn, deltas)
     cursor = Cursor(conn)
     for row in rows:
@@ -169,6 +176,12 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
             for o in i.owned
         ],
     )
+
+
+def _release(deltas: Deltas, item: Outcome) -> None:
+    """Take an outcome's hold off every row it was held on (its own and its ceilings')."""
+    for entry in item.reserved_periods:
+        deltas.add(counter_of(item.grant_id, item.provider, entry), reserved=-item.reserved_micros)
 
 
 def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None:
