@@ -10,12 +10,22 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from okap_server import __version__
-from okap_server.cli import backup, doctor, keys, migrate, prices, rotate, serve, users
+from okap_server.cli import (
+    api_tokens,
+    backup,
+    doctor,
+    keys,
+    migrate,
+    prices,
+    rotate,
+    serve,
+    users,
+)
 from okap_server.cli.common import CliError
 from okap_server.cli.secret_input import ARGV_REFUSAL, refuse_secrets_in_argv
 from okap_server.settings import SettingsError
 
-COMMAND_MODULES = (serve, migrate, users, keys, doctor, prices, backup, rotate)
+COMMAND_MODULES = (serve, migrate, users, keys, api_tokens, doctor, prices, backup, rotate)
 
 
 def build_parser() -> argparse.ArgumentParser:
