@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 
 from okap_server.accounts.management_tokens import Principal
 from okap_server.accounts.models import Account
-from okap_server.api.auth import require, scoped
+from okap_server.api.auth import require
+from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound, Unauthorized
 from okap_server.api.schemas import AccountCreate, AccountPatch
 from okap_server.dashboard import admin
@@ -29,13 +30,13 @@ def _shown(view: admin.AccountView) -> dict[str, Any]:
     }
 
 
-@router.get("", openapi_extra=scoped("admin"))
+@router.get("", **op("admin"))
 def list_accounts(request: Request, who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     with vault_of(request).session() as session:
         return {"data": [_shown(v) for v in admin.accounts(session, who.account_id)], "next": None}
 
 
-@router.post("", status_code=201, openapi_extra=scoped("admin"))
+@router.post("", status_code=201, **op("admin", body=True))
 def add_account(
     request: Request, body: AccountCreate, who: Principal = Depends(require("admin"))
 ) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def add_account(
         return {"id": account.id, "username": account.username, "admin": account.is_admin}
 
 
-@router.patch("/{account_id}", openapi_extra=scoped("admin"))
+@router.patch("/{account_id}", **op("admin", 404, 409, body=True))
 def patch_account(
     request: Request,
     account_id: str,

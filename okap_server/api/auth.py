@@ -9,7 +9,6 @@ An ``okap_`` proxy token is not a management token: 401, as any unknown token.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -79,8 +78,3 @@ def require(scope: str) -> Callable[..., Principal]:
         return found
 
     return check
-
-
-def scoped(scope: str) -> dict[str, Any]:
-    """The operation's ``openapi_extra``: its scope, published in /openapi.json."""
-    return {SCOPE_EXTENSION: scope}

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from okap_server.accounts.management_tokens import Principal
-from okap_server.api.auth import require, scoped
+from okap_server.api.auth import require
+from okap_server.api.docs import op
 from okap_server.api.problems import (
     BadRequest,
     Invalid,
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api/v1/grants", tags=["grants"])
 GONE = "no such grant"
 
 
-@router.get("", openapi_extra=scoped("grants:read"))
+@router.get("", **op("grants:read"))
 def list_grants(
     request: Request,
     provider: str | None = Query(default=None, max_length=32),
@@ -47,7 +48,7 @@ def list_grants(
         return {"data": [core.summary(g) for g in page], "next": after}
 
 
-@router.get("/{grant_id}", openapi_extra=scoped("grants:read"))
+@router.get("/{grant_id}", **op("grants:read", 404))
 def get_grant(
     request: Request,
     grant_id: str,
@@ -76,7 +77,7 @@ def _expected_version(grant_id: str, if_match: str | None) -> int:
     return int(version)
 
 
-@router.patch("/{grant_id}", openapi_extra=scoped("grants:write"))
+@router.patch("/{grant_id}", **op("grants:write", 404, 412, 428, body=True))
 def patch_grant(
     request: Request,
     grant_id: str,
@@ -117,7 +118,7 @@ def patch_grant(
         return core.detail(vault, session, grant)
 
 
-@router.delete("/{grant_id}", status_code=204, openapi_extra=scoped("grants:write"))
+@router.delete("/{grant_id}", status_code=204, **op("grants:write", 404))
 def delete_grant(
     request: Request, grant_id: str, who: Principal = Depends(require("grants:write"))
 ) -> Response:

@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from okap_server.accounts.management_tokens import Principal
-from okap_server.api.auth import require, scoped
+from okap_server.api.auth import require
+from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound
 from okap_server.api.schemas import KeyCreate, KeyPatch
 from okap_server.dashboard.keys import add_key, check_key
@@ -35,7 +36,7 @@ def shown(key: KeyInfo) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, openapi_extra=scoped("keys:write"))
+@router.post("", status_code=201, **op("keys:write", body=True))
 def create_key(
     request: Request, body: KeyCreate, who: Principal = Depends(require("keys:write"))
 ) -> dict[str, Any]:
@@ -54,14 +55,14 @@ def create_key(
     return shown(key)
 
 
-@router.get("", openapi_extra=scoped("keys:read"))
+@router.get("", **op("keys:read"))
 def list_keys(request: Request, who: Principal = Depends(require("keys:read"))) -> dict[str, Any]:
     vault = vault_of(request)
     with vault.session() as session:
         return {"data": [shown(k) for k in vault.keys.list(session, who.account_id)], "next": None}
 
 
-@router.patch("/{key_id}", openapi_extra=scoped("keys:write"))
+@router.patch("/{key_id}", **op("keys:write", 404, body=True))
 def patch_key(
     request: Request, key_id: str, body: KeyPatch, who: Principal = Depends(require("keys:write"))
 ) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def patch_key(
     return shown(key)
 
 
-@router.delete("/{key_id}", status_code=204, openapi_extra=scoped("keys:write"))
+@router.delete("/{key_id}", status_code=204, **op("keys:write", 404, 409))
 def delete_key(
     request: Request,
     key_id: str,
@@ -104,7 +105,7 @@ def delete_key(
     return Response(status_code=204)
 
 
-@router.post("/{key_id}/test", openapi_extra=scoped("keys:write"))
+@router.post("/{key_id}/test", **op("keys:write", 404))
 async def test_key(
     request: Request, key_id: str, who: Principal = Depends(require("keys:write"))
 ) -> dict[str, Any]:

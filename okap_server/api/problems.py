@@ -89,6 +89,21 @@ class TooLarge(ApiProblem):
     status, slug, title = 413, "content-too-large", "The body is too large"
 
 
+class BodyTimedOut(ApiProblem):
+    status, slug, title = 408, "body-timeout", "The body did not arrive in time"
+
+
+class UnsupportedBody(ApiProblem):
+    status, slug, title = 415, "unsupported-media-type", "Send the body as application/json"
+
+
+BODY_REFUSALS: dict[int, type[ApiProblem]] = {
+    408: BodyTimedOut,
+    413: TooLarge,
+    415: UnsupportedBody,
+}
+
+
 class Invalid(ApiProblem):
     status, slug, title = 422, "invalid-request", "The request is not valid"
 

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from okap_server.accounts.management_tokens import Principal
-from okap_server.api.auth import require, scoped
+from okap_server.api.auth import require
+from okap_server.api.docs import op
 from okap_server.api.problems import BadRequest, NotFound
 from okap_server.dashboard.apps import own_grant
 from okap_server.manage import reports
@@ -19,7 +20,7 @@ from okap_server.web.sessions import vault_of
 router = APIRouter(prefix="/api/v1", tags=["usage", "events"])
 
 
-@router.get("/usage", openapi_extra=scoped("usage:read"))
+@router.get("/usage", **op("usage:read", 404))
 def usage(
     request: Request,
     start: datetime | None = Query(default=None, alias="from"),
@@ -41,14 +42,14 @@ def usage(
         return {"data": rows, "next": None}
 
 
-@router.get("/me/usage", openapi_extra=scoped("usage:read"))
+@router.get("/me/usage", **op("usage:read"))
 def my_usage(request: Request, who: Principal = Depends(require("usage:read"))) -> dict[str, Any]:
     vault = vault_of(request)
     with vault.session() as session:
         return reports.my_usage(vault, session, who.account_id)
 
 
-@router.get("/events", openapi_extra=scoped("events:read"))
+@router.get("/events", **op("events:read"))
 def events(
     request: Request,
     kind: str | None = Query(default=None, max_length=48),

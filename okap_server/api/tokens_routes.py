@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from okap_server.accounts.management_tokens import Principal
-from okap_server.api.auth import require, scoped
+from okap_server.api.auth import require
+from okap_server.api.docs import op
 from okap_server.api.problems import Invalid
 from okap_server.api.schemas import TokenCreate
 from okap_server.authorization.errors import InvalidAuthorizationDetails
@@ -20,7 +21,7 @@ from okap_server.web.sessions import client_ip, vault_of
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
 
-@router.post("", status_code=201, openapi_extra=scoped("tokens:write"))
+@router.post("", status_code=201, **op("tokens:write", body=True))
 def create_token(
     request: Request,
     body: TokenCreate,
