@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import Vault
@@ -97,8 +98,10 @@ def test_the_admin_scope_is_for_admins_only(vault: Vault, live_url: str) -> None
     from okap_server.accounts.management_tokens import ManagementTokenError, create_token
     from okap_server.accounts.models import Account
 
+    mint(vault, "alice", ["admin"], admin=True)  # the first account is the owner
     mint(vault, "bob", ["grants:read"])
     with vault.session() as session:
-        bob = session.query(Account).filter_by(username="bob").one()
+        bob = session.exec(select(Account).where(Account.username == "bob")).one()
+        assert not bob.is_admin
         with pytest.raises(ManagementTokenError, match="admin"):
             create_token(session, bob, name="x", scopes=["admin"])
