@@ -36,7 +36,9 @@ def account(vault: Vault, username: str, *, admin: bool = False) -> str:
     with vault.session() as session:
         found = session.exec(select(Account).where(Account.username == username)).first()
         if found is None:
-            found = create_account(session, username, "correct horse battery staple", is_admin=admin)
+            found = create_account(
+                session, username, "correct horse battery staple", is_admin=admin
+            )
             session.commit()
         return found.id
 

@@ -21,7 +21,9 @@ OTHER = "sk-proj-APIREPLACEDkey0123456789abcdefgXYZ"
 
 
 def add_key(api: httpx.Client, label: str = "main", secret: str = SECRET) -> str:
-    added = api.post("/provider-keys", json={"provider": "openai", "label": label, "secret": secret})
+    added = api.post(
+        "/provider-keys", json={"provider": "openai", "label": label, "secret": secret}
+    )
     assert added.status_code == 201, added.text
     assert secret not in added.text and added.json()["hint"].endswith(secret[-4:])
     return str(added.json()["id"])
@@ -86,7 +88,9 @@ def test_a_key_is_never_echoed(
     key_id = add_key(api)
     listed = api.get("/provider-keys")
     assert SECRET not in listed.text and listed.json()["data"][0]["id"] == key_id
-    clash = api.post("/provider-keys", json={"provider": "openai", "label": "main", "secret": SECRET})
+    clash = api.post(
+        "/provider-keys", json={"provider": "openai", "label": "main", "secret": SECRET}
+    )
     assert clash.status_code == 422 and SECRET not in clash.text
     unknown = api.post(
         "/provider-keys", json={"provider": "openai", "label": "x", "secret": SECRET, "extra": 1}
