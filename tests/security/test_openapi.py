@@ -110,8 +110,7 @@ def test_the_published_operations_are_the_protocol_and_management_surface(
     published = set(operations(spec))
     everything = PROTOCOL | MANAGEMENT | set(API)
     assert published == everything, (
-        f"missing: {sorted(everything - published)}, "
-        f"unexpected: {sorted(published - everything)}"
+        f"missing: {sorted(everything - published)}, unexpected: {sorted(published - everything)}"
     )
     found = operations(spec)
     for label, scope in API.items():
