@@ -15,6 +15,8 @@ from okap_server.context import Vault
 from tests.server.api.conftest import problem_of
 from tests.server.proxy.records import wait_for_logs
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.grants import entry, make_grant
+from tests.support.person import Person
 
 SECRET = "sk-proj-APIADDEDkey0123456789abcdefghijXYZ"
 OTHER = "sk-proj-APIREPLACEDkey0123456789abcdefgXYZ"
@@ -162,3 +164,22 @@ def test_usage_and_accounts(vault: Vault, live_url: str, api: httpx.Client) -> N
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
     listed = {a["username"]: a for a in api.get("/accounts").json()["data"]}
     assert listed["dave"]["disabled"] and "a long passphrase" not in api.get("/accounts").text
+
+
+def test_revoking_an_apps_grant_by_api_cuts_the_app_off(
+    vault: Vault, live_url: str, api: httpx.Client, fake_upstream: FakeUpstream
+) -> None:
+    issued = make_grant(vault, entry("openai"), username="alice")
+    client = sdk(live_url, issued.token)
+    assert chat(client) == "Hello from the fake upstream."
+    assert api.delete(f"/grants/{issued.grant_id}").status_code == 204
+    with pytest.raises(openai.AuthenticationError):
+        chat(client)
+    assert api.delete(f"/grants/{issued.grant_id}").status_code == 204  # idempotent
+    # The dashboard shows the personal token and the revoked app alike.
+    add_key(api, "dash")
+    personal_token(api)
+    person = Person(vault.settings.effective_page_url, "alice", "correct horse battery staple")
+    page = person.open("/apps")
+    assert page.status_code == 200 and "my script" in page.text
+    person.close()
