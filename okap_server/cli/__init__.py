@@ -16,6 +16,7 @@ from okap_server.cli import (
     doctor,
     keys,
     migrate,
+    personal_tokens,
     prices,
     rotate,
     serve,
@@ -25,7 +26,18 @@ from okap_server.cli.common import CliError
 from okap_server.cli.secret_input import ARGV_REFUSAL, refuse_secrets_in_argv
 from okap_server.settings import SettingsError
 
-COMMAND_MODULES = (serve, migrate, users, keys, api_tokens, doctor, prices, backup, rotate)
+COMMAND_MODULES = (
+    serve,
+    migrate,
+    users,
+    keys,
+    api_tokens,
+    personal_tokens,
+    doctor,
+    prices,
+    backup,
+    rotate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
