@@ -61,8 +61,12 @@ def test_tokens_create_mints_a_personal_token(cli: CliRunner, cli_env: Settings)
     assert made.code == 0, made.err
     token = made.out.strip()
     assert looks_like_token(token) and key not in made.out + made.err
-    with Session(make_engine(cli_env.effective_database_url)) as session:
-        grant = session.exec(select(Grant).where(Grant.token_hash == token_hash(token))).one()
+    engine = make_engine(cli_env.effective_database_url)
+    try:
+        with Session(engine) as session:
+            grant = session.exec(select(Grant).where(Grant.token_hash == token_hash(token))).one()
+    finally:
+        engine.dispose()
     assert grant.flow == "personal" and grant.client_name == "job"
     assert grant.details[0]["models"] == ["gpt-4o"]
     assert grant.details[0]["limits"]["daily_spend"] == cli_env.default_limits.daily_spend
