@@ -98,10 +98,58 @@ def my_usage(vault: Vault, session: Session, account_id: str) -> dict[str, Any]:
     }
 
 
+PROXY_REQUEST = "proxy_request"
+
+
+def page_requests(
+    session: Session, account_id: str, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One account's proxied requests (the request log: never prompts, answers or keys),
+    newest first, as ``proxy_request`` events; raises BadCursor."""
+    query = select(RequestLog).where(RequestLog.account_id == account_id)
+    if cursor:
+        created, row_id = decode_cursor(cursor)
+        created = aware(created)
+        query = query.where(
+            (col(RequestLog.created_at) < created)
+            | ((col(RequestLog.created_at) == created) & (col(RequestLog.id) < row_id))
+        )
+    query = query.order_by(col(RequestLog.created_at).desc(), col(RequestLog.id).desc())
+    rows = session.exec(query.limit(limit + 1)).all()
+    page = rows[:limit]
+    data = [
+        {
+            "id": r.id,
+            "kind": PROXY_REQUEST,
+            "created_at": stamp(r.created_at),
+            "ip": None,
+            "detail": {
+                "grant_id": r.grant_id,
+                "client_name": r.client_name,
+                "provider": r.provider,
+                "model": r.model,
+                "endpoint": r.endpoint,
+                "status": r.status,
+                "error_type": r.error_type,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cost_usd": r.cost_micros / 1_000_000,
+                "latency_ms": r.latency_ms,
+            },
+        }
+        for r in page
+    ]
+    more = len(rows) > limit
+    return data, encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+
+
 def page_events(
     session: Session, account_id: str, kind: str | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One account's security events, newest first; raises BadCursor."""
+    """One account's security events, newest first (or, for ``kind=proxy_request``, its
+    proxied requests); raises BadCursor."""
+    if kind == PROXY_REQUEST:
+        return page_requests(session, account_id, cursor, limit)
     query = select(SecurityEvent).where(SecurityEvent.account_id == account_id)
     if kind is not None:
         query = query.where(SecurityEvent.kind == kind)

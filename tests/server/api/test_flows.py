@@ -156,6 +156,9 @@ def test_usage_and_accounts(vault: Vault, live_url: str, api: httpx.Client) -> N
     usage = api.get("/usage", params={"from": "2000-01-01T00:00:00Z"})
     assert usage.status_code == 200, usage.text
     assert any(r["model"] == "gpt-4o-mini" and r["requests"] == 1 for r in usage.json()["data"])
+    requests = api.get("/events", params={"kind": "proxy_request", "limit": 1}).json()
+    assert requests["data"][0]["detail"]["model"] == "gpt-4o-mini" and requests["next"] is None
+    assert token not in api.get("/events", params={"kind": "proxy_request"}).text
     mine = api.get("/me/usage").json()
     assert mine["totals"]["requests"] >= 1 and mine["grants"]
     added = api.post("/accounts", json={"username": "dave", "password": "a long passphrase 42"})
@@ -183,3 +186,23 @@ def test_revoking_an_apps_grant_by_api_cuts_the_app_off(
     page = person.open("/apps")
     assert page.status_code == 200 and "my script" in page.text
     person.close()
+
+
+def test_cursor_paging(vault: Vault, live_url: str, api: httpx.Client) -> None:
+    add_key(api)
+    made = [personal_token(api)["grant_id"] for _ in range(3)]
+    for resource in ("/grants", "/events"):
+        whole = [item["id"] for item in api.get(resource).json()["data"]]
+        paged: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = api.get(resource, params=params).json()
+            paged += [item["id"] for item in page["data"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert paged == whole and len(set(paged)) == len(paged), resource
+    assert sorted(made) == sorted(g["id"] for g in api.get("/grants").json()["data"])
+    bad = api.get("/grants", params={"cursor": "not-a-cursor!"})
+    assert bad.status_code == 400 and problem_of(bad)["type"] == "urn:okap:problem:bad-request"
