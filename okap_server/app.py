@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from okap_server import __version__, housekeeping
+from okap_server.api import routes as api_routes
 from okap_server.context import Vault
 from okap_server.dashboard import routes as dashboard_routes
 from okap_server.web import (
@@ -90,6 +91,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.include_router(okap_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(dashboard_routes.router)
+    api_routes.install(app, vault.settings.api_per_minute)
     if vault.settings.trusted_proxy_list:
         # Outermost, so every handler (and the sign-in throttle's per-IP key) sees the real
         # client address, and only when the peer is one of OKAP_TRUSTED_PROXIES.

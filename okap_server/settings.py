@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     pending_max_total: int = Field(default=1000, ge=1, le=1_000_000)
     front_door_per_minute: int = Field(default=30, ge=1, le=100_000)
     front_door_client_per_minute: int = Field(default=10, ge=1, le=100_000)
+    # Calls per minute per management token on /api/v1, in each server process.
+    api_per_minute: int = Field(default=600, ge=1, le=100_000)
     user_code_max_failures: int = Field(default=10, ge=1, le=1000)
 
     # How long a request waits for the database (a grant's first load, its admission, the

@@ -41,3 +41,23 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     ip: str | None = Field(default=None, max_length=64)
+
+
+class ManagementToken(SQLModel, table=True):
+    """An ``okapm_`` token for the /api/v1 management API, acting as its account only.
+
+    Only the SHA-256 of the token is stored (``token_hash``); ``scopes`` is the list of
+    scope names it carries (least privilege: see ``accounts/management_tokens.py``).
+    """
+
+    __tablename__ = "management_token"
+
+    id: str = Field(default_factory=lambda: new_id("mgt_"), primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

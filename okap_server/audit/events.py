@@ -30,6 +30,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "user_code_failed",
     "master_key_rotated",
     "vault_imported",
+    "api_token_created",
+    "api_token_revoked",
+    "key_changed",
 )
 
 

@@ -10,12 +10,36 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from okap_server import __version__
-from okap_server.cli import backup, ceilings, doctor, keys, migrate, prices, rotate, serve, users
+from okap_server.cli import (
+    api_tokens,
+    backup,
+    ceilings,
+    doctor,
+    keys,
+    migrate,
+    personal_tokens,
+    prices,
+    rotate,
+    serve,
+    users,
+)
 from okap_server.cli.common import CliError, vault_label
 from okap_server.cli.secret_input import ARGV_REFUSAL, refuse_secrets_in_argv
 from okap_server.settings import SettingsError, load_settings
 
-COMMAND_MODULES = (serve, migrate, users, keys, ceilings, doctor, prices, backup, rotate)
+COMMAND_MODULES = (
+    serve,
+    migrate,
+    users,
+    keys,
+    ceilings,
+    api_tokens,
+    personal_tokens,
+    doctor,
+    prices,
+    backup,
+    rotate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from okap_server.accounts.models import Account, WebSession
+from okap_server.accounts.models import Account, ManagementToken, WebSession
 from okap_server.audit.models import SecurityEvent
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest, Grant
 from okap_server.proxy.models import (
@@ -21,6 +21,7 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizationRequest",
     "Grant",
+    "ManagementToken",
     "OwnedObject",
     "ProviderKey",
     "RateCounter",

@@ -18,7 +18,9 @@ import logging
 import re
 from urllib.parse import parse_qsl, unquote
 
-_TOKEN = re.compile(r"okap_[0-9A-Za-z]{20,}")
+# okap_ proxy tokens and okapm_ management tokens (issue 20) alike.
+_TOKEN = re.compile(r"(okapm?_)[0-9A-Za-z]{20,}")
+_MARKER = re.compile(r"okapm?_")
 _QUERY = re.compile(r"\?([^\s\"'#]*)")
 _PARAM_SEPARATOR = re.compile(r"([&;])")
 CREDENTIAL_NAMES = frozenset({"key", "api_key", "apikey", "token", "access_token", "api-key"})
@@ -55,8 +57,8 @@ def _fully_decoded(text: str) -> str:
 def _redact_param(param: str) -> str:
     name, equals, value = param.partition("=")
     if not equals:
-        return REDACTED if "okap_" in _fully_decoded(name) else param
-    if _decoded(name).strip().lower() in CREDENTIAL_NAMES or "okap_" in _fully_decoded(value):
+        return REDACTED if _MARKER.search(_fully_decoded(name)) else param
+    if _decoded(name).strip().lower() in CREDENTIAL_NAMES or _MARKER.search(_fully_decoded(value)):
         return f"{name}={REDACTED}"
     return param
 
@@ -84,8 +86,8 @@ def redact(text: str) -> str:
         text = _QUERY.sub(_redact_query, text)
     if "%" in text:
         text = _redact_encoded(text)
-    if "okap_" in text:
-        text = _TOKEN.sub("okap_" + REDACTED, text)
+    if _MARKER.search(text):
+        text = _TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
     return text
 
 

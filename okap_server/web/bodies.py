@@ -28,6 +28,8 @@ from typing import Any
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from okap_server.api.problems import API_PREFIX, BODY_REFUSALS
+from okap_server.api.problems import render as render_problem
 from okap_server.authorization.errors import InvalidRequest, render
 from okap_server.context import Vault
 from okap_server.web.pages import NO_STORE
@@ -214,6 +216,11 @@ class BodyLimits:
 
     def refuse(self, path: str, exc: InvalidRequest) -> Response:
         """The refusal in the endpoint's style, closing the connection."""
+        if path.startswith(API_PREFIX):  # the JSON API: RFC 9457 problem details
+            problem = BODY_REFUSALS[exc.status_code](str(exc.description))
+            answer = render_problem(problem, path)
+            answer.headers.update(CLOSE)
+            return answer
         if path.startswith(PROTOCOL_PREFIXES):
             status, body, headers = render(exc, okap=path.startswith("/okap/"))
             return JSONResponse(body, status_code=status, headers={**headers, **CLOSE})

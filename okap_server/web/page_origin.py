@@ -40,6 +40,7 @@ API_PREFIXES = (
     "/oauth/",
     "/okap/",
     "/v1/",
+    "/api/",  # the management API: bearer tokens only, no cookies
     "/.well-known/",
     "/static/",
     "/healthz",

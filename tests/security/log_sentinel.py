@@ -1,6 +1,6 @@
 """A whole-suite sentinel: every log record emitted while the test suite runs, at whatever
 level each test runs its loggers (DEBUG where tests turn it on), tracebacks included, is
-searched for an okap token (its shape and checksum) or a provider key (the shapes the
+searched for an okap_ or okapm_ token (its shape and checksum) or a provider key (the shapes the
 suite's fake keys and real providers use). A hit fails the test during which it was logged
 (an error at its teardown), naming the logger, never printing the secret.
 
@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
-from okap_server.authorization.tokens import looks_like_token
+from okap_server.authorization.tokens import looks_like_management_token, looks_like_token
 
 TOKEN_SHAPE = re.compile(r"okap_[0-9A-Za-z]{49}")
+MANAGEMENT_SHAPE = re.compile(r"okapm_[0-9A-Za-z]{49}")
 KEY_SHAPES = re.compile(
     r"(sk-(?:proj|ant-api03|ant|live|svcacct)-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,}"
     r"|sk-[A-Za-z0-9]{32,})"
@@ -35,6 +36,7 @@ _FORMATTER = logging.Formatter()
 
 def secrets_in(text: str) -> list[str]:
     found = [m for m in TOKEN_SHAPE.findall(text) if looks_like_token(m)]
+    found += [m for m in MANAGEMENT_SHAPE.findall(text) if looks_like_management_token(m)]
     return found + KEY_SHAPES.findall(text)
 
 

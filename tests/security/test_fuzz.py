@@ -33,6 +33,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
+from okap_server.accounts.management_tokens import SCOPES, create_token
 from okap_server.accounts.service import create_account, find_account
 from okap_server.context import Vault
 from okap_server.settings import Settings
@@ -83,6 +84,7 @@ class World:
     sessions: dict[str, Browser | None]
     ids: dict[str, str]  # path parameter name -> a real id
     token: str
+    management: str  # an okapm_ token of the admin with every scope (/api/v1)
     presession: tuple[str, str]  # (cookie nonce, the sign-in form's value for it)
     secrets: list[str] = field(default_factory=list)
 
@@ -118,6 +120,11 @@ def world(live_url: str, vault: Vault, owner: tuple[str, str], settings: Setting
         session.commit()
         carol_id, key_id = carol.id, key.id
     issued = make_grant(vault, entry("openai"), username=owner[0])
+    with vault.session() as session:
+        admin = find_account(session, owner[0])
+        assert admin is not None
+        _, management = create_token(session, admin, name="fuzz", scopes=list(SCOPES))
+        session.commit()
     pending = httpx.post(
         f"{live_url}/okap/authorize",
         json={
@@ -134,7 +141,8 @@ def world(live_url: str, vault: Vault, owner: tuple[str, str], settings: Setting
         "admin": signed_in(live_url, *owner),
         "member": signed_in(live_url, *BOB),
     }
-    secrets = [OPENAI_SECRET, *FAKE_KEYS.values(), issued.token, owner[1], BOB[1], CAROL[1]]
+    secrets = [OPENAI_SECRET, *FAKE_KEYS.values(), issued.token, management]
+    secrets += [owner[1], BOB[1], CAROL[1]]
     session_cookie = cookie_name(settings)  # (the pre-session token is shown in its form)
     secrets += [b.cookies[session_cookie] for b in sessions.values() if b]
     if settings.master_key_file.exists():
@@ -149,6 +157,7 @@ def world(live_url: str, vault: Vault, owner: tuple[str, str], settings: Setting
             "handle": handle,
         },
         token=issued.token,
+        management=management,
         presession=presession_pair(settings.effective_page_url),
         secrets=[s for s in secrets if len(s) >= 8],
     )
@@ -240,7 +249,9 @@ def prepare(case: Any, world: World, who: str, real: bool) -> dict[str, str] | N
         for name in case.path_parameters:
             if name in world.ids:
                 case.path_parameters[name] = world.ids[name]
-    if real and case.headers and "Authorization" in case.headers:
+    if real and case.operation.path.startswith("/api/"):
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {world.management}"}
+    elif real and case.headers and "Authorization" in case.headers:
         case.headers["Authorization"] = f"Bearer {world.token}"
     return browser.cookies if browser else None
 
@@ -344,6 +355,10 @@ def test_fuzz_the_published_surface(
         ("POST /okap/request", 200),
         ("GET /okap/usage", 200),
         ("POST /keys", 303),
+        ("GET /api/v1/grants", 200),
+        ("GET /api/v1/grants/{grant_id}", 200),
+        ("GET /api/v1/provider-keys", 200),
+        ("GET /api/v1/events", 200),
     ):
         assert status in reached[label], (label, reached[label])
     assert httpx.get(f"{live_url}/healthz").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from okap_server.authorization.tokens import new_access_token
+from okap_server.authorization.tokens import new_access_token, new_management_token
 from tests.security.log_sentinel import Sentinel, secrets_in
 from tests.support.grants import FAKE_KEYS
 
@@ -16,6 +16,8 @@ def test_it_finds_tokens_and_keys_and_ignores_lookalikes() -> None:
         assert secrets_in(f"upstream said: bad key {key}.") == [key]
     bad_checksum = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert secrets_in(f"okap_[redacted] key=[redacted] {bad_checksum} sk-...WXYZ") == []
+    management = new_management_token()
+    assert secrets_in(f"GET /api/v1/grants?token={management}") == [management]
 
 
 def test_it_reads_messages_arguments_and_tracebacks_and_names_the_test() -> None:

@@ -51,6 +51,25 @@ MANAGEMENT = {
     "POST /admin/accounts/{account_id}/enable",
     "POST /admin/accounts/{account_id}/password",
 }
+# The JSON management API (issue 20), each operation with its x-okap-scope.
+API = {
+    "GET /api/v1/grants": "grants:read",
+    "GET /api/v1/grants/{grant_id}": "grants:read",
+    "PATCH /api/v1/grants/{grant_id}": "grants:write",
+    "DELETE /api/v1/grants/{grant_id}": "grants:write",
+    "POST /api/v1/provider-keys": "keys:write",
+    "GET /api/v1/provider-keys": "keys:read",
+    "PATCH /api/v1/provider-keys/{key_id}": "keys:write",
+    "DELETE /api/v1/provider-keys/{key_id}": "keys:write",
+    "POST /api/v1/provider-keys/{key_id}/test": "keys:write",
+    "POST /api/v1/tokens": "tokens:write",
+    "GET /api/v1/usage": "usage:read",
+    "GET /api/v1/me/usage": "usage:read",
+    "GET /api/v1/events": "events:read",
+    "GET /api/v1/accounts": "admin",
+    "POST /api/v1/accounts": "admin",
+    "PATCH /api/v1/accounts/{account_id}": "admin",
+}
 FORM = "application/x-www-form-urlencoded"
 FORM_FIELDS = {
     "/oauth/par": {"client_id", "redirect_uri", "code_challenge", "authorization_details"},
@@ -91,10 +110,18 @@ def test_the_published_operations_are_the_protocol_and_management_surface(
     spec: dict[str, Any],
 ) -> None:
     published = set(operations(spec))
-    assert published == PROTOCOL | MANAGEMENT, (
-        f"missing: {sorted((PROTOCOL | MANAGEMENT) - published)}, "
-        f"unexpected: {sorted(published - PROTOCOL - MANAGEMENT)}"
+    everything = PROTOCOL | MANAGEMENT | set(API)
+    assert published == everything, (
+        f"missing: {sorted(everything - published)}, unexpected: {sorted(published - everything)}"
     )
+    found = operations(spec)
+    for label, scope in API.items():
+        assert found[label]["x-okap-scope"] == scope, label
+        assert found[label]["security"] == [{"okapm": []}], label
+        problems = {s for s, r in found[label]["responses"].items() if s.startswith("4")}
+        assert {"401", "403", "422", "429"} <= problems, label
+        for status in problems:
+            assert "application/problem+json" in found[label]["responses"][status]["content"]
     assert not any(path.startswith("/v1") for path in spec["paths"])  # the proxy passthrough
     assert spec["info"]["title"] == "okap vault"
 

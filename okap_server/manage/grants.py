@@ -1,0 +1,177 @@
+"""Grants as the management API sees them: page, read, narrow (with a version check).
+
+Revocation is the dashboard's own ``dashboard.apps.revoke`` (audit and replica
+notification written once). Narrowing reuses consent's ``narrow_entry``: a PATCH may only
+make a grant narrower (SPEC.md "Narrowing"), never widen it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from okap_server.audit.events import record_event
+from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.authorization.defaults import effective_limits
+from okap_server.authorization.grants import grant_expiry
+from okap_server.authorization.models import Grant
+from okap_server.authorization.narrowing import Narrowing, NarrowingError, narrow_entry
+from okap_server.clock import utcnow
+from okap_server.context import Vault
+from okap_server.dashboard.apps import own_grant
+from okap_server.manage.paging import aware, decode_cursor, encode_cursor, stamp
+from okap_server.proxy.usage import usage_report
+from okap_server.settings import DefaultLimits
+
+# No default fills a limit the grant has none of: a PATCH starts from the grant as it is.
+_NO_DEFAULTS = DefaultLimits.model_validate({name: None for name in DefaultLimits.model_fields})
+
+
+class StaleVersion(Exception):
+    """The grant changed since the caller read it (RFC 9110 §13.1.1)."""
+
+
+@dataclass(frozen=True)
+class GrantFilter:
+    provider: str | None = None
+    app: str | None = None
+    active: bool | None = None
+
+
+@dataclass
+class EntryChange:
+    """What a PATCH asks of one provider entry; None keeps it."""
+
+    models: list[str] | None = None
+    limits: dict[str, Any] = field(default_factory=dict)
+    expires: datetime | None = None
+
+
+def etag(grant: Grant) -> str:
+    return f'"{grant.id}.{grant.version}"'
+
+
+def is_active(grant: Grant, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return grant.revoked_at is None and aware(grant.expires_at) > aware(now)
+
+
+def page_grants(
+    session: Session, account_id: str, wanted: GrantFilter, cursor: str | None, limit: int
+) -> tuple[list[Grant], str | None]:
+    """One account's grants, newest first, filtered; raises BadCursor."""
+    rows = session.exec(select(Grant).where(Grant.account_id == account_id)).all()
+    rows = sorted(rows, key=lambda g: (aware(g.created_at), g.id), reverse=True)
+    if cursor:
+        after = decode_cursor(cursor)
+        after = (aware(after[0]), after[1])
+        rows = [g for g in rows if (aware(g.created_at), g.id) < after]
+    now = utcnow()
+    found = [
+        g
+        for g in rows
+        if (wanted.provider is None or any(e.get("provider") == wanted.provider for e in g.details))
+        and (wanted.app is None or wanted.app in (g.client_id, g.client_name))
+        and (wanted.active is None or is_active(g, now) == wanted.active)
+    ]
+    page = found[:limit]
+    more = len(found) > limit
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+
+
+def summary(grant: Grant) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "client_id": grant.client_id,
+        "client_name": grant.client_name,
+        "flow": grant.flow,
+        "active": is_active(grant),
+        "providers": [str(e.get("provider")) for e in grant.details],
+        "created_at": stamp(grant.created_at),
+        "expires_at": stamp(grant.expires_at),
+        "revoked_at": stamp(grant.revoked_at),
+        "last_used_at": stamp(grant.last_used_at),
+    }
+
+
+def detail(vault: Vault, session: Session, grant: Grant) -> dict[str, Any]:
+    """Everything about one grant, with its usage against every limit."""
+    report = usage_report(session, grant, vault.settings, catalog=vault.providers)
+    return {
+        **summary(grant),
+        "client_url": grant.client_url,
+        "version": grant.version,
+        "authorization_details": grant.details,
+        "usage": report,
+    }
+
+
+def _current(entry: dict[str, Any], defaults: DefaultLimits) -> dict[str, Any]:
+    """The entry with the limits the proxy enforces today (stored, else the defaults)."""
+    stored = entry.get("limits") or {}
+    limits = {n: stored.get(n) for n in LIMIT_NAMES} if stored else effective_limits({}, defaults)
+    return {**entry, "limits": limits}
+
+
+def narrow_grant(
+    vault: Vault,
+    account_id: str,
+    grant_id: str,
+    expected_version: int,
+    changes: dict[str, EntryChange],
+    ip: str | None,
+) -> Grant | None:
+    """Narrow models, limits or expiry of some entries; None if not this account's grant.
+    Raises StaleVersion, NarrowingError (nothing changed)."""
+    with vault.session() as session:
+        grant = own_grant(session, account_id, grant_id)
+        if grant is None:
+            return None
+        if grant.version != expected_version:
+            raise StaleVersion(grant_id)
+        if grant.revoked_at is not None:
+            raise NarrowingError("this grant was revoked; there is nothing to narrow")
+        providers = {str(e.get("provider")) for e in grant.details}
+        unknown = sorted(set(changes) - providers)
+        if unknown:
+            raise NarrowingError(f"{unknown[0][:40]}: not a provider of this grant")
+        details: list[dict[str, Any]] = []
+        recorded: dict[str, Any] = {}
+        for entry in grant.details:
+            provider = str(entry.get("provider"))
+            change = changes.get(provider)
+            if change is None:
+                details.append(dict(entry))
+                continue
+            before = _current(entry, vault.settings.default_limits)
+            choice = Narrowing(models=change.models, limits=change.limits, expires=change.expires)
+            after = narrow_entry(before, choice, _NO_DEFAULTS)
+            if after != before:
+                recorded[provider] = {
+                    k: {"from": before.get(k), "to": after.get(k)}
+                    for k in ("models", "limits", "expires")
+                    if before.get(k) != after.get(k)
+                }
+            details.append(after)
+        if not recorded:
+            return grant
+        grant.details = details
+        grant.expires_at = grant_expiry(details)
+        grant.version += 1
+        session.add(grant)
+        record_event(
+            session,
+            "grant_limits_changed",
+            account_id=account_id,
+            ip=ip,
+            grant_id=grant.id,
+            client_id=grant.client_id,
+            changes=recorded,
+            via="api",
+        )
+        session.commit()
+    vault.grant_changed(grant.id)
+    return grant
