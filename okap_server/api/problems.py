@@ -7,6 +7,7 @@ HTTP status and a fixed ``title``; ``detail`` says what was wrong and never hold
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -145,7 +146,9 @@ def validation_problem(exc: RequestValidationError) -> Invalid:
 
 def install(app: FastAPI) -> None:
     """API problems everywhere; validation and HTTP errors as problems under /api/ only
-    (the other routes keep FastAPI's and the pages' own handlers)."""
+    (the other routes keep FastAPI's and the pages' own handlers: the HTTP error handler
+    installed before this one, e.g. the pages' styled 404, still answers off /api/)."""
+    earlier = app.exception_handlers.get(StarletteHTTPException)
 
     async def api_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
@@ -166,6 +169,9 @@ def install(app: FastAPI) -> None:
             return JSONResponse(
                 body, status_code=exc.status_code, media_type=MEDIA_TYPE, headers=NO_STORE
             )
+        if earlier is not None:
+            answer = earlier(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(ApiProblem, api_problem)

@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     settings = settings_from_env().model_copy(update=overrides)
     print(f"vault: {vault_label(settings)}", flush=True)
-    refuse_a_taken_port(settings.host, settings.port)
     if settings.prices_file is not None:
         read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
-    vault = open_vault_or_fail(settings)
+    vault = open_vault_or_fail(settings)  # a damaged vault is named before a taken port
+    refuse_a_taken_port(settings.host, settings.port)
     with translated_failures(settings), vault.session() as session:
         token = issue_setup_token(session, settings.setup_token_ttl_seconds)
     print(f"okap vault listening on {settings.effective_public_url}", flush=True)

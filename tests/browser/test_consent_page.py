@@ -126,13 +126,15 @@ def test_one_provider(vault: Vault, live_url: str, signed_in: Page, screenshots:
     tops = page.eval_on_selector_all(
         "fieldset.entry .limits input", "els => els.map(e => e.getBoundingClientRect().top)"
     )
-    assert len(tops) == 6 and len(set(tops[:3])) == 1 and len(set(tops[3:])) == 1, tops
+    rows = [tops[start : start + 3] for start in range(0, len(tops), 3)]  # three a row
+    assert len(tops) == 7 and all(len(set(row)) == 1 for row in rows), tops
     page.screenshot(path=str(screenshots / "consent-one-provider-change.png"), full_page=True)
 
     page.get_by_label("OpenAI API key").fill("sk-proj-consent0123456789abcdefXYZ")
     granted = approve_and_read_grant(vault, page)
     assert granted["limits"] == {
         "monthly_spend": 10,
+        "weekly_spend": None,
         "daily_spend": 2.5,
         "total_spend": None,
         "requests_per_minute": 60,
