@@ -3,6 +3,8 @@
 The SDK sends one ``ai_model_access`` entry flattened (provider, models, capabilities,
 limits, expires, reason, app_name, app_url, redirect_uri) and expects one synchronous
 answer ``{"okap", "approved", "token", "error", "error_code"}`` within its 30 s timeout.
+The answer names capabilities in the SDK's own vocabulary (``vision`` and ``code`` as the
+endpoints they mean), since its models refuse any other word.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from okap_server.authorization.capabilities import in_reference_words
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.details import loads_strict, parse_details
 from okap_server.authorization.errors import InvalidRequest
@@ -101,7 +104,7 @@ def answer(
             "base_url": entry["base_url"],
             "provider": entry["provider"],
             "models": entry["models"],
-            "capabilities": entry["capabilities"],
+            "capabilities": in_reference_words(entry["capabilities"]),
             "limits": entry["limits"],
             "expires_at": entry["expires"],
             "created_at": isoformat_z(grant.created_at),
