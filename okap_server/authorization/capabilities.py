@@ -57,6 +57,7 @@ def in_reference_words(capabilities: Iterable[str]) -> list[str]:
                 words.append(word)
     return words
 
+
 # Spend limits are USD; request limits are counts; tokens_per_request caps max output tokens.
 SPEND_LIMITS: tuple[str, ...] = ("monthly_spend", "weekly_spend", "daily_spend", "total_spend")
 COUNT_LIMITS: tuple[str, ...] = ("requests_per_minute", "requests_per_day", "tokens_per_request")

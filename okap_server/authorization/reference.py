@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from okap_server.authorization.capabilities import in_reference_words
 from okap_server.authorization.capacity import Caller
-from okap_server.authorization.details import loads_strict, parse_details
+from okap_server.authorization.details import loads_body, parse_details
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import deliver, public_details
 from okap_server.authorization.models import AuthorizationRequest
@@ -45,7 +45,7 @@ ENTRY_FIELDS = ("provider", "models", "capabilities", "limits", "expires", "reas
 def start(
     session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings, *, caller: Caller
 ) -> AuthorizationRequest:
-    data = loads_strict(body, what="body")
+    data = loads_body(body)
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object")
     unknown = sorted(set(data) - FLAT_FIELDS)
