@@ -153,6 +153,7 @@ def add_key(
 
 
 def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
+    """Make a key its provider's default; the grants that follow the default are told."""
     with vault.session() as session:
         key = vault.keys.get(session, account_id, key_id)
         if key is None:
@@ -168,7 +169,14 @@ def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> K
             label=key.label,
         )
         session.commit()
-        return vault.keys.list(session, account_id, key.provider)[0]
+        # Grants that name no key follow the default: their cached views hold the old one.
+        affected = [g.id for g in dependents(session, account_id, key.id)]
+        shown = next(
+            k for k in vault.keys.list(session, account_id, key.provider) if k.id == key.id
+        )
+    for grant_id in affected:
+        vault.grant_changed(grant_id)
+    return shown
 
 
 def _auth_headers(row: ProviderRow, secret: str) -> dict[str, str]:

@@ -10,12 +10,22 @@ from collections.abc import Callable
 import openai
 import pytest
 
+from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.settings import Settings
 from tests.server.dashboard.conftest import Visitor
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.grants import FAKE_KEYS, entry, make_grant, revoke
 
 NEW_SECRET = "sk-proj-DASHROTATEDkey0123456789abcdefghXYZ"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A 60 s grant cache: every change below must reach the proxy by invalidation."""
+    return settings.model_copy(update={"proxy_grant_cache_seconds": 60})
+
+
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -125,5 +135,28 @@ def test_removing_a_key_moves_its_apps_to_the_chosen_key(
     removed = alice.post(f"/keys/{old}/remove", {"move_to": spare})
     assert removed.status_code == 303 and removed.headers["location"].endswith("key_moved")
     assert "Used by: Writer App" in alice.page("/keys").text
+    assert chat(live_url, issued.token) == "Hello from the fake upstream."
+    assert fake_upstream.requests_for("openai")[-1].headers["authorization"].endswith(NEW_SECRET)
+
+
+def test_make_default_reaches_the_apps_that_follow_the_default(
+    vault: Vault, live_url: str, people: Callable[..., Visitor], fake_upstream: FakeUpstream
+) -> None:
+    alice = people("alice")
+    issued = make_grant(vault, entry("openai"), username="alice")
+    with vault.session() as session:  # an entry with no key_id uses the provider's default
+        grant = session.get(Grant, issued.grant_id)
+        assert grant is not None
+        grant.details = [{k: v for k, v in e.items() if k != "key_id"} for e in grant.details]
+        session.add(grant)
+        session.commit()
+    assert chat(live_url, issued.token)
+    assert (
+        fake_upstream.requests_for("openai")[-1]
+        .headers["authorization"]
+        .endswith(FAKE_KEYS["openai"])
+    )
+    alice.post("/keys", {"provider": "openai", "label": "spare", "secret": NEW_SECRET})
+    assert alice.post(f"/keys/{key_id_of(alice, 'spare')}/default").status_code == 303
     assert chat(live_url, issued.token) == "Hello from the fake upstream."
     assert fake_upstream.requests_for("openai")[-1].headers["authorization"].endswith(NEW_SECRET)
