@@ -158,3 +158,22 @@ def test_a_key_is_moved_only_to_another_key_of_its_provider(
     wrong = api.delete(f"/provider-keys/{keys['openai']}", params={"move_to": keys["anthropic"]})
     assert wrong.status_code == 422 and "move_to" in problem_of(wrong)["detail"]
     assert chat(sdk(live_url, issued.token)) == "Hello from the fake upstream."
+
+
+def test_a_replaced_key_reaches_the_upstream_from_another_replica_at_once(
+    backend: str, vault: Vault, live_url: str, api: httpx.Client, fake_upstream: FakeUpstream
+) -> None:
+    if backend != "postgres":
+        pytest.skip("a SQLite vault is one process: there is no other replica")
+    issued = make_grant(vault, entry("openai"), username="alice")
+    with second_replica(vault) as other:
+        there = sdk(other, issued.token)
+        assert chat(there) == "Hello from the fake upstream."  # cached there with the old key
+        key_id = api.get("/provider-keys").json()["data"][0]["id"]
+        assert api.patch(f"/provider-keys/{key_id}", json={"secret": NEW_SECRET}).is_success
+        for _ in range(50):  # the notice crosses the database: allow it a moment
+            chat(there)
+            sent = fake_upstream.requests_for("openai")[-1].headers["authorization"]
+            if sent == f"Bearer {NEW_SECRET}":
+                break
+        assert sent == f"Bearer {NEW_SECRET}", "the other replica kept sending the old key"
