@@ -33,6 +33,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "api_token_created",
     "api_token_revoked",
     "key_changed",
+    "token_regenerated",
 )
 
 

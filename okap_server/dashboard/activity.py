@@ -33,7 +33,12 @@ KINDS = {
 }
 FAILED_EVENTS = frozenset({"signin_failed", "grant_denied", "code_replayed", "user_code_failed"})
 EVENT_STATUS = {"grant_denied": "denied", "code_replayed": "blocked"}
-VIA_TEXT = {"setup_link": "the setup link", "cli": "the command line", "dashboard": "the dashboard"}
+VIA_TEXT = {
+    "setup_link": "the setup link",
+    "cli": "the command line",
+    "dashboard": "the dashboard",
+    "api": "the management API",
+}
 CSV_COLUMNS = (
     "time",
     "type",
@@ -115,6 +120,8 @@ EVENT_TEXT: dict[str, str] = {
     "grant_denied": "Access denied",
     "grant_revoked": "Access revoked",
     "grant_limits_changed": "Limits changed",
+    "token_regenerated": "Token regenerated (the old one was revoked)",
+    "key_changed": "Key changed",
     "code_replayed": "Authorization code reused (the app's access was revoked)",
     "user_code_failed": "Wrong device code",
     "master_key_rotated": "Master key rotated",

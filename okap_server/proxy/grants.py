@@ -25,6 +25,7 @@ import anyio.to_thread
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
+from okap_server.authorization.capabilities import enforced
 from okap_server.authorization.models import Grant
 from okap_server.proxy.errors import ProxyUnavailable
 from okap_server.proxy.providers.catalog import ProviderCatalog
@@ -198,7 +199,7 @@ def load_grant(
         entries[provider] = GrantEntry(
             provider=provider,
             models=tuple(str(m) for m in models),
-            capabilities=frozenset(str(c) for c in capabilities),
+            capabilities=enforced(str(c) for c in capabilities),
             limits=replace(limits, under_ceiling=True) if ceilings.set else limits,
             expires_at=parse_time(raw.get("expires")),
             key=key,
