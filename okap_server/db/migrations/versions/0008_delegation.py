@@ -31,9 +31,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("ancestry", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("act", sa.JSON(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "delegation_allowed", sa.Boolean(), nullable=False, server_default=sa.true()
-            )
+            sa.Column("delegation_allowed", sa.Boolean(), nullable=False, server_default=sa.true())
         )
         batch_op.create_index(
             batch_op.f("ix_grant_parent_grant_id"), ["parent_grant_id"], unique=False
@@ -43,9 +41,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("authorization_request", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "delegation_allowed", sa.Boolean(), nullable=False, server_default=sa.true()
-            )
+            sa.Column("delegation_allowed", sa.Boolean(), nullable=False, server_default=sa.true())
         )
     if op.get_bind().dialect.name == "postgresql":  # SQLite does not enforce a length
         op.alter_column(
