@@ -15,8 +15,22 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.models import Grant
 from okap_server.clock import utcnow
+
+DELEGATION_CHOICES = {"allowed": True, "forbidden": False}
+
+
+def delegation_asked(value: object) -> bool:
+    """An app's ``delegation`` request parameter: ``allowed`` (the default) or
+    ``forbidden``, when the app itself wants a token no one can delegate. The person
+    decides on the consent page; an app's "forbidden" cannot be widened there."""
+    if value is None or value == "":
+        return True
+    if not isinstance(value, str) or value not in DELEGATION_CHOICES:
+        raise InvalidRequest("delegation: must be allowed or forbidden")
+    return DELEGATION_CHOICES[value]
 
 
 def _aware(value: datetime) -> datetime:

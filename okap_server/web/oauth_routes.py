@@ -159,6 +159,7 @@ def authorize(request: Request) -> Response:
                         state=checked.state,
                         code_challenge=checked.code_challenge,
                         code_challenge_method="S256",
+                        delegation_allowed=checked.delegation_allowed,
                     )
                 except OAuthError as exc:  # too many requests: the app may hear it too
                     raise redirectable(exc, checked.client.redirect_uri, checked.state) from None

@@ -14,6 +14,7 @@ from okap_server.authorization.models import Grant
 from okap_server.context import Vault
 from tests.support.delegation import ACCESS_TOKEN, TOKEN_EXCHANGE, exchange, openai_entry
 from tests.support.grants import entry, make_grant, revoke
+from tests.support.person import Person
 
 PARENT_LIMITS = {"daily_spend": 5.0, "requests_per_minute": 100}
 
@@ -168,3 +169,45 @@ def test_delegation_depth_is_capped_by_the_setting(vault: Vault, live_url: str) 
     answer = exchange(live_url, token, [openai_entry(models=["gpt-4o-mini"])])
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
     assert "depth" in answer.json()["error_description"]
+
+
+OKAP_BODY: dict[str, object] = {
+    "okap": "1.0",
+    "authorization_details": [
+        {"type": "ai_model_access", "provider": "openai", "models": ["gpt-4o-mini"]}
+    ],
+    "client": {"name": "Agents", "url": "https://agents.example"},
+}
+
+
+def _granted(live_url: str, person: Person, body: dict[str, object], **narrowing: object) -> str:
+    with httpx.Client(base_url=live_url, timeout=10) as app:
+        pending = app.post("/okap/authorize", json=body, headers={"Prefer": "wait=1"}).json()
+        page = person.open(pending["consent_url"]).text
+        person.approve(pending["consent_url"], **narrowing)
+        granted = app.get(pending["poll_url"]).json()
+    assert granted["status"] == "granted", granted
+    assert "Let this app hand narrower tokens on" in page
+    return str(granted["token"])
+
+
+def test_the_person_may_forbid_delegation_on_the_consent_page(
+    live_url: str, person: Person, openai_key: str
+) -> None:
+    allowed = _granted(live_url, person, OKAP_BODY)  # the default: allowed
+    assert exchange(live_url, allowed, [openai_entry()]).status_code == 200
+    forbidden = _granted(live_url, person, OKAP_BODY, allow_delegation=False)
+    answer = exchange(live_url, forbidden, [openai_entry()])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    assert "does not allow delegating" in answer.json()["error_description"]
+
+
+def test_an_app_may_ask_for_a_token_no_one_can_delegate(
+    live_url: str, person: Person, openai_key: str
+) -> None:
+    token = _granted(live_url, person, {**OKAP_BODY, "delegation": "forbidden"})
+    answer = exchange(live_url, token, [openai_entry()])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    with httpx.Client(base_url=live_url, timeout=10) as app:
+        bad = app.post("/okap/authorize", json={**OKAP_BODY, "delegation": "maybe"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
