@@ -109,8 +109,9 @@ class Grant(SQLModel, table=True):
     parent_grant_id: str | None = Field(
         default=None, foreign_key="grant.id", index=True, ondelete="CASCADE", max_length=40
     )
-    ancestry: list[str] | None = Field(default=None, sa_column=Column(JSON))
-    act: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # SQL NULL (not JSON null) when absent, so "delegated grants" is an indexable filter.
+    ancestry: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    act: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     # The person may forbid delegating this grant (consent page); a child inherits it.
     delegation_allowed: bool = True
 
