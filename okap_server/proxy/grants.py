@@ -150,10 +150,22 @@ class GrantEntry:
     expires_at: datetime | None
     key: ProviderKey | None
     ceilings: Ceilings = NO_CEILINGS
+    # A delegated grant's ancestors' model allow-lists (those that have one): a model must
+    # be allowed by each of them too, so narrowing a parent narrows its children at once.
+    ancestor_models: tuple[tuple[str, ...], ...] = ()
 
     def allows_model(self, model: str) -> bool:
         pattern = self._model_pattern
-        return pattern is None or pattern.match(model) is not None
+        if pattern is not None and pattern.match(model) is None:
+            return False
+        return all(p.match(model) is not None for p in self._ancestor_patterns)
+
+    @functools.cached_property
+    def _ancestor_patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(
+            re.compile("|".join(fnmatch.translate(p) for p in models))
+            for models in self.ancestor_models
+        )
 
     @functools.cached_property
     def _model_pattern(self) -> re.Pattern[str] | None:
@@ -183,11 +195,11 @@ def _ancestor_rows(session: Session, ancestry: list[str]) -> list[Grant] | None:
     return None if any(r is None for r in rows) else [r for r in rows if r is not None]
 
 
-def _ancestor_limits(
-    ancestors: list[Grant], provider: str, catalog: ProviderCatalog, defaults: DefaultLimits
-) -> tuple[tuple[str, Limits], ...] | None:
-    """Each ancestor's limits for ``provider``; None if one no longer has that provider."""
-    found: list[tuple[str, Limits]] = []
+def _ancestor_entries(
+    ancestors: list[Grant], provider: str, catalog: ProviderCatalog
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """Each ancestor's entry for ``provider``; None if one no longer has that provider."""
+    found: list[tuple[str, dict[str, Any]]] = []
     for ancestor in ancestors:
         raw = next(
             (e for e in ancestor.details if catalog.canonical(str(e.get("provider"))) == provider),
@@ -195,8 +207,8 @@ def _ancestor_limits(
         )
         if raw is None:
             return None
-        found.append((ancestor.id, Limits.from_details(raw.get("limits"), defaults)))
-    return tuple(found)
+        found.append((ancestor.id, raw))
+    return found
 
 
 def load_grant(
@@ -228,15 +240,18 @@ def load_grant(
         provider = catalog.canonical(str(raw.get("provider", "")))
         if provider is None or provider in entries:
             continue
-        above = _ancestor_limits(ancestors, provider, catalog, defaults) if ancestors else ()
-        if above is None:
+        above_entries = _ancestor_entries(ancestors, provider, catalog) if ancestors else []
+        if above_entries is None:
             continue
+        above = tuple((i, Limits.from_details(e.get("limits"), defaults)) for i, e in above_entries)
         key_id = raw.get("key_id")
         key = KeyStore.get(session, grant.account_id, key_id) if isinstance(key_id, str) else None
         if key is None and not isinstance(key_id, str):
             key = KeyStore.default_for(session, grant.account_id, provider)
         models = raw.get("models") or []
-        capabilities = raw.get("capabilities") or ["chat"]  # SPEC: absent = ["chat"]
+        capabilities = set(raw.get("capabilities") or ["chat"])  # SPEC: absent = ["chat"]
+        for _, above_entry in above_entries:  # never more than any ancestor has now
+            capabilities &= set(above_entry.get("capabilities") or ["chat"])
         ceilings = Ceilings(
             account_id=account.id,
             key_id=key.id if key is not None else None,
@@ -258,6 +273,9 @@ def load_grant(
             expires_at=parse_time(raw.get("expires")),
             key=key,
             ceilings=ceilings,
+            ancestor_models=tuple(
+                tuple(str(m) for m in e["models"]) for _, e in above_entries if e.get("models")
+            ),
         )
     return GrantView(
         id=grant.id,

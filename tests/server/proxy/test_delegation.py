@@ -176,3 +176,20 @@ def test_an_ancestor_revoked_behind_the_vaults_back_still_ends_its_children(
     revoke(vault, parent.grant_id)  # only the parent's row; its id is notified
     with pytest.raises(openai.AuthenticationError):
         _chat(live_url, child)
+
+
+def test_narrowing_a_parent_narrows_its_children_at_once(vault: Vault, live_url: str) -> None:
+    parent = make_grant(vault, entry("openai", models=["gpt-4o-mini", "gpt-4o"]))
+    child = child_token(live_url, parent.token, [openai_entry()])  # inherits both models
+    assert _chat(live_url, child, model="gpt-4o")
+    with vault.session() as session:  # as the dashboard's "Edit limits" narrows a grant
+        grant = session.get(Grant, parent.grant_id)
+        assert grant is not None
+        grant.details = [{**grant.details[0], "models": ["gpt-4o-mini"]}]
+        grant.version += 1
+        session.add(grant)
+        session.commit()
+    vault.grant_changed(parent.grant_id)
+    with pytest.raises(openai.PermissionDeniedError):
+        _chat(live_url, child, model="gpt-4o")
+    assert _chat(live_url, child, model="gpt-4o-mini")
