@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from okap_server.db.cursor import Cursor
 from okap_server.proxy.accounting.budget import SqlBudget
-from okap_server.proxy.accounting.nesting import hit_chain
+from okap_server.proxy.accounting.nesting import count_and_hold_chain
 from okap_server.proxy.accounting.periods import day_key, month_key
 from okap_server.proxy.accounting.rate import Counted, RateLimiter, RateState, SqlRateLimiter
 from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
@@ -225,10 +225,12 @@ class Admission:
         the account, so they are locked before any grant's own rows (rate windows too),
         the order every transaction takes them in (``deltas.py``)."""
         g, p, limits, now, ceilings = r.grant_id, r.provider, r.limits, r.now, r.ceilings
-        if ceilings.set or ceilings.nested:  # a delegated grant's ancestors' rows are shared
+        if ceilings.nested:  # a delegated grant: its ancestors' limits too
+            return count_and_hold_chain(self.budget, self.rate, cursor, r, amount, requests)
+        if ceilings.set:
             periods = self.budget.hold(cursor, g, p, limits, amount, now, ceilings)
             try:
-                counted = hit_chain(self.rate, cursor, r, requests)
+                counted = self.rate.hit(cursor, g, p, limits, now, requests=requests)
             except RateLimited:
                 self.budget.unhold(cursor, g, p, amount, periods)
                 raise

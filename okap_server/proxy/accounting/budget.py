@@ -100,13 +100,27 @@ class SqlBudget:
         its ceilings', all or none (BudgetExceeded, naming the limit that refused); the
         periods held against, as ``reserved_periods`` names them."""
         rows = hold_rows(grant_id, provider, limits, now, ceilings)
+        return self.hold_on(cursor, grant_id, provider, rows, amount, mixed=ceilings.set)
+
+    def hold_on(
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        rows: list[HoldRow],
+        amount: int,
+        *,
+        mixed: bool,
+    ) -> tuple[str, ...]:
+        """Hold ``amount`` on ``rows`` (``hold_rows``, or a part of them), all or none.
+        ``mixed``: some rows are not the grant entry's own (a ceiling's, an ancestor's)."""
         for row in rows:
             if amount > row.limit:
                 raise spent_out(row, amount)
         if not rows:
             return ()
         # One statement for every limited row: held only where it still fits.
-        held = _hold(cursor, grant_id, provider, rows, amount, ceilings.set or ceilings.nested)
+        held = _hold(cursor, grant_id, provider, rows, amount, mixed)
         for row in rows:
             if (row.scope, row.provider, row.period) not in held:
                 # take back the holds of the rows that had room
