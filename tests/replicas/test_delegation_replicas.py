@@ -40,20 +40,21 @@ def _tree_revocation_latency(team: Team, revoke_on: str, refuse_on: str) -> floa
         child_token(revoke_on, child, [openai_entry(models=["gpt-4o-mini"])]),
         child_token(refuse_on, parent.token, [openai_entry()]),
     ]
-    for token in tokens:
-        assert _client(refuse_on, token).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    clients = [_client(refuse_on, token) for token in tokens]
+    for client in clients:
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=HI)
     with httpx.Client(base_url=revoke_on) as app:
         assert app.post("/oauth/revoke", data={"token": parent.token}).status_code == 200
     revoked_at = time.monotonic()
-    waiting = list(tokens)
+    waiting = list(clients)
     while waiting:
         assert time.monotonic() - revoked_at < 5, "the other replica never saw it"
-        for token in list(waiting):
+        for client in list(waiting):
             try:
-                _client(refuse_on, token).chat.completions.create(model="gpt-4o-mini", messages=HI)
+                client.chat.completions.create(model="gpt-4o-mini", messages=HI)
             except openai.AuthenticationError as exc:
                 assert exc.code == "token_revoked", exc
-                waiting.remove(token)
+                waiting.remove(client)
     return time.monotonic() - revoked_at
 
 
