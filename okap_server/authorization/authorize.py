@@ -18,6 +18,7 @@ from okap_server.authorization.clients import (
     check_redirect_uri,
     may_receive_errors,
 )
+from okap_server.authorization.delegation import delegation_asked
 from okap_server.authorization.details import parse_details_json
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
@@ -59,6 +60,7 @@ class CheckedAuthorize:
     details: list[dict[str, Any]]
     state: str | None
     code_challenge: str
+    delegation_allowed: bool = True
 
 
 def client_from(
@@ -107,9 +109,10 @@ def check_authorize(
             raise InvalidAuthorizationDetails("authorization_details: is required")
         details = parse_details_json(raw, catalog, settings)
         client = client_from(params, client_id, redirect_uri)
+        delegation = delegation_asked(params.get("delegation"))
     except OAuthError as exc:
         raise redirectable(exc, redirect_uri, state) from None
-    return CheckedAuthorize(client, details, state, challenge)
+    return CheckedAuthorize(client, details, state, challenge, delegation)
 
 
 def finish_url(redirect_uri: str, issuer: str, state: str | None, **params: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.capacity import Caller
+from okap_server.authorization.delegation import delegation_asked
 from okap_server.authorization.details import loads_body, parse_details
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
@@ -36,7 +37,7 @@ from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
 OKAP_VERSION = "1.0"
-BODY_FIELDS = frozenset({"okap", "authorization_details", "client"})
+BODY_FIELDS = frozenset({"okap", "authorization_details", "client", "delegation"})
 CLIENT_FIELDS = frozenset({"name", "url", "callback"})
 EXPIRED_REASON = "The request expired before anyone approved it."
 
@@ -91,6 +92,7 @@ def start(
     if data.get("authorization_details") is None:  # as the form doors say (RFC 9396 §5)
         raise InvalidAuthorizationDetails("authorization_details: is required")
     details = parse_details(data.get("authorization_details"), catalog, settings)
+    delegation = delegation_asked(data.get("delegation"))
     handle = new_secret(32)
     request = create_request(
         session,
@@ -100,6 +102,7 @@ def start(
         details=details,
         caller=caller,
         poll_handle_hash=token_hash(handle),
+        delegation_allowed=delegation,
     )
     session.commit()
     return Started(request, handle)

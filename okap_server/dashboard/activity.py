@@ -119,6 +119,7 @@ EVENT_TEXT: dict[str, str] = {
     "grant_approved": "Access approved",
     "grant_denied": "Access denied",
     "grant_revoked": "Access revoked",
+    "grant_delegated": "Delegated a narrower token",
     "grant_limits_changed": "Limits changed",
     "token_regenerated": "Token regenerated (the old one was revoked)",
     "key_changed": "Key changed",
@@ -140,7 +141,14 @@ def _event_entry(event: SecurityEvent, names: dict[str, str]) -> Entry:
             f"({detail.get('hint', '')})".strip()
         )
     if event.kind == "grant_revoked" and detail.get("by"):
-        extra.append("by the app itself" if detail["by"] == "app" else f"by {detail['by']}")
+        by = str(detail["by"])
+        extra.append(
+            "by the app itself"
+            if by == "app"
+            else "with the grant it was delegated from"
+            if by == "cascade"
+            else f"by {by}"
+        )
     if detail.get("via"):
         extra.append(f"via {VIA_TEXT.get(str(detail['via']), detail['via'])}")
     joiner = ": " if event.kind.startswith("key_") else " "

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES
 from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
+from okap_server.dashboard.delegation import delegation_view
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.manage.app_tokens import GrantInactive, regenerate_token
@@ -76,6 +77,7 @@ def app_detail(
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
+        delegated = delegation_view(session, grant)
         daily = usage.daily_usage(session, grant.id)
         by_model = usage.usage_by_model(session, grant.id)
         recent = usage.recent_requests(session, grant.id)
@@ -84,6 +86,7 @@ def app_detail(
         "dashboard/app_detail.html",
         signed_in=signed_in,
         app=view,
+        delegation=delegated,
         spend_chart=charts.daily_chart(daily, money=True),
         requests_chart=charts.daily_chart(daily, money=False),
         by_model=by_model,

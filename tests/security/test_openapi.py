@@ -146,6 +146,7 @@ def test_form_endpoints_describe_their_fields(spec: dict[str, Any]) -> None:
     assert set(token["properties"]["grant_type"]["enum"]) == {
         "authorization_code",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     for path in ("/signin", "/device", "/setup"):  # FastAPI Form parameters
         schema = resolve(spec, found[f"POST {path}"]["requestBody"]["content"][FORM]["schema"])
