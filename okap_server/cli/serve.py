@@ -22,6 +22,8 @@ from okap_server.cli.common import (
 )
 from okap_server.cli.protocol import uvicorn_options
 from okap_server.prices.overrides import read_overrides
+from okap_server.telemetry.logs import log_config
+from okap_server.telemetry.multiprocess import prepare as prepare_metrics_directory
 
 
 def register(commands: Any) -> None:
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["open_browser"] = True
     if args.workers is not None:
         overrides["workers"] = args.workers
-    settings = settings_from_env().model_copy(update=overrides)
+    # With --workers, the directory where their metrics meet, emptied (telemetry/).
+    settings = prepare_metrics_directory(settings_from_env().model_copy(update=overrides))
     print(f"vault: {vault_label(settings)}", flush=True)
     if settings.prices_file is not None:
         read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "log_level": settings.log_level.lower(),
         "proxy_headers": False,
         "server_header": False,
+        **({"log_config": config} if (config := log_config(settings)) else {}),
         **uvicorn_options(settings),
     }
     if settings.workers > 1:

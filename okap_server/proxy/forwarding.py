@@ -4,6 +4,7 @@ and the upstream request itself (normalised URL, filtered headers, the real key)
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -179,6 +180,7 @@ async def plan_forward(
     outcome.key_id = entry.key.id  # its spend counts against the key's ceiling
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
+    waiting = time.perf_counter()
     try:
         admitted = await runtime.admissions.admit(
             grant.id,
@@ -193,6 +195,8 @@ async def plan_forward(
         if plan.reasons:  # say what made the worst case large
             exc.message = f"{exc.message} Its worst case counts {'; '.join(plan.reasons)}."
         raise
+    finally:
+        runtime.metrics.admission_waited(time.perf_counter() - waiting)
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id
