@@ -24,6 +24,7 @@ from okap_server.cli.protocol import uvicorn_options
 from okap_server.prices.overrides import read_overrides
 from okap_server.telemetry.logs import log_config
 from okap_server.telemetry.multiprocess import prepare as prepare_metrics_directory
+from okap_server.telemetry.tracing import check as check_tracing
 
 
 def register(commands: Any) -> None:
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     # With --workers, the directory where their metrics meet, emptied (telemetry/).
     settings = prepare_metrics_directory(settings_from_env().model_copy(update=overrides))
     print(f"vault: {vault_label(settings)}", flush=True)
+    check_tracing(settings)  # a bad OTEL_* setting stops start-up, in one line
     if settings.prices_file is not None:
         read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
     vault = open_vault_or_fail(settings)  # a damaged vault is named before a taken port

@@ -33,15 +33,21 @@ from okap_server import __version__
 MAX_PATH = 200
 
 
-def exporter_from_environment() -> SpanExporter | None:
-    """``OTEL_TRACES_EXPORTER``: the first named of ``otlp``, ``console`` or ``none``."""
+def exporter_name() -> str:
+    """``OTEL_TRACES_EXPORTER``: the first named, which must be ``otlp``, ``console`` or
+    ``none`` (ValueError naming it otherwise)."""
     name = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip().lower()
+    if name not in ("otlp", "console", "none"):
+        raise ValueError(f"OTEL_TRACES_EXPORTER: {name[:40]!r} is not otlp, console or none")
+    return name
+
+
+def exporter_from_environment() -> SpanExporter | None:
+    name = exporter_name()
     if name == "none":
         return None
     if name == "console":
         return ConsoleSpanExporter()
-    if name != "otlp":
-        raise ValueError(f"OTEL_TRACES_EXPORTER: {name!r} is not otlp, console or none")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()

@@ -5,11 +5,11 @@ the core gets :data:`NO_TRACE`, whose methods do nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from okap_server.settings import Settings
+from okap_server.settings import Settings, SettingsError
 
 
 class RequestSpan(Protocol):
@@ -83,6 +83,31 @@ def tracer_for(settings: Settings) -> ProxyTracer:
     else :data:`NO_TRACE`; nothing of OpenTelemetry is imported when it is off."""
     if not settings.otel:
         return NO_TRACE
+    _require_opentelemetry()
     from okap_server.telemetry.otel import OtelTracer
 
-    return OtelTracer.from_environment()
+    try:
+        return OtelTracer.from_environment()
+    except ValueError as exc:  # e.g. an unknown OTEL_TRACES_EXPORTER
+        raise SettingsError(str(exc)) from None
+
+
+def check(settings: Settings) -> None:
+    """For ``okap-server serve``, before it says it listens: SettingsError in one line if
+    tracing is on and cannot start (its packages missing, an unknown exporter)."""
+    if not settings.otel:
+        return
+    _require_opentelemetry()
+    from okap_server.telemetry.otel import exporter_name
+
+    try:
+        exporter_name()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _require_opentelemetry() -> None:
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise SettingsError(
+            "OKAP_OTEL: OpenTelemetry is not installed: pip install 'okap-vault[server,otel]'"
+        )

@@ -12,10 +12,15 @@ from sqlmodel import func, select
 from okap_server.authorization.capabilities import CAPABILITIES
 from okap_server.context import Vault
 from okap_server.proxy.models import RequestLog
-from okap_server.telemetry.metrics import STATUS_CODES, WEBHOOK_OUTCOMES
+from okap_server.telemetry.metrics import (
+    STATUS_CODES,
+    WEBHOOK_OUTCOMES,
+    VaultMetrics,
+    status_label,
+)
 from tests.server.api.conftest import mint
 from tests.server.proxy.records import wait_for_logs
-from tests.server.telemetry.conftest import Samples, scrape, scrape_until, total, value
+from tests.server.telemetry.conftest import Samples, parse, scrape, scrape_until, total, value
 from tests.support.fake_upstream import FakeUpstream, FakeUsage
 from tests.support.grants import FAKE_KEYS, entry, make_grant, revoke
 from tests.support.live import serve_app
@@ -139,3 +144,32 @@ def test_metrics_public_needs_no_token(vault: Vault) -> None:
     with serve_app(create_app(vault), vault.settings.port) as url:
         _, samples = scrape(url, None)
     assert value(samples, "okap_grants_active") == 0
+
+
+def test_the_webhook_worker_counts_deliveries_by_outcome() -> None:
+    """``VaultMetrics.webhook_delivery`` is what the webhook worker calls per attempt."""
+    metrics = VaultMetrics()
+    for outcome in ("delivered", "delivered", "failed", "exhausted", "refused"):
+        metrics.webhook_delivery(outcome)
+    with pytest.raises(ValueError, match="unknown webhook delivery outcome"):
+        metrics.webhook_delivery("https://hooks.example/secret")  # never a label
+    body, content_type = metrics.exposition(None)
+    samples = parse(body.decode())
+    name = "okap_webhook_deliveries_total"
+    assert value(samples, name, outcome="delivered") == 2
+    assert value(samples, name, outcome="failed") == 1
+    assert total(samples, name) == 5
+    assert content_type.startswith("text/plain; version=0.0.4")
+    # OpenMetrics when the scraper asks for it.
+    _, asked = metrics.exposition("application/openmetrics-text;version=1.0.0")
+    assert asked.startswith("application/openmetrics-text")
+
+
+def test_an_unlisted_status_is_counted_by_its_class() -> None:
+    assert [status_label(s) for s in (200, 429, 418, 302, 599)] == [
+        "200",
+        "429",
+        "4xx",
+        "3xx",
+        "5xx",
+    ]

@@ -4,6 +4,7 @@ OpenTelemetry imported when it is off."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -174,3 +175,24 @@ def test_a_span_per_request_and_its_upstream_call(
     for secret in (grant.token, grant.grant_id, grant.account_id, FAKE_KEYS["openai"]):
         assert secret.encode() not in raw
     assert b"okap_x" not in raw and b"Test App" not in raw
+
+
+def test_a_bad_exporter_stops_serve_in_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "OKAP_HOME": str(tmp_path / "home"),
+        "OKAP_OTEL": "true",
+        "OTEL_TRACES_EXPORTER": "zipkin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "okap_server.cli", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "okap-server: OTEL_TRACES_EXPORTER: 'zipkin' is not otlp, console or none"
+    )
+    assert "listening" not in done.stdout
