@@ -16,11 +16,15 @@ from okap_server import __version__, housekeeping
 from okap_server.api import routes as api_routes
 from okap_server.context import Vault
 from okap_server.dashboard import routes as dashboard_routes
+from okap_server.telemetry.collectors import DatabaseGauges
+from okap_server.telemetry.metrics import VaultMetrics
+from okap_server.telemetry.tracing import tracer_for
 from okap_server.web import (
     consent_routes,
     device_routes,
     error_handlers,
     health,
+    metrics_routes,
     oauth_routes,
     okap_routes,
     proxy_routes,
@@ -53,9 +57,16 @@ class VaultApp(FastAPI):
 def create_app(vault: Vault) -> FastAPI:
     """An app serving one opened vault. Start-up work that can fail is done by ``open_vault``."""
 
+    metrics = VaultMetrics(multiprocess_dir=vault.settings.prometheus_multiproc_dir)
+    metrics.registry.register(DatabaseGauges(vault.engine))
+    tracer = tracer_for(vault.settings)  # imports OpenTelemetry only when it is on
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with proxy_routes.running(app, vault), housekeeping.running(vault):
+        async with (
+            proxy_routes.running(app, vault, metrics, tracer),
+            housekeeping.running(vault),
+        ):
             yield
 
     app = VaultApp(
@@ -66,6 +77,7 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.metrics = metrics  # GET /metrics (web/metrics_routes.py)
     app.state.decisions = DecisionWatch(vault)  # where long-polls wait (web/long_poll.py)
     # Inside the security headers (its refusals are pages too), outside every route.
     app.add_middleware(BodyLimits, vault=vault)
@@ -81,6 +93,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     app.include_router(setup_routes.router)
     error_handlers.install(app)
     unavailable.install(app)

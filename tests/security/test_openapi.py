@@ -15,6 +15,7 @@ PROTOCOL = {
     "GET /.well-known/oauth-authorization-server",
     "GET /healthz",
     "GET /readyz",
+    "GET /metrics",
     "POST /oauth/par",
     "GET /oauth/authorize",
     "POST /oauth/token",
