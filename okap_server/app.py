@@ -36,6 +36,7 @@ from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.sessions import forget_session
 from okap_server.web.templating import static_dir
+from okap_server.webhooks import worker as webhook_worker
 
 
 class VaultApp(FastAPI):
@@ -55,7 +56,11 @@ def create_app(vault: Vault) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with proxy_routes.running(app, vault), housekeeping.running(vault):
+        async with (
+            proxy_routes.running(app, vault),
+            housekeeping.running(vault),
+            webhook_worker.running(vault),
+        ):
             yield
 
     app = VaultApp(

@@ -15,6 +15,7 @@ from okap_server.authorization.errors import InvalidRequest, OAuthError
 from okap_server.authorization.models import Grant
 from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.clock import utcnow
+from okap_server.webhooks import grant_events as webhook_events
 
 
 class UnsupportedTokenType(OAuthError):
@@ -46,6 +47,7 @@ def revoke_grant(
         client_id=grant.client_id,
         by=by,
     )
+    webhook_events.grant_revoked(session, grant, by=by)
     return True
 
 
