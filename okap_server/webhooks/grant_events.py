@@ -97,3 +97,21 @@ def grant_revoked(session: Session, grant: Grant, *, by: str) -> None:
             revoked_at=isoformat_z(grant.revoked_at) if grant.revoked_at else None,
         ),
     )
+
+
+def granted(session: Session, grant: Grant) -> None:
+    """``grant.approved`` for a grant made without a consent decision (a personal token
+    the person minted for themselves)."""
+    emit(
+        session,
+        "grant.approved",
+        grant.account_id,
+        grant_data(
+            grant.id,
+            grant.client_id,
+            grant.client_name,
+            _providers(grant.details),
+            flow=grant.flow,
+            access=limits_of(grant.details),
+        ),
+    )
