@@ -140,8 +140,7 @@ def delivered(engine: Engine, item: Claimed, owner: str, status: int, now: datet
                 last_status=status,
                 last_error=None,
                 delivered_at=now,
-                lease_owner=None,
-                lease_until=None,
+                lease_until=None,  # the owner stays: which worker delivered it
             )
         )
 
