@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.dashboard.formatting import timestamp
+from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.manage import webhooks as core
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
@@ -88,13 +88,11 @@ async def add_webhook(request: Request, signed_in: SignedIn = Depends(require_cs
             core.create_endpoint, vault, account_id, url, events or None, description
         )
     except core.WebhookError as exc:
-        typed = {"url": url[:2048], "description": description[:200]}
+        why, typed = str(exc), {"url": url[:2048], "description": description[:200]}
         return await run_in_threadpool(
-            lambda: _page(request, signed_in, error=str(exc), typed=typed, status_code=422)
+            lambda: _page(request, signed_in, error=why, typed=typed, status_code=422)
         )
-    return await run_in_threadpool(
-        lambda: _page(request, signed_in, created=(endpoint.id, secret))
-    )
+    return await run_in_threadpool(lambda: _page(request, signed_in, created=(endpoint.id, secret)))
 
 
 async def _act(request: Request, signed_in: SignedIn, action: Any, endpoint_id: str) -> Any:
@@ -112,8 +110,9 @@ async def test_webhook(
     try:
         sent = await _act(request, signed_in, core.send_test, endpoint_id)
     except core.WebhookError as exc:
+        why = str(exc)
         return await run_in_threadpool(
-            lambda: _page(request, signed_in, error=str(exc), status_code=409)
+            lambda: _page(request, signed_in, error=why, status_code=409)
         )
     return done("/webhooks", "webhook_test") if sent else not_found(request, "endpoint")
 

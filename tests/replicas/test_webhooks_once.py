@@ -31,9 +31,7 @@ ENDPOINTS = 4
 GRANTS = 10
 
 
-def test_two_replicas_deliver_each_event_once(
-    tmp_path: Path, fake_upstream: FakeUpstream
-) -> None:
+def test_two_replicas_deliver_each_event_once(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
     master_key = encode_master_key(generate_master_key())
     with fresh_postgres_url() as url, running_receiver() as receiver:
         settings = Settings(

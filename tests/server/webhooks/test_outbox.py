@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from okap_server.context import Vault
+from tests.server.api.conftest import problem_of
 from tests.server.api.test_flows import add_key, chat, personal_token, sdk
 from tests.server.authorization.conftest import details_json
-from tests.server.api.conftest import problem_of
 from tests.server.webhooks.conftest import register
 from tests.support.person import Person
 from tests.support.webhook_receiver import Receiver
@@ -138,7 +138,9 @@ def test_endpoints_are_listed_without_secrets_and_removed(
 ) -> None:
     endpoint = register(api, receiver.url, ["grant.revoked"])
     listed = api.get("/webhooks").json()["data"]
-    assert [e["id"] for e in listed] == [endpoint["id"]] and listed[0]["events"] == ["grant.revoked"]
+    assert [e["id"] for e in listed] == [endpoint["id"]] and listed[0]["events"] == [
+        "grant.revoked"
+    ]
     assert endpoint["secret"] not in api.get("/webhooks").text
     bad = api.post("/webhooks", json={"url": receiver.url, "events": ["grant.exploded"]})
     assert bad.status_code == 422 and "grant.exploded" in problem_of(bad)["detail"]

@@ -118,9 +118,7 @@ def test_approval_thresholds_and_revocation_arrive_signed_and_once(
         assert "key_id" not in json.loads(text)["data"].get("access", {}).get("openai", {})
 
 
-def test_a_wrong_secret_fails_verification(
-    api: httpx.Client, receiver: Receiver
-) -> None:
+def test_a_wrong_secret_fails_verification(api: httpx.Client, receiver: Receiver) -> None:
     from standardwebhooks.webhooks import WebhookVerificationError
 
     endpoint = register(api, receiver.url)
