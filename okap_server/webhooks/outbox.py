@@ -190,3 +190,17 @@ def disable(conn: Connection, endpoint_id: str, now: datetime, reason: str) -> N
         .where(DELIVERY.c.endpoint_id == endpoint_id, DELIVERY.c.status == "pending")
         .values(status="failed", last_error="endpoint disabled", lease_owner=None, lease_until=None)
     )
+
+
+def purge(engine: Engine, now: datetime, keep: timedelta) -> int:
+    """Forget deliveries that ended (delivered or given up) more than ``keep`` ago, and the
+    events nothing waits for any more; how many events. A once-only event's marker goes
+    with it after ``keep``: by then its period, or its grant, has long ended."""
+    cutoff = now - keep
+    with engine.begin() as conn:
+        conn.execute(
+            DELIVERY.delete().where(DELIVERY.c.status != "pending", DELIVERY.c.created_at < cutoff)
+        )
+        waiting = select(DELIVERY.c.event_id).where(DELIVERY.c.event_id == EVENT.c.id)
+        result = conn.execute(EVENT.delete().where(EVENT.c.created_at < cutoff, ~exists(waiting)))
+        return int(result.rowcount or 0)

@@ -27,6 +27,8 @@ from okap_server.webhooks.url_guard import UrlPolicy
 
 log = logging.getLogger("okap.webhooks")
 BATCH = 32
+# How long the delivery log keeps an event that ended (delivered or given up).
+KEEP = timedelta(days=30)
 
 
 class Worker:
@@ -79,6 +81,12 @@ class Worker:
         if gave_up:
             log.warning("webhook endpoint %s disabled after repeated failures", item.endpoint_id)
 
+    def tidy(self) -> None:
+        """Now and then: the week-ahead expiry notices, and the outbox's old rows."""
+        now = utcnow()
+        note_expiring(self.vault.engine, now)
+        outbox.purge(self.vault.engine, now, KEEP)
+
     async def run(self) -> None:
         interval = self.vault.settings.webhook_poll_seconds
         expiring_every = self.vault.settings.housekeeping_seconds
@@ -89,7 +97,7 @@ class Worker:
                 busy = 0
                 try:
                     if loop.time() >= next_expiring:
-                        await asyncio.to_thread(note_expiring, self.vault.engine, utcnow())
+                        await asyncio.to_thread(self.tidy)
                         next_expiring = loop.time() + expiring_every
                     busy = await self.round(client)
                 except SQLAlchemyError as exc:  # the database is away: try again later

@@ -94,3 +94,27 @@ def test_a_signing_secret_survives_a_master_key_rotation(vault: Vault, settings:
     finally:
         reopened.dispose()
     assert endpoint.id == row.id
+
+
+def test_old_finished_events_are_purged_and_waiting_ones_kept(vault: Vault) -> None:
+    from okap_server.clock import utcnow
+    from okap_server.webhooks.events import emit
+    from okap_server.webhooks.models import WebhookDelivery, WebhookEvent
+    from okap_server.webhooks.outbox import purge
+
+    owner = ensure_account(vault, "pat")
+    create_endpoint(vault, owner, "https://127.0.0.1/h", None)
+    old = utcnow() - timedelta(days=40)
+    with vault.session() as session:
+        done = emit(session, "grant.revoked", owner, {"grant_id": "g1"}, now=old)
+        waiting = emit(session, "grant.revoked", owner, {"grant_id": "g2"}, now=old)
+        fresh = emit(session, "grant.revoked", owner, {"grant_id": "g3"})
+        session.commit()
+        for row in session.exec(select(WebhookDelivery)).all():
+            row.status = "pending" if row.event_id == waiting else "delivered"
+            session.add(row)
+        session.commit()
+    assert purge(vault.engine, utcnow(), timedelta(days=30)) == 1
+    with vault.session() as session:
+        left = {e.id for e in session.exec(select(WebhookEvent)).all()}
+    assert left == {waiting, fresh} and done not in left
