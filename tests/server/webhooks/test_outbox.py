@@ -6,7 +6,6 @@ endpoint disabled, and the API says why; a URL that would reach inside is refuse
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import pytest
@@ -14,24 +13,10 @@ import pytest
 from okap_server.context import Vault
 from tests.server.api.conftest import problem_of
 from tests.server.api.test_flows import add_key, chat, personal_token, sdk
-from tests.server.authorization.conftest import details_json
+from tests.server.authorization.test_device import start
 from tests.server.webhooks.conftest import register
 from tests.support.person import Person
 from tests.support.webhook_receiver import Receiver
-
-
-def device_request(live_url: str) -> dict[str, Any]:
-    with httpx.Client(base_url=live_url) as app:
-        started = app.post(
-            "/oauth/device_authorization",
-            data={
-                "client_id": "okap-cli",
-                "client_name": "okap CLI",
-                "authorization_details": details_json(),
-            },
-        )
-    assert started.status_code == 200, started.text
-    return dict(started.json())
 
 
 def test_a_receiver_down_then_up_gets_every_event_in_order(
@@ -69,8 +54,8 @@ def test_consent_events_and_a_slow_receiver_slows_nothing(
     endpoint = register(api, receiver.url)
     receiver.delay = 1.5  # each delivery takes 1.5 s to answer
     started = time.monotonic()
-    first = device_request(live_url)
-    second = device_request(live_url)
+    with httpx.Client(base_url=live_url) as app:
+        first, second = start(app), start(app)
     with Person(live_url, *owner) as person:
         person.approve_device(first["user_code"])
         person.deny_device(second["user_code"])
