@@ -47,17 +47,37 @@ class Worker:
         )
         self.timeout = settings.webhook_timeout_seconds
         self.lease = timedelta(seconds=self.timeout * 3 + 30)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
 
     async def round(self, client: httpx.AsyncClient) -> int:
-        """Claim and send one batch; how many were attempted."""
+        """Claim what is due, as many as there is room in flight for, and start sending
+        each on its own: a slow receiver holds its own endpoint's queue, not the others'.
+        How many were claimed."""
+        room = BATCH - len(self._in_flight)
+        if room <= 0:
+            return 0
         engine = self.vault.engine
         claimed = await asyncio.to_thread(
-            outbox.claim, engine, self.owner, utcnow(), self.lease, BATCH
+            outbox.claim, engine, self.owner, utcnow(), self.lease, room
         )
-        await asyncio.gather(*(self._deliver(client, item) for item in claimed))
+        for item in claimed:
+            task = asyncio.create_task(self._deliver(client, item))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
         return len(claimed)
 
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()  # that endpoint's next event may be due now
+
     async def _deliver(self, client: httpx.AsyncClient, item: outbox.Claimed) -> None:
+        try:
+            await self._attempt(client, item)
+        except SQLAlchemyError as exc:  # its lease runs out and it is tried again
+            log.warning("webhook delivery not recorded: %s", type(exc).__name__)
+
+    async def _attempt(self, client: httpx.AsyncClient, item: outbox.Claimed) -> None:
         engine = self.vault.engine
         secret = open_secret(self.vault.keyring, item)
         attempt = await send(
@@ -93,17 +113,21 @@ class Worker:
         next_expiring = 0.0
         loop = asyncio.get_running_loop()
         async with httpx.AsyncClient(headers={"accept": "*/*"}) as client:
-            while True:
-                busy = 0
-                try:
-                    if loop.time() >= next_expiring:
-                        await asyncio.to_thread(self.tidy)
-                        next_expiring = loop.time() + expiring_every
-                    busy = await self.round(client)
-                except SQLAlchemyError as exc:  # the database is away: try again later
-                    log.warning("webhook delivery skipped: %s", type(exc).__name__)
-                if not busy:
-                    await asyncio.sleep(interval)
+            try:
+                while True:
+                    self._wake.clear()
+                    try:
+                        if loop.time() >= next_expiring:
+                            await asyncio.to_thread(self.tidy)
+                            next_expiring = loop.time() + expiring_every
+                        await self.round(client)
+                    except SQLAlchemyError as exc:  # the database is away: try again later
+                        log.warning("webhook delivery skipped: %s", type(exc).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), interval)
+            finally:
+                for task in list(self._in_flight):
+                    task.cancel()
 
 
 @contextlib.asynccontextmanager

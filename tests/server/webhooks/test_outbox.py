@@ -132,3 +132,18 @@ def test_endpoints_are_listed_without_secrets_and_removed(
     assert api.delete(f"/webhooks/{endpoint['id']}").status_code == 204
     assert api.delete(f"/webhooks/{endpoint['id']}").status_code == 404
     assert api.get("/webhooks").json()["data"] == []
+
+
+def test_a_redirect_is_never_followed(api: httpx.Client, receiver: Receiver) -> None:
+    endpoint = register(api, receiver.url)
+    receiver.status = 307
+    assert api.post(f"/webhooks/{endpoint['id']}/test").status_code == 202
+    deadline = time.monotonic() + 10
+    while True:
+        [entry] = api.get(f"/webhooks/{endpoint['id']}/deliveries").json()["data"]
+        if entry["attempts"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert entry["last_status"] == 307
+    assert entry["last_error"] == "answered a redirect (never followed)"
+    assert receiver.hits >= 1 and receiver.accepted() == []
