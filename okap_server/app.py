@@ -40,6 +40,7 @@ from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.sessions import forget_session
 from okap_server.web.templating import static_dir
+from okap_server.webhooks import worker as webhook_worker
 
 
 class VaultApp(FastAPI):
@@ -66,6 +67,7 @@ def create_app(vault: Vault) -> FastAPI:
         async with (
             proxy_routes.running(app, vault, metrics, tracer),
             housekeeping.running(vault),
+            webhook_worker.running(vault, metrics.webhook_delivery),
         ):
             yield
 

@@ -175,6 +175,18 @@ class Settings(BaseSettings):
     proxy_audit_flush_seconds: float = Field(default=0.25, gt=0, le=60)
     proxy_sweep_seconds: float = Field(default=60.0, gt=0)
     housekeeping_seconds: float = Field(default=60.0, gt=0)
+    # Webhooks (issue 21, README "Webhooks"): the delivery worker's poll, each attempt's
+    # bound, and the retry schedule (exponential with jitter, about a day in all, then the
+    # endpoint is disabled). http to loopback is allowed by default (a personal vault's
+    # receiver is often on the same machine); private and link-local targets are not.
+    webhooks_enabled: bool = True
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=4 * 3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=15, ge=1, le=100)
+    webhook_allow_loopback: bool = True
+    webhook_allow_private: bool = False
     proxy_reservation_seconds: int = Field(default=1800, ge=60)
     default_max_output_tokens: int = Field(default=4096, ge=1)
     # The hold's input bound for a request that names input held elsewhere (a previous

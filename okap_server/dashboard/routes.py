@@ -12,6 +12,7 @@ from okap_server.dashboard import (
     keys_routes,
     pending_routes,
     settings_routes,
+    webhooks_routes,
 )
 
 router = APIRouter()
@@ -23,5 +24,6 @@ for module in (
     settings_routes,
     ceilings_routes,
     admin_routes,
+    webhooks_routes,
 ):
     router.include_router(module.router)
