@@ -7,13 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.accounts.models import Account
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound, Unauthorized
 from okap_server.api.schemas import AccountCreate, AccountPatch
 from okap_server.dashboard import admin
+from okap_server.manage.management_tokens import Principal
 from okap_server.web.sessions import client_ip, vault_of
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -71,6 +71,4 @@ def patch_account(
             raise NotFound("no such account") from None
         except admin.AdminError as exc:
             raise Conflict(str(exc)) from None
-    for grant_id in revoked:
-        vault.grant_changed(grant_id)
     return {"id": account_id[:40], "disabled": body.disabled, "revoked_grants": revoked}

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from okap_server.audit.events import record_event
 from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
 from okap_server.clock import utcnow
-from okap_server.proxy.accounting.ceilings import (
+from okap_server.grants.ceilings import (
     CeilingError,
     ceiling_report,
     set_account_ceilings,

@@ -1,10 +1,10 @@
 """Team vaults: an admin adds accounts, disables or re-enables them, and resets passwords.
 
 A disabled account cannot sign in, its browsers are signed out, its connected apps are
-revoked (through the authorization server's ``revoke_grant``), and what it claimed or
+revoked (``grants.lifecycle.revoke``), and what it claimed or
 approved but no app collected yet is withdrawn (``requests.withdraw_for_account``), so
 nothing keeps spending on its keys and no token is minted from its approvals later. The
-proxy also refuses any grant of a disabled account (``proxy.grants.load_grant``), which
+proxy also refuses any grant of a disabled account (``grants.view.load_grant``), which
 covers a token collected in the instant of disabling. Re-enabling lets the person sign in
 again; apps must ask again.
 """
@@ -20,11 +20,11 @@ from okap_server.accounts.models import Account, WebSession
 from okap_server.accounts.passwords import hash_password
 from okap_server.accounts.service import AccountError, create_account
 from okap_server.audit.events import record_event
-from okap_server.authorization.models import Grant
 from okap_server.authorization.requests import withdraw_for_account
-from okap_server.authorization.revocation import revoke_grant
 from okap_server.clock import utcnow
 from okap_server.dashboard import formatting as fmt
+from okap_server.grants import lifecycle
+from okap_server.grants.models import Grant
 from okap_server.vault.models import ProviderKey
 
 
@@ -100,8 +100,8 @@ def _active_admins(session: Session) -> int:
 def set_disabled(
     session: Session, admin: Account, account_id: str, disabled: bool, ip: str | None
 ) -> list[str]:
-    """Disable (sign out, revoke its apps) or re-enable; returns the revoked grant ids,
-    for the caller to pass to ``Vault.grant_changed`` after this commit."""
+    """Disable (sign out, revoke its apps) or re-enable; returns the revoked grant ids
+    (every replica hears of them at this commit, ``grants.lifecycle``)."""
     account = session.get(Account, account_id[:40])
     if account is None:
         raise LookupError(account_id)
@@ -118,7 +118,7 @@ def set_disabled(
             select(Grant).where(Grant.account_id == account.id, col(Grant.revoked_at).is_(None))
         ).all()
         for grant in grants:
-            if revoke_grant(session, grant, by="admin", account_id=account.id, ip=ip):
+            if lifecycle.revoke(session, grant, by="admin", account_id=account.id, ip=ip):
                 revoked.append(grant.id)
         withdraw_for_account(session, account.id)
         record_event(session, "account_disabled", account_id=account.id, ip=ip, by=admin.username)

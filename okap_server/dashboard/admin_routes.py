@@ -81,7 +81,7 @@ async def _act(
             return action(session, me, form)
 
     try:
-        result = await run_in_threadpool(run)
+        await run_in_threadpool(run)
     except LookupError:
         return not_found(request, "account")
     except admin.AdminError as exc:
@@ -92,9 +92,6 @@ async def _act(
             typed_username=form.get("username", ""),
             status_code=422,
         )
-    if isinstance(result, list):  # revoked grant ids
-        for grant_id in result:
-            vault.grant_changed(grant_id)
     return done("/admin", notice)
 
 

@@ -3,6 +3,7 @@ Revoke and Edit limits. Framework-free; every lookup is scoped by account id."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,12 +15,13 @@ from okap_server.audit.events import record_event
 from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.details import check_limit
 from okap_server.authorization.errors import InvalidAuthorizationDetails
-from okap_server.authorization.models import Grant
-from okap_server.authorization.revocation import revoke_grant
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.usage import grant_ceilings, usage_report
+from okap_server.grants import lifecycle
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import grant_ceilings, usage_report
 
 
 class LimitsError(Exception):
@@ -146,7 +148,7 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
     for index, entry in enumerate(grant.details):
         provider = str(entry.get("provider", ""))
         row = vault.providers.get(provider)
-        raw = entry.get("limits") or {}
+        raw: Mapping[str, Any] = entry.get("limits") or {}
         uses_defaults = not raw  # stored with no limits object: the proxy applies defaults
         effective = defaults if uses_defaults else raw
         models = entry.get("models") or []
@@ -208,15 +210,14 @@ def list_apps(
 
 
 def revoke(vault: Vault, account_id: str, grant_id: str, ip: str | None) -> Grant | None:
-    """Revoke one of this account's grants through the authorization server's function,
-    then tell the proxy's cache. None if the grant is not this account's."""
+    """Revoke one of this account's grants (``grants.lifecycle``: the proxy's caches hear
+    of it at the commit). None if the grant is not this account's."""
     with vault.session() as session:
         grant = own_grant(session, account_id, grant_id)
         if grant is None:
             return None
-        if revoke_grant(session, grant, by="person", account_id=account_id, ip=ip):
+        if lifecycle.revoke(session, grant, by="person", account_id=account_id, ip=ip):
             session.commit()
-            vault.grant_changed(grant.id)
         return grant
 
 
@@ -254,7 +255,7 @@ def edit_limits(
             return None
         if grant.revoked_at is not None:
             raise LimitsError("This app's access was revoked; there is nothing to edit.")
-        details = [dict(entry) for entry in grant.details]
+        details: list[dict[str, Any]] = [dict(entry) for entry in grant.details]
         changes: dict[str, Any] = {}
         for index, entry in enumerate(details):
             new = parse_limits_form(form, f"p{index}")
@@ -264,9 +265,8 @@ def edit_limits(
             entry["limits"] = new
         if not changes:
             return grant
-        grant.details = details
-        grant.version += 1
-        session.add(grant)
+        grant.details = stored(details)
+        lifecycle.changed(session, grant)
         record_event(
             session,
             "grant_limits_changed",
@@ -277,5 +277,4 @@ def edit_limits(
             changes=changes,
         )
         session.commit()
-    vault.grant_changed(grant.id)
     return grant

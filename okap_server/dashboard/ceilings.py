@@ -1,7 +1,7 @@
 """The dashboard's spend ceilings: the account's (Settings) and each key's (Keys).
 
 The page logic only: validation and reporting are the proxy's own
-(``proxy/accounting/ceilings.py``), so the dashboard, the CLI and ``/okap/usage`` agree.
+(``grants/ceilings.py``), so the dashboard, the CLI and ``/okap/usage`` agree.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from okap_server.audit.events import record_event
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.accounting.ceilings import (
+from okap_server.grants import lifecycle
+from okap_server.grants.ceilings import (
     ACCOUNT_PERIODS,
     ceiling_report,
     grant_ids_of,
@@ -60,10 +61,11 @@ def key_views(session: Session, account_id: str) -> dict[str, CeilingView]:
     return {key_id: _view(shown["month"], "this month") for key_id, shown in report.items()}
 
 
-def _reach_grants(vault: Vault, session: Session, account_id: str) -> None:
-    """Every cached grant of the account sees the change on its next request."""
+def _reach_grants(session: Session, account_id: str) -> None:
+    """Every cached grant of the account sees the change on its next request after this
+    session commits (``grants.lifecycle``)."""
     for grant_id in grant_ids_of(session, account_id):
-        vault.grant_changed(grant_id)
+        lifecycle.notify_after_commit(session, grant_id)
 
 
 def save_account(vault: Vault, account_id: str, form: dict[str, str], ip: str | None) -> None:
@@ -76,8 +78,8 @@ def save_account(vault: Vault, account_id: str, form: dict[str, str], ip: str | 
         record_event(
             session, "spend_ceiling_changed", account_id=account_id, ip=ip, via="dashboard", **given
         )
+        _reach_grants(session, account_id)
         session.commit()
-        _reach_grants(vault, session, account_id)
 
 
 def save_key(
@@ -98,6 +100,6 @@ def save_key(
             monthly=monthly,
             via="dashboard",
         )
+        _reach_grants(session, account_id)
         session.commit()
-        _reach_grants(vault, session, account_id)
     return True

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from okap_server.dashboard import ceilings, keys_routes, settings_routes
 from okap_server.dashboard.web import done, form_of, not_found
-from okap_server.proxy.accounting.ceilings import ACCOUNT_PERIODS, CeilingError
+from okap_server.grants.ceilings import ACCOUNT_PERIODS, CeilingError
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.sessions import SignedIn, client_ip, vault_of

@@ -12,11 +12,12 @@ import httpx
 from sqlmodel import Session, col, select
 
 from okap_server.audit.events import record_event
-from okap_server.authorization.models import Grant
+from okap_server.catalog import ProviderRow
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.providers.catalog import ProviderRow
+from okap_server.grants import lifecycle
+from okap_server.grants.models import Grant
 from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyInfo, KeyStoreError
 from okap_server.vault.models import ProviderKey
@@ -162,9 +163,9 @@ def remove_key(vault: Vault, account_id: str, key_id: str, ip: str | None) -> Ke
             hint=info.hint,
             grants=[g.id for g in affected],
         )
+        for grant in affected:  # their cached views hold the removed key
+            lifecycle.notify_after_commit(session, grant.id)
         session.commit()
-    for grant in affected:
-        vault.grant_changed(grant.id)
     return info
 
 

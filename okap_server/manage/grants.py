@@ -7,6 +7,7 @@ make a grant narrower (SPEC.md "Narrowing"), never widen it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,13 +18,15 @@ from okap_server.audit.events import record_event
 from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.grants import grant_expiry
-from okap_server.authorization.models import Grant
 from okap_server.authorization.narrowing import Narrowing, NarrowingError, narrow_entry
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard.apps import own_grant
+from okap_server.grants import lifecycle
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import usage_report
 from okap_server.manage.paging import aware, decode_cursor, encode_cursor, stamp
-from okap_server.proxy.usage import usage_report
 from okap_server.settings import DefaultLimits
 
 # No default fills a limit the grant has none of: a PATCH starts from the grant as it is.
@@ -109,7 +112,7 @@ def detail(vault: Vault, session: Session, grant: Grant) -> dict[str, Any]:
     }
 
 
-def _current(entry: dict[str, Any], defaults: DefaultLimits) -> dict[str, Any]:
+def _current(entry: Mapping[str, Any], defaults: DefaultLimits) -> dict[str, Any]:
     """The entry with the limits the proxy enforces today (stored, else the defaults)."""
     stored = entry.get("limits") or {}
     limits = {n: stored.get(n) for n in LIMIT_NAMES} if stored else effective_limits({}, defaults)
@@ -158,10 +161,9 @@ def narrow_grant(
             details.append(after)
         if not recorded:
             return grant
-        grant.details = details
+        grant.details = stored(details)
         grant.expires_at = grant_expiry(details)
-        grant.version += 1
-        session.add(grant)
+        lifecycle.changed(session, grant)
         record_event(
             session,
             "grant_limits_changed",
@@ -173,5 +175,4 @@ def narrow_grant(
             via="api",
         )
         session.commit()
-    vault.grant_changed(grant.id)
     return grant

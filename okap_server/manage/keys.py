@@ -12,6 +12,8 @@ from sqlmodel import Session, select
 from okap_server.audit.events import record_event
 from okap_server.context import Vault
 from okap_server.dashboard.keys import dependents, remove_key
+from okap_server.grants import lifecycle
+from okap_server.grants.details import stored
 from okap_server.vault.keys import KeyInfo, KeyStoreError, info, key_hint, validate_secret
 from okap_server.vault.keys import associated_data as key_associated_data
 from okap_server.vault.models import ProviderKey
@@ -93,13 +95,12 @@ def update_key(
                 hint=key.hint,
                 changed=changed,
             )
+        if "secret" in changed:  # cached views hold the old secret
+            for grant in dependents(session, account_id, key.id):
+                lifecycle.notify_after_commit(session, grant.id)
         session.commit()
-        affected = [g.id for g in dependents(session, account_id, key.id)]
         session.refresh(key)
         shown = info(key)
-    if "secret" in changed:
-        for grant_id in affected:
-            vault.grant_changed(grant_id)
     return shown
 
 
@@ -123,13 +124,10 @@ def remove_key_safely(
             if target.provider != key.provider:
                 raise KeyStoreError(f"move_to: not a {key.provider} key")
             for grant in affected:
-                grant.details = [
-                    {**e, "key_id": target.id} if e.get("provider") == key.provider else dict(e)
+                grant.details = stored(
+                    {**e, "key_id": target.id} if e.get("provider") == key.provider else e
                     for e in grant.details
-                ]
-                grant.version += 1
-                session.add(grant)
+                )
+                lifecycle.changed(session, grant)
             session.commit()
-            for grant in affected:
-                vault.grant_changed(grant.id)
     return remove_key(vault, account_id, key_id, ip)

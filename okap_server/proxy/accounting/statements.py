@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from okap_server.db.cursor import Sql
-from okap_server.proxy.models import RateCounter, Reservation, SpendCounter
+from okap_server.grants.counters import RateCounter, SpendCounter
+from okap_server.proxy.models import Reservation
 
 RATE_TABLE: Any = RateCounter.__table__  # type: ignore[attr-defined]
 SPEND_TABLE: Any = SpendCounter.__table__  # type: ignore[attr-defined]
