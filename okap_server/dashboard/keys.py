@@ -1,29 +1,19 @@
-"""Provider keys on the dashboard: add, list by hint, make default, remove with a warning
-naming the grants that depend on the key, and test one with a cheap upstream call.
+"""Provider keys as the dashboard lists them: by hint, with the apps that depend on each.
 
-The secret goes into the key store and never comes back: pages show the hint only.
+Adding, making default, removing and testing a key are use cases (``manage/keys.py``,
+``manage/key_check.py``) the API calls too. The secret never comes back: pages show the hint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from okap_server.audit.events import record_event
-from okap_server.catalog import ProviderRow
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.grants import lifecycle
-from okap_server.grants.models import Grant
-from okap_server.vault.key_shapes import misfiled, with_article
-from okap_server.vault.keys import KeyInfo, KeyStoreError
-from okap_server.vault.models import ProviderKey
-
-# The cheapest call that proves a key works: list the provider's models.
-MODELS_PATH = {"openai": "/models", "anthropic": "/v1/models", "google": "/v1beta/models"}
+from okap_server.manage.keys import dependents
 
 
 @dataclass(frozen=True)
@@ -37,38 +27,6 @@ class KeyView:
     added: str
     last_used: str
     used_by: list[str]
-
-
-@dataclass(frozen=True)
-class TestResult:
-    ok: bool
-    message: str
-
-
-def dependents(session: Session, account_id: str, key_id: str) -> list[Grant]:
-    """Active grants of this account backed by this key (by id, or by default)."""
-    key = session.get(ProviderKey, key_id)
-    grants = session.exec(
-        select(Grant).where(
-            Grant.account_id == account_id,
-            col(Grant.revoked_at).is_(None),
-            col(Grant.expires_at) > utcnow(),
-        )
-    ).all()
-    found = []
-    for grant in grants:
-        for entry in grant.details:
-            backing = entry.get("key_id")
-            by_default = (
-                backing is None
-                and key is not None
-                and key.is_default
-                and entry.get("provider") == key.provider
-            )
-            if backing == key_id or by_default:
-                found.append(grant)
-                break
-    return found
 
 
 def list_keys(vault: Vault, session: Session, account_id: str) -> list[KeyView]:
@@ -90,153 +48,3 @@ def list_keys(vault: Vault, session: Session, account_id: str) -> list[KeyView]:
             )
         )
     return views
-
-
-class LooksMisfiled(KeyStoreError):
-    """The key's prefix belongs to another provider than the one chosen."""
-
-
-def add_key(
-    vault: Vault,
-    account_id: str,
-    *,
-    provider: str,
-    label: str,
-    secret: str,
-    make_default: bool,
-    ip: str | None,
-    misfiled_ok: bool = False,
-) -> KeyInfo:
-    """Encrypt and store; raises KeyStoreError with a message safe to show, and
-    LooksMisfiled for a key that looks like another provider's (unless ``misfiled_ok``)."""
-    canonical = vault.providers.canonical(provider)
-    if canonical is None:
-        raise KeyStoreError("choose a provider from the list")
-    suspicion = None if misfiled_ok else misfiled(canonical, secret)
-    if suspicion is not None:
-        owner, prefix = suspicion
-        row, chosen = vault.providers.get(owner), vault.providers.get(canonical)
-        looks = with_article(row.name if row else owner)
-        picked = with_article(chosen.name if chosen else canonical)
-        raise LooksMisfiled(
-            f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
-            "Choose the right provider, or tick the box below and paste it again if it is one"
-        )
-    with vault.session() as session:
-        info = vault.keys.add(
-            session,
-            account_id=account_id,
-            provider=canonical,
-            label=label,
-            secret=secret,
-            make_default=make_default,
-        )
-        record_event(
-            session,
-            "key_added",
-            account_id=account_id,
-            ip=ip,
-            key_id=info.id,
-            provider=canonical,
-            label=info.label,
-            hint=info.hint,
-        )
-        session.commit()
-    return info
-
-
-def remove_key(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
-    """Remove one of this account's keys; None if it is not this account's."""
-    with vault.session() as session:
-        if vault.keys.get(session, account_id, key_id) is None:
-            return None
-        affected = dependents(session, account_id, key_id)
-        info = vault.keys.remove(session, account_id, key_id)
-        record_event(
-            session,
-            "key_removed",
-            account_id=account_id,
-            ip=ip,
-            key_id=info.id,
-            provider=info.provider,
-            label=info.label,
-            hint=info.hint,
-            grants=[g.id for g in affected],
-        )
-        for grant in affected:  # their cached views hold the removed key
-            lifecycle.notify_after_commit(session, grant.id)
-        session.commit()
-    return info
-
-
-def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
-    with vault.session() as session:
-        key = vault.keys.get(session, account_id, key_id)
-        if key is None:
-            return None
-        vault.keys.set_default(session, account_id, key_id)
-        record_event(
-            session,
-            "key_default_changed",
-            account_id=account_id,
-            ip=ip,
-            key_id=key.id,
-            provider=key.provider,
-            label=key.label,
-        )
-        session.commit()
-        return vault.keys.list(session, account_id, key.provider)[0]
-
-
-def _auth_headers(row: ProviderRow, secret: str) -> dict[str, str]:
-    if row.auth_style == "x-api-key":
-        return {"x-api-key": secret, "anthropic-version": "2023-06-01"}
-    if row.auth_style == "x-goog-api-key":
-        return {"x-goog-api-key": secret}
-    if row.auth_style == "none":
-        return {}
-    return {"authorization": f"Bearer {secret}"}
-
-
-def _describe(status: int) -> str:
-    if status in (401, 403):
-        return f"the provider refused this key (HTTP {status}). Check it or replace it."
-    if status == 429:
-        return "the provider says this key is rate limited or out of credit (HTTP 429)."
-    return f"the provider answered HTTP {status}."
-
-
-async def check_key(vault: Vault, account_id: str, key_id: str) -> TestResult | None:
-    """List the provider's models with the key, through the configured upstream.
-
-    None if the key is not this account's. The key and the provider's body never reach the
-    result: only the status and a count of models."""
-    with vault.session() as session:
-        key = vault.keys.get(session, account_id, key_id)
-        if key is None:
-            return None
-        secret = vault.keys.reveal(key)
-        row = vault.providers.get(key.provider)
-    if row is None:
-        return TestResult(False, f"{key.provider} is no longer a configured provider.")
-    url = row.upstream.rstrip("/") + MODELS_PATH.get(row.family, "/models")
-    try:
-        async with httpx.AsyncClient(
-            transport=vault.proxy_transport,
-            timeout=vault.settings.key_test_timeout_seconds,
-            follow_redirects=False,
-        ) as client:
-            response = await client.get(url, headers=_auth_headers(row, secret))
-    except httpx.HTTPError as exc:
-        return TestResult(False, f"Could not reach {row.name} ({type(exc).__name__}).")
-    finally:
-        del secret
-    if response.status_code != 200:
-        return TestResult(False, f"{key.label}: {_describe(response.status_code)}")
-    try:
-        body = response.json()
-        listed = body.get("data") or body.get("models") or []
-        models = f"{len(listed)} model{'s' if len(listed) != 1 else ''} available"
-    except (ValueError, AttributeError):
-        models = "the provider answered"
-    return TestResult(True, f"{key.label} works: {row.name} answered, {models}.")

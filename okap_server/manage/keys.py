@@ -1,22 +1,50 @@
-"""Provider key changes the dashboard's ``dashboard.keys`` does not do yet: rename, replace
-the secret, and remove while moving the grants that depend on the key to another.
+"""Provider keys: add (refusing a key that looks like another provider's), rename, replace
+the secret, make default, and remove, refusing while grants depend on the key unless they
+are moved to another key first. The dashboard and the management API both call these.
 
-Add, list, make default, remove and test are the dashboard's own functions, called by the
-API too. The secret goes into the key store and never comes back: answers show the hint.
+The secret goes into the key store and never comes back: answers show the hint.
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from okap_server.audit.events import record_event
+from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.dashboard.keys import dependents, remove_key
 from okap_server.grants import lifecycle
 from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyInfo, KeyStoreError, info, key_hint, validate_secret
 from okap_server.vault.keys import associated_data as key_associated_data
 from okap_server.vault.models import ProviderKey
+
+
+def dependents(session: Session, account_id: str, key_id: str) -> list[Grant]:
+    """Active grants of this account backed by this key (by id, or by default)."""
+    key = session.get(ProviderKey, key_id)
+    grants = session.exec(
+        select(Grant).where(
+            Grant.account_id == account_id,
+            col(Grant.revoked_at).is_(None),
+            col(Grant.expires_at) > utcnow(),
+        )
+    ).all()
+    found = []
+    for grant in grants:
+        for entry in grant.details:
+            backing = entry.get("key_id")
+            by_default = (
+                backing is None
+                and key is not None
+                and key.is_default
+                and entry.get("provider") == key.provider
+            )
+            if backing == key_id or by_default:
+                found.append(grant)
+                break
+    return found
 
 
 class KeyInUse(Exception):
@@ -131,3 +159,99 @@ def remove_key_safely(
                 lifecycle.changed(session, grant)
             session.commit()
     return remove_key(vault, account_id, key_id, ip)
+
+
+class LooksMisfiled(KeyStoreError):
+    """The key's prefix belongs to another provider than the one chosen."""
+
+
+def add_key(
+    vault: Vault,
+    account_id: str,
+    *,
+    provider: str,
+    label: str,
+    secret: str,
+    make_default: bool,
+    ip: str | None,
+    misfiled_ok: bool = False,
+) -> KeyInfo:
+    """Encrypt and store; raises KeyStoreError with a message safe to show, and
+    LooksMisfiled for a key that looks like another provider's (unless ``misfiled_ok``)."""
+    canonical = vault.providers.canonical(provider)
+    if canonical is None:
+        raise KeyStoreError("choose a provider from the list")
+    suspicion = None if misfiled_ok else misfiled(canonical, secret)
+    if suspicion is not None:
+        owner, prefix = suspicion
+        row, chosen = vault.providers.get(owner), vault.providers.get(canonical)
+        looks = with_article(row.name if row else owner)
+        picked = with_article(chosen.name if chosen else canonical)
+        raise LooksMisfiled(
+            f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
+            "Choose the right provider, or tick the box below and paste it again if it is one"
+        )
+    with vault.session() as session:
+        info = vault.keys.add(
+            session,
+            account_id=account_id,
+            provider=canonical,
+            label=label,
+            secret=secret,
+            make_default=make_default,
+        )
+        record_event(
+            session,
+            "key_added",
+            account_id=account_id,
+            ip=ip,
+            key_id=info.id,
+            provider=canonical,
+            label=info.label,
+            hint=info.hint,
+        )
+        session.commit()
+    return info
+
+
+def remove_key(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
+    """Remove one of this account's keys; None if it is not this account's."""
+    with vault.session() as session:
+        if vault.keys.get(session, account_id, key_id) is None:
+            return None
+        affected = dependents(session, account_id, key_id)
+        info = vault.keys.remove(session, account_id, key_id)
+        record_event(
+            session,
+            "key_removed",
+            account_id=account_id,
+            ip=ip,
+            key_id=info.id,
+            provider=info.provider,
+            label=info.label,
+            hint=info.hint,
+            grants=[g.id for g in affected],
+        )
+        for grant in affected:  # their cached views hold the removed key
+            lifecycle.notify_after_commit(session, grant.id)
+        session.commit()
+    return info
+
+
+def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
+    with vault.session() as session:
+        key = vault.keys.get(session, account_id, key_id)
+        if key is None:
+            return None
+        vault.keys.set_default(session, account_id, key_id)
+        record_event(
+            session,
+            "key_default_changed",
+            account_id=account_id,
+            ip=ip,
+            key_id=key.id,
+            provider=key.provider,
+            label=key.label,
+        )
+        session.commit()
+        return vault.keys.list(session, account_id, key.provider)[0]
