@@ -18,8 +18,8 @@ from okap_server.api.problems import (
 )
 from okap_server.api.schemas import GrantPatch
 from okap_server.authorization.narrowing import NarrowingError
-from okap_server.dashboard.apps import own_grant, revoke
 from okap_server.manage import grants as core
+from okap_server.manage.grants import own_grant, revoke
 from okap_server.manage.management_tokens import Principal
 from okap_server.manage.paging import DEFAULT_PAGE, MAX_PAGE, BadCursor, aware
 from okap_server.web.sessions import client_ip, vault_of

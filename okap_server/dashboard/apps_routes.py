@@ -12,6 +12,7 @@ from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.manage import grants
 from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
@@ -70,7 +71,7 @@ def app_detail(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -103,7 +104,7 @@ def _limits_page(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -144,9 +145,14 @@ async def edit_limits_submit(
     vault = vault_of(request)
     try:
         grant = await run_in_threadpool(
-            apps.edit_limits, vault, signed_in.account.id, grant_id, form, client_ip(request)
+            grants.edit_limits,
+            vault,
+            signed_in.account.id,
+            grant_id,
+            lambda index: apps.parse_limits_form(form, f"p{index}"),
+            client_ip(request),
         )
-    except apps.LimitsError as exc:
+    except grants.LimitsError as exc:
         return _limits_page(
             request, signed_in, grant_id, error=str(exc), typed=form, status_code=422
         )
@@ -163,7 +169,7 @@ def revoke_page(
     question first; the form on this page does it."""
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -184,7 +190,7 @@ async def revoke(
 ) -> Response:
     vault = vault_of(request)
     grant = await run_in_threadpool(
-        apps.revoke, vault, signed_in.account.id, grant_id, client_ip(request)
+        grants.revoke, vault, signed_in.account.id, grant_id, client_ip(request)
     )
     if grant is None:
         return not_found(request, "app")
