@@ -25,9 +25,9 @@ from bench.bodies import BODIES
 from bench.loop import run
 from bench.okap_target import seed
 from bench.report import components_table
-from okap_server.authorization.tokens import token_hash
 from okap_server.clock import utcnow
 from okap_server.context import open_vault
+from okap_server.grants.tokens import token_hash
 from okap_server.proxy.forwarding import build_upstream_request
 from okap_server.proxy.messages import ProxyRequest, parse_body
 from okap_server.proxy.recorder import Outcome, write_batch

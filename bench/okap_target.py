@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from okap_server.accounts.service import create_account
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.clock import new_id, utcnow
 from okap_server.context import Vault, open_vault
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
 from okap_server.settings import load_settings
 
 BENCH_KEY = "sk-bench-real-key-0123456789abcdef"

@@ -16,6 +16,7 @@ from okap_server import __version__, housekeeping
 from okap_server.api import routes as api_routes
 from okap_server.context import Vault
 from okap_server.dashboard import routes as dashboard_routes
+from okap_server.deliveries import worker as webhook_worker
 from okap_server.telemetry.collectors import DatabaseGauges
 from okap_server.telemetry.metrics import VaultMetrics
 from okap_server.telemetry.tracing import tracer_for
@@ -40,7 +41,6 @@ from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.sessions import forget_session
 from okap_server.web.templating import static_dir
-from okap_server.webhooks import worker as webhook_worker
 
 
 class VaultApp(FastAPI):

@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from okap_server.catalog import ProviderCatalog
 from okap_server.db.engine import make_engine, with_session_timeouts, without_session_timeouts
 from okap_server.db.migrate import upgrade
+from okap_server.grants import lifecycle
 from okap_server.prices import Prices
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 from okap_server.vault.crypto import KeyRing
 from okap_server.vault.keys import KeyStore
@@ -51,7 +52,9 @@ class Vault:
             listener(grant_id)
 
     def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+        """A session whose commits tell ``grant_listeners`` of the grants they changed
+        (``grants.lifecycle``)."""
+        return lifecycle.bind(Session(self.engine, expire_on_commit=False), self.grant_changed)
 
     def dispose(self) -> None:
         self.engine.dispose()

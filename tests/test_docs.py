@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import AliasChoices
 
+from okap_server.catalog import BUILTIN_PROVIDERS
 from okap_server.cli import build_parser
-from okap_server.proxy.providers.catalog import BUILTIN_PROVIDERS
 from okap_server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,13 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert TESTS in ci
     assert "set -euo pipefail" in ci and "apt-get install -y" in ci and "chromium" in ci
-    for check in ("ruff check .", "ruff format --check .", "mypy okap_server okap_client"):
+    checks = (
+        "ruff check .",
+        "ruff format --check .",
+        "mypy okap_server okap_client",
+        "lint-imports",
+    )
+    for check in checks:
         assert check in ci
 
 

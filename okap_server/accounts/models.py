@@ -47,7 +47,7 @@ class ManagementToken(SQLModel, table=True):
     """An ``okapm_`` token for the /api/v1 management API, acting as its account only.
 
     Only the SHA-256 of the token is stored (``token_hash``); ``scopes`` is the list of
-    scope names it carries (least privilege: see ``accounts/management_tokens.py``).
+    scope names it carries (least privilege: see ``manage/management_tokens.py``).
     """
 
     __tablename__ = "management_token"

@@ -7,19 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.accounts.models import Account
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound, Unauthorized
 from okap_server.api.schemas import AccountCreate, AccountPatch
-from okap_server.dashboard import admin
+from okap_server.manage import accounts
+from okap_server.manage.management_tokens import Principal
 from okap_server.web.sessions import client_ip, vault_of
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
 
-def _shown(view: admin.AccountView) -> dict[str, Any]:
+def _shown(view: accounts.AccountSummary) -> dict[str, Any]:
     return {
         "id": view.id,
         "username": view.username,
@@ -33,7 +33,7 @@ def _shown(view: admin.AccountView) -> dict[str, Any]:
 @router.get("", **op("admin"))
 def list_accounts(request: Request, who: Principal = Depends(require("admin"))) -> dict[str, Any]:
     with vault_of(request).session() as session:
-        return {"data": [_shown(v) for v in admin.accounts(session, who.account_id)], "next": None}
+        return {"data": [_shown(v) for v in accounts.account_rows(session)], "next": None}
 
 
 @router.post("", status_code=201, **op("admin", body=True))
@@ -45,10 +45,10 @@ def add_account(
         if me is None:
             raise Unauthorized("the token's account is gone")
         try:
-            account = admin.add(
+            account = accounts.add(
                 session, me, body.username, body.password, body.admin, client_ip(request)
             )
-        except admin.AdminError as exc:
+        except accounts.AdminError as exc:
             raise Invalid(str(exc)) from None
         return {"id": account.id, "username": account.username, "admin": account.is_admin}
 
@@ -66,11 +66,11 @@ def patch_account(
         if me is None:
             raise Unauthorized("the token's account is gone")
         try:
-            revoked = admin.set_disabled(session, me, account_id, body.disabled, client_ip(request))
+            revoked = accounts.set_disabled(
+                session, me, account_id, body.disabled, client_ip(request)
+            )
         except LookupError:
             raise NotFound("no such account") from None
-        except admin.AdminError as exc:
+        except accounts.AdminError as exc:
             raise Conflict(str(exc)) from None
-    for grant_id in revoked:
-        vault.grant_changed(grant_id)
     return {"id": account_id[:40], "disabled": body.disabled, "revoked_grants": revoked}

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from okap_server.accounts.management_tokens import Principal, authenticate
 from okap_server.api.problems import MissingScope, RateLimited, TokenInQuery, Unauthorized
+from okap_server.manage.management_tokens import Principal, authenticate
 from okap_server.proxy.redaction import CREDENTIAL_NAMES, query_params
 from okap_server.web.rate_limit import RateLimiter
 from okap_server.web.sessions import vault_of

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import (
@@ -22,9 +21,10 @@ from okap_server.api.problems import (
 from okap_server.api.schemas import GrantPatch
 from okap_server.authorization.grants import token_response
 from okap_server.authorization.narrowing import NarrowingError
-from okap_server.dashboard.apps import own_grant, revoke
 from okap_server.manage import grants as core
 from okap_server.manage.app_tokens import GrantInactive, regenerate_token
+from okap_server.manage.grants import own_grant, revoke
+from okap_server.manage.management_tokens import Principal
 from okap_server.manage.paging import DEFAULT_PAGE, MAX_PAGE, BadCursor, aware
 from okap_server.web.sessions import client_ip, vault_of
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound
 from okap_server.api.schemas import KeyCreate, KeyPatch
-from okap_server.dashboard.keys import add_key, check_key
-from okap_server.manage.keys import KeyInUse, remove_key, update_key
+from okap_server.manage.key_check import check_key
+from okap_server.manage.keys import KeyInUse, add_key, remove_key, update_key
+from okap_server.manage.management_tokens import Principal
 from okap_server.manage.paging import stamp
 from okap_server.vault.keys import KeyInfo, KeyStoreError
 from okap_server.web.sessions import client_ip, vault_of

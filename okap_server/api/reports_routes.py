@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import BadRequest, NotFound
-from okap_server.dashboard.apps import own_grant
 from okap_server.manage import reports
+from okap_server.manage.grants import own_grant
+from okap_server.manage.management_tokens import Principal
 from okap_server.manage.paging import DEFAULT_PAGE, MAX_PAGE, BadCursor, aware
 from okap_server.web.sessions import vault_of
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import Invalid
 from okap_server.api.schemas import TokenCreate
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.authorization.grants import token_response
+from okap_server.manage.management_tokens import Principal
 from okap_server.manage.personal import mint_personal
 from okap_server.web.sessions import client_ip, vault_of
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from okap_server.accounts.management_tokens import Principal
 from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound
 from okap_server.api.schemas import WebhookCreate
 from okap_server.manage import webhooks as core
+from okap_server.manage.management_tokens import Principal
 from okap_server.web.sessions import vault_of
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])

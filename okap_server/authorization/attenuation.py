@@ -24,14 +24,15 @@ Pure functions: no session, no clock but the ``now`` passed in.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from okap_server.authorization.capabilities import COUNT_LIMITS, SPEND_LIMITS, enforced
 from okap_server.authorization.details import parse_details, parse_time
 from okap_server.authorization.errors import InvalidAuthorizationDetails
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import isoformat_z
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.capabilities import COUNT_LIMITS, SPEND_LIMITS, enforced
 from okap_server.settings import DefaultLimits, Settings
 
 LIMIT_NAMES = SPEND_LIMITS + COUNT_LIMITS
@@ -74,7 +75,7 @@ def model_within(child: str, parents: list[str]) -> bool:
     return False
 
 
-def _inherit(item: Any, parent: dict[str, Any], defaults: DefaultLimits, until: str) -> Any:
+def _inherit(item: Any, parent: Mapping[str, Any], defaults: DefaultLimits, until: str) -> Any:
     """The child's entry with what it left out taken from its parent's entry (``until``:
     the parent grant's expiry, for an entry stored without its own)."""
     if not isinstance(item, dict):
@@ -93,7 +94,7 @@ def _inherit(item: Any, parent: dict[str, Any], defaults: DefaultLimits, until: 
 
 def attenuate(
     raw: Any,
-    parent_details: list[dict[str, Any]],
+    parent_details: Sequence[Mapping[str, Any]],
     parent_expires_at: datetime,
     catalog: ProviderCatalog,
     settings: Settings,
@@ -134,7 +135,7 @@ def attenuate(
 def _check_entry(
     where: str,
     child: dict[str, Any],
-    parent: dict[str, Any],
+    parent: Mapping[str, Any],
     parent_expires_at: datetime,
     settings: Settings,
 ) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from okap_server.authorization.errors import (
     UnsupportedResponseType,
 )
 from okap_server.authorization.requests import MAX_CLIENT_NAME, ClientInfo
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
 MAX_STATE = 1024

@@ -6,9 +6,9 @@ from sqlmodel import Session, select
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.errors import InvalidToken
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.clock import utcnow
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import looks_like_token, token_hash
 
 
 def bearer_value(authorization: str | None) -> str | None:

@@ -9,7 +9,6 @@ code is a replay: it is refused and the grant issued from the code is revoked
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -19,11 +18,12 @@ from okap_server.audit.events import record_event
 from okap_server.authorization import pkce
 from okap_server.authorization.errors import InvalidGrant
 from okap_server.authorization.grants import approver_is_active, issue_grant
-from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
 from okap_server.authorization.requests import status_of
-from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
-from okap_server.webhooks import grant_events as webhook_events
+from okap_server.grants import lifecycle
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_secret, token_hash
 
 
 def issue_code(session: Session, request: AuthorizationRequest, ttl_seconds: int) -> str:
@@ -44,15 +44,10 @@ def issue_code(session: Session, request: AuthorizationRequest, ttl_seconds: int
     return code
 
 
-def _revoke_after_replay(
-    session: Session, row: AuthorizationCode, on_revoked: Callable[[str], None]
-) -> InvalidGrant:
+def _revoke_after_replay(session: Session, row: AuthorizationCode) -> InvalidGrant:
     grant = session.get(Grant, row.grant_id) if row.grant_id else None
-    if grant is not None and grant.revoked_at is None:
-        grant.revoked_at = utcnow()
-        grant.version += 1
-        session.add(grant)
-        webhook_events.grant_revoked(session, grant, by="code_replayed")
+    if grant is not None:
+        lifecycle.mark_revoked(session, grant, by="code_replayed")
     record_event(
         session,
         "code_replayed",
@@ -61,8 +56,6 @@ def _revoke_after_replay(
         client_id=row.client_id,
     )
     session.commit()
-    if grant is not None:
-        on_revoked(grant.id)
     return InvalidGrant("the authorization code was already used; its token is now revoked")
 
 
@@ -73,14 +66,13 @@ def redeem(
     client_id: str,
     redirect_uri: str | None,
     verifier: str | None,
-    on_revoked: Callable[[str], None],
 ) -> tuple[Grant, str]:
     """Exchange a code for a new grant and its token; every failure is ``invalid_grant``."""
     row = session.get(AuthorizationCode, token_hash(code))
     if row is None:
         raise InvalidGrant("unknown authorization code")
     if row.used_at is not None:
-        raise _revoke_after_replay(session, row, on_revoked)
+        raise _revoke_after_replay(session, row)
     if row.expires_at <= utcnow():
         raise InvalidGrant("the authorization code has expired")
     if row.client_id != client_id:
@@ -99,7 +91,7 @@ def redeem(
     if getattr(won, "rowcount", 0) != 1:
         session.rollback()
         session.refresh(row)
-        raise _revoke_after_replay(session, row, on_revoked)
+        raise _revoke_after_replay(session, row)
     request = session.get(AuthorizationRequest, row.request_id)
     if (
         request is None

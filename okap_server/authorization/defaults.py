@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.capabilities import LIMIT_NAMES
+from okap_server.grants.capabilities import LIMIT_NAMES
 from okap_server.settings import DefaultLimits, Settings
 
 DEFAULT_LIMITS_KEY = "default_limits"

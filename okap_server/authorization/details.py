@@ -14,11 +14,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from okap_server.authorization.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
 from okap_server.authorization.display_text import hidden_problem
 from okap_server.authorization.errors import InvalidAuthorizationDetails, InvalidRequest
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import isoformat_z
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
+from okap_server.grants.details import MAX_SPEND_USD
 from okap_server.settings import Settings
 
 DETAILS_TYPE = "ai_model_access"
@@ -26,7 +27,6 @@ MAX_DETAILS_BYTES = 16 * 1024
 MAX_ENTRIES = 16
 MAX_MODELS = 64
 MAX_REASON = 500
-MAX_SPEND_USD = 1_000_000.0
 MAX_COUNT = 100_000_000
 DEFAULT_CAPABILITIES = ("chat",)
 ENTRY_FIELDS = frozenset(

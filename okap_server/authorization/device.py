@@ -31,11 +31,12 @@ from okap_server.authorization.errors import (
     SlowDown,
 )
 from okap_server.authorization.grants import deliver
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import create_request, status_of
-from okap_server.authorization.tokens import new_secret, token_hash
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import utcnow
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_secret, token_hash
 from okap_server.settings import Settings
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"

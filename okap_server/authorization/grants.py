@@ -8,6 +8,7 @@ and only while the approval is fresh and the account that approved it is not dis
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,21 +18,23 @@ from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.details import parse_time
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.reuse import reusable, rotate
-from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.clock import isoformat_z, utcnow
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
 
 HIDDEN_FIELDS = frozenset({"key_id"})
 
 
-def grant_expiry(details: list[dict[str, Any]]) -> datetime:
+def grant_expiry(details: Sequence[Mapping[str, Any]]) -> datetime:
     """A token lives while any of its entries does; each entry also carries its own expiry."""
     times = [parse_time(d["expires"]) for d in details]
     return max(t for t in times if t is not None)
 
 
-def public_details(details: list[dict[str, Any]], public_url: str) -> list[dict[str, Any]]:
+def public_details(details: Sequence[Mapping[str, Any]], public_url: str) -> list[dict[str, Any]]:
     """Granted entries as an app sees them: no key_id, plus base_url (RFC 9396 §7)."""
     shown = []
     for entry in details:
@@ -66,7 +69,7 @@ def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant,
         client_url=request.client_url,
         redirect_host=urlsplit(request.redirect_uri).hostname if request.redirect_uri else None,
         flow=request.flow,
-        details=request.granted_details,
+        details=stored(request.granted_details),
         expires_at=grant_expiry(request.granted_details),
         delegation_allowed=request.delegation_allowed,
     )

@@ -14,12 +14,12 @@ from sqlmodel import Session
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.bearer import active_grant, find_grant, is_active
-from okap_server.authorization.delegation import chain_is_live, delegation_view
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import public_details
-from okap_server.authorization.models import Grant
-from okap_server.proxy.providers.catalog import ProviderCatalog
-from okap_server.proxy.usage import grant_ceilings, usage_report
+from okap_server.catalog import ProviderCatalog
+from okap_server.grants.models import Grant
+from okap_server.grants.tree import chain_is_live, delegation_view
+from okap_server.grants.usage import grant_ceilings, usage_report
 from okap_server.settings import Settings
 
 

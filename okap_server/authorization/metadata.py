@@ -7,7 +7,7 @@ from typing import Any
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from okap_server.authorization.token_exchange import TOKEN_EXCHANGE
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
 OKAP_VERSIONS = ["1.0"]

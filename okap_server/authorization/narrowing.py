@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from okap_server.authorization.capabilities import SPEND_LIMITS
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import MODEL_PATTERN, check_limit, parse_time
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.clock import isoformat_z, utcnow
+from okap_server.grants.capabilities import SPEND_LIMITS
 from okap_server.settings import DefaultLimits
 
 

@@ -31,9 +31,9 @@ from okap_server.authorization.requests import (
     create_request,
     status_of,
 )
-from okap_server.authorization.tokens import new_secret, token_hash
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import isoformat_z, utcnow
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.tokens import new_secret, token_hash
 from okap_server.settings import Settings
 
 OKAP_VERSION = "1.0"

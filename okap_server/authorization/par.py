@@ -19,9 +19,9 @@ from okap_server.authorization.capacity import Caller
 from okap_server.authorization.errors import InvalidRequest, InvalidRequestUri
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import create_request
-from okap_server.authorization.tokens import new_secret, token_hash
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import utcnow
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.tokens import new_secret, token_hash
 from okap_server.settings import Settings
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from okap_server.authorization.capabilities import in_reference_words
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.details import loads_body, parse_details
 from okap_server.authorization.errors import InvalidRequest
@@ -21,8 +20,9 @@ from okap_server.authorization.grants import deliver, public_details
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.okap_binding import EXPIRED_REASON, OKAP_VERSION, parse_client
 from okap_server.authorization.requests import create_request, status_of
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import isoformat_z
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.capabilities import in_reference_words
 from okap_server.settings import Settings
 
 FLAT_FIELDS = frozenset(

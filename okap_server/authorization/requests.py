@@ -17,6 +17,7 @@ decide. An approval must be collected within ``Settings.approval_ttl_seconds``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -242,7 +243,7 @@ def decide(
     *,
     approve: bool,
     collect_seconds: int,
-    granted_details: list[dict[str, Any]] | None = None,
+    granted_details: Sequence[Mapping[str, Any]] | None = None,
     reason: str | None = None,
     ip: str | None = None,
     reuse_grant_id: str | None = None,
@@ -263,7 +264,9 @@ def decide(
     values: dict[str, Any] = {
         "status": "approved" if approve else "denied",
         "decided_at": now,
-        "granted_details": granted_details if approve else None,
+        "granted_details": [dict(d) for d in granted_details]
+        if approve and granted_details is not None
+        else None,
         "deny_reason": None if approve else (reason or "The person denied the request."),
     }
     if approve:

@@ -20,9 +20,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from okap_server.authorization.models import AuthorizationRequest, Grant
-from okap_server.authorization.tokens import new_access_token, token_hash
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.clock import utcnow
+from okap_server.grants import lifecycle
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
 
 
 def _same_entry(granted: Mapping[str, Any], asked: Mapping[str, Any]) -> bool:
@@ -89,6 +91,5 @@ def rotate(session: Session, grant: Grant) -> str:
     """Give ``grant`` a new token (returned; only its hash is stored). The caller commits."""
     token = new_access_token()
     grant.token_hash = token_hash(token)
-    grant.version += 1
-    session.add(grant)
+    lifecycle.changed(session, grant)  # the old token's cached view goes at the commit
     return token

@@ -18,15 +18,16 @@ from okap_server.accounts.models import Account
 from okap_server.audit.events import record_event
 from okap_server.authorization.attenuation import attenuate
 from okap_server.authorization.bearer import find_grant, is_active
-from okap_server.authorization.delegation import chain_is_live
 from okap_server.authorization.details import loads_strict
 from okap_server.authorization.display_text import hidden_problem
 from okap_server.authorization.errors import InvalidGrant, InvalidRequest
 from okap_server.authorization.grants import grant_expiry, public_details
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import new_access_token, token_hash
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import utcnow
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
+from okap_server.grants.tree import chain_is_live
 from okap_server.settings import Settings
 from okap_server.webhooks.events import emit_token_delegated
 
@@ -101,7 +102,7 @@ def exchange(
         client_url=parent.client_url,
         redirect_host=parent.redirect_host,
         flow="exchange",
-        details=details,
+        details=stored(details),
         expires_at=min(grant_expiry(details), parent.expires_at),
         parent_grant_id=parent.id,
         ancestry=[*(parent.ancestry or []), parent.id],

@@ -12,16 +12,16 @@ from typing import Any
 
 from sqlmodel import select
 
-from okap_server.accounts.management_tokens import (
+from okap_server.accounts.models import Account
+from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
+from okap_server.clock import isoformat_z
+from okap_server.manage.management_tokens import (
     SCOPES,
     ManagementTokenError,
     create_token,
     list_tokens,
     revoke_token,
 )
-from okap_server.accounts.models import Account
-from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
-from okap_server.clock import isoformat_z
 
 
 def register(commands: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from okap_server.cli.common import CliError, open_vault_or_fail, settings_from_env
 from okap_server.cli.secret_input import read_secret
-from okap_server.vault.backup import BackupError, collect, open_backup, restore, seal_backup
+from okap_server.manage.backup import BackupError, collect, open_backup, restore, seal_backup
 
 
 def register(commands: Any) -> None:

@@ -12,15 +12,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from okap_server.audit.events import record_event
 from okap_server.cli.common import CliError, account_by_name, open_vault_or_fail, settings_from_env
 from okap_server.clock import utcnow
-from okap_server.proxy.accounting.ceilings import (
+from okap_server.grants.ceilings import (
     CeilingError,
     ceiling_report,
-    set_account_ceilings,
-    set_key_ceiling,
 )
+from okap_server.manage import ceilings
 from okap_server.vault.models import ProviderKey
 
 CLEAR = "none"
@@ -90,12 +88,9 @@ def set_account(args: argparse.Namespace) -> int:
         with vault.session() as session:
             account = account_by_name(session, args.user)
             try:
-                set_account_ceilings(session, account, **given)
+                ceilings.set_account(session, account, given, ip=None, via="cli")
             except CeilingError as exc:
                 raise CliError(f"{exc}; nothing was changed") from None
-            record_event(
-                session, "spend_ceiling_changed", account_id=account.id, via="cli", **given
-            )
             session.commit()
         shown = ", ".join(f"{p} {'none' if v is None else '$' + v}" for p, v in given.items())
         print(f"ceilings of {account.username}: {shown}")
@@ -115,17 +110,9 @@ def set_key(args: argparse.Namespace) -> int:
                 )
             monthly = _usd(args.monthly)
             try:
-                set_key_ceiling(session, key, monthly)
+                ceilings.set_key(session, key, monthly, ip=None, via="cli")
             except CeilingError as exc:
                 raise CliError(f"{exc}; nothing was changed") from None
-            record_event(
-                session,
-                "spend_ceiling_changed",
-                account_id=key.account_id,
-                key_id=key.id,
-                monthly=monthly,
-                via="cli",
-            )
             session.commit()
         shown = "none" if monthly is None else f"${monthly} a month"
         print(f"{key.provider} key {key.label!r} ({key.hint}): ceiling {shown}")

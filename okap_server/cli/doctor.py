@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.models import Grant
+from okap_server.catalog import ProviderCatalog, ProviderRow
 from okap_server.cli.common import (
     POINT_AT_A_VAULT,
     database_label,
@@ -35,9 +35,9 @@ from okap_server.cli.doctor_server import check_server
 from okap_server.cli.prices import describe_unpriced, load_prices
 from okap_server.db.engine import sqlite_path
 from okap_server.db.migrate import current_revision, head_revision
+from okap_server.grants.models import Grant
 from okap_server.prices import PriceFileError
 from okap_server.prices.unpriced import unpriced_in_live_grants
-from okap_server.proxy.providers.catalog import ProviderCatalog, ProviderRow
 from okap_server.settings import Settings
 from okap_server.vault.crypto import DecryptionError, KeyRing
 from okap_server.vault.keys import KeyStore

@@ -28,8 +28,8 @@ from okap_server.cli.common import (
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
 from okap_server.context import Vault
-from okap_server.dashboard.keys import LooksMisfiled
 from okap_server.manage import keys as manage_keys
+from okap_server.manage.keys import LooksMisfiled
 from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyStore, KeyStoreError
 from okap_server.vault.models import ProviderKey

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from okap_server.catalog import ProviderCatalog
 from okap_server.cli.common import CliError, engine_or_fail, settings_from_env
 from okap_server.prices import Prices
 from okap_server.prices.snapshot import RefreshError, forget, refresh
 from okap_server.prices.unpriced import UnpricedModel, unpriced_in_live_grants
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
 

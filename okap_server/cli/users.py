@@ -23,7 +23,7 @@ from okap_server.cli.common import (
 )
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
-from okap_server.proxy.accounting.ceilings import delete_counters
+from okap_server.grants.ceilings import delete_counters
 from okap_server.vault.models import ProviderKey
 
 

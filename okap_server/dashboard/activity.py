@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import Grant
 from okap_server.clock import utcnow
 from okap_server.dashboard import formatting as fmt
+from okap_server.grants.models import Grant
 from okap_server.proxy.models import RequestLog
 
 PERIODS: dict[str, tuple[str, timedelta | None]] = {

@@ -1,35 +1,17 @@
-"""Team vaults: an admin adds accounts, disables or re-enables them, and resets passwords.
+"""Team vaults as the admin page shows them: every account with its role, keys and apps.
 
-A disabled account cannot sign in, its browsers are signed out, its connected apps are
-revoked (through the authorization server's ``revoke_grant``), and what it claimed or
-approved but no app collected yet is withdrawn (``requests.withdraw_for_account``), so
-nothing keeps spending on its keys and no token is minted from its approvals later. The
-proxy also refuses any grant of a disabled account (``proxy.grants.load_grant``), which
-covers a token collected in the instant of disabling. Re-enabling lets the person sign in
-again; apps must ask again.
+Adding, disabling, re-enabling and resetting a password are ``manage/accounts.py``'s, which
+the management API calls too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
-from okap_server.accounts.models import Account, WebSession
-from okap_server.accounts.passwords import hash_password
-from okap_server.accounts.service import AccountError, create_account
-from okap_server.audit.events import record_event
-from okap_server.authorization.models import Grant
-from okap_server.authorization.requests import withdraw_for_account
-from okap_server.authorization.revocation import revoke_grant
-from okap_server.clock import utcnow
 from okap_server.dashboard import formatting as fmt
-from okap_server.vault.models import ProviderKey
-
-
-class AdminError(Exception):
-    """Refused; the message is safe to show."""
+from okap_server.manage.accounts import account_rows
 
 
 @dataclass(frozen=True)
@@ -45,17 +27,7 @@ class AccountView:
     is_me: bool
 
 
-def _counts(session: Session, model: type[ProviderKey] | type[Grant]) -> dict[str, int]:
-    query = select(model.account_id, func.count()).group_by(col(model.account_id))
-    if model is Grant:
-        query = query.where(col(Grant.revoked_at).is_(None), col(Grant.expires_at) > utcnow())
-    return {account_id: int(n) for account_id, n in session.exec(query).all()}
-
-
 def accounts(session: Session, me: str) -> list[AccountView]:
-    keys = _counts(session, ProviderKey)
-    apps = _counts(session, Grant)
-    rows = session.exec(select(Account).order_by(col(Account.created_at))).all()
     return [
         AccountView(
             id=a.id,
@@ -63,90 +35,10 @@ def accounts(session: Session, me: str) -> list[AccountView]:
             role=("admin" if a.is_admin else "member") + (", disabled" if a.disabled else ""),
             is_admin=a.is_admin,
             disabled=a.disabled,
-            keys=keys.get(a.id, 0),
-            apps=apps.get(a.id, 0),
+            keys=a.keys,
+            apps=a.apps,
             created=fmt.timestamp(a.created_at),
             is_me=a.id == me,
         )
-        for a in rows
+        for a in account_rows(session)
     ]
-
-
-def add(
-    session: Session, admin: Account, username: str, password: str, make_admin: bool, ip: str | None
-) -> Account:
-    try:
-        account = create_account(session, username.strip(), password, is_admin=make_admin)
-    except AccountError as exc:
-        session.rollback()
-        raise AdminError(str(exc).capitalize() + ".") from None
-    record_event(
-        session,
-        "account_created",
-        account_id=account.id,
-        ip=ip,
-        via="dashboard",
-        by=admin.username,
-    )
-    session.commit()
-    return account
-
-
-def _active_admins(session: Session) -> int:
-    query = select(func.count()).select_from(Account).where(col(Account.is_admin))
-    return int(session.exec(query.where(col(Account.disabled).is_(False))).one())
-
-
-def set_disabled(
-    session: Session, admin: Account, account_id: str, disabled: bool, ip: str | None
-) -> list[str]:
-    """Disable (sign out, revoke its apps) or re-enable; returns the revoked grant ids,
-    for the caller to pass to ``Vault.grant_changed`` after this commit."""
-    account = session.get(Account, account_id[:40])
-    if account is None:
-        raise LookupError(account_id)
-    if account.id == admin.id:
-        raise AdminError("You cannot disable your own account.")
-    if disabled and account.is_admin and not account.disabled and _active_admins(session) <= 1:
-        raise AdminError("This is the last admin; make another admin first.")
-    account.disabled = disabled
-    session.add(account)
-    revoked: list[str] = []
-    if disabled:
-        session.exec(delete(WebSession).where(col(WebSession.account_id) == account.id))
-        grants = session.exec(
-            select(Grant).where(Grant.account_id == account.id, col(Grant.revoked_at).is_(None))
-        ).all()
-        for grant in grants:
-            if revoke_grant(session, grant, by="admin", account_id=account.id, ip=ip):
-                revoked.append(grant.id)
-        withdraw_for_account(session, account.id)
-        record_event(session, "account_disabled", account_id=account.id, ip=ip, by=admin.username)
-    else:
-        record_event(session, "account_enabled", account_id=account.id, ip=ip, by=admin.username)
-    session.commit()
-    return revoked
-
-
-def reset_password(
-    session: Session, admin: Account, account_id: str, password: str, ip: str | None
-) -> Account:
-    account = session.get(Account, account_id[:40])
-    if account is None:
-        raise LookupError(account_id)
-    try:
-        account.password_hash = hash_password(password)
-    except ValueError as exc:
-        raise AdminError(f"New password: {exc}.") from None
-    session.add(account)
-    session.exec(delete(WebSession).where(col(WebSession.account_id) == account.id))
-    record_event(
-        session,
-        "password_changed",
-        account_id=account.id,
-        ip=ip,
-        via="admin reset",
-        by=admin.username,
-    )
-    session.commit()
-    return account

@@ -13,6 +13,7 @@ from okap_server.accounts.models import Account
 from okap_server.accounts.passwords import MIN_PASSWORD_LENGTH
 from okap_server.dashboard import admin
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.manage import accounts
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import error_page, render_page
@@ -81,10 +82,10 @@ async def _act(
             return action(session, me, form)
 
     try:
-        result = await run_in_threadpool(run)
+        await run_in_threadpool(run)
     except LookupError:
         return not_found(request, "account")
-    except admin.AdminError as exc:
+    except accounts.AdminError as exc:
         return _page(
             request,
             signed_in,
@@ -92,9 +93,6 @@ async def _act(
             typed_username=form.get("username", ""),
             status_code=422,
         )
-    if isinstance(result, list):  # revoked grant ids
-        for grant_id in result:
-            vault.grant_changed(grant_id)
     return done("/admin", notice)
 
 
@@ -116,7 +114,7 @@ async def add_account(request: Request, signed_in: SignedIn = Depends(require_cs
     return await _act(
         request,
         signed_in,
-        lambda s, me, f: admin.add(
+        lambda s, me, f: accounts.add(
             s, me, f.get("username", ""), f.get("password", ""), f.get("is_admin") == "1", ip
         ),
         "account_added",
@@ -139,7 +137,7 @@ async def disable(
     return await _act(
         request,
         signed_in,
-        lambda s, me, f: admin.set_disabled(s, me, account_id, True, ip),
+        lambda s, me, f: accounts.set_disabled(s, me, account_id, True, ip),
         "account_disabled",
     )
 
@@ -157,7 +155,7 @@ async def enable(
     return await _act(
         request,
         signed_in,
-        lambda s, me, f: admin.set_disabled(s, me, account_id, False, ip),
+        lambda s, me, f: accounts.set_disabled(s, me, account_id, False, ip),
         "account_enabled",
     )
 
@@ -178,6 +176,6 @@ async def reset_password(
     return await _act(
         request,
         signed_in,
-        lambda s, me, f: admin.reset_password(s, me, account_id, f.get("password", ""), ip),
+        lambda s, me, f: accounts.reset_password(s, me, account_id, f.get("password", ""), ip),
         "account_password",
     )

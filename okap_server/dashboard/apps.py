@@ -1,8 +1,10 @@
-"""Connected apps: what each grant allows, what it has used, and the person's two levers,
-Revoke and Edit limits. Framework-free; every lookup is scoped by account id."""
+"""Connected apps as the dashboard shows them: what each grant allows and has used, and the
+Edit limits form read into numbers. Revoking and editing are ``manage/grants.py``'s, which
+the management API calls too. Framework-free; every lookup is scoped by account id."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,20 +12,15 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
-from okap_server.audit.events import record_event
-from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.details import check_limit
 from okap_server.authorization.errors import InvalidAuthorizationDetails
-from okap_server.authorization.models import Grant
-from okap_server.authorization.revocation import revoke_grant
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.usage import grant_ceilings, usage_report
-
-
-class LimitsError(Exception):
-    """The edited limits are not valid; the message names the field."""
+from okap_server.grants.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import grant_ceilings, usage_report
+from okap_server.manage.grants import LimitsError
 
 
 @dataclass(frozen=True)
@@ -146,7 +143,7 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
     for index, entry in enumerate(grant.details):
         provider = str(entry.get("provider", ""))
         row = vault.providers.get(provider)
-        raw = entry.get("limits") or {}
+        raw: Mapping[str, Any] = entry.get("limits") or {}
         uses_defaults = not raw  # stored with no limits object: the proxy applies defaults
         effective = defaults if uses_defaults else raw
         models = entry.get("models") or []
@@ -188,12 +185,6 @@ def app_view(vault: Vault, session: Session, grant: Grant, now: datetime | None 
     )
 
 
-def own_grant(session: Session, account_id: str, grant_id: str) -> Grant | None:
-    """The grant if it belongs to this account; another account's grant is never found."""
-    grant = session.get(Grant, grant_id[:40])
-    return grant if grant is not None and grant.account_id == account_id else None
-
-
 def list_apps(
     vault: Vault, session: Session, account_id: str, *, include_inactive: bool = False
 ) -> list[AppView]:
@@ -206,19 +197,6 @@ def list_apps(
     now = utcnow()
     views = [app_view(vault, session, g, now) for g in grants]
     return sorted(views, key=lambda v: (not v.active,))
-
-
-def revoke(vault: Vault, account_id: str, grant_id: str, ip: str | None) -> Grant | None:
-    """Revoke one of this account's grants through the authorization server's function,
-    then tell the proxy's cache. None if the grant is not this account's."""
-    with vault.session() as session:
-        grant = own_grant(session, account_id, grant_id)
-        if grant is None:
-            return None
-        if revoke_grant(session, grant, by="person", account_id=account_id, ip=ip):
-            session.commit()
-            vault.grant_changed(grant.id)
-        return grant
 
 
 def parse_limits_form(form: dict[str, str], prefix: str) -> dict[str, float | int | None]:
@@ -240,43 +218,3 @@ def parse_limits_form(form: dict[str, str], prefix: str) -> dict[str, float | in
             reason = str(exc.description).split(": ", 1)[-1]
             raise LimitsError(f"{LIMIT_LABELS[name]}: {reason}") from None
     return limits
-
-
-def edit_limits(
-    vault: Vault, account_id: str, grant_id: str, form: dict[str, str], ip: str | None
-) -> Grant | None:
-    """Replace the limits of every provider entry of a grant with what the person typed.
-
-    The person may lower or raise them. Raises LimitsError (nothing changed) on bad input;
-    None if the grant is not this account's."""
-    with vault.session() as session:
-        grant = own_grant(session, account_id, grant_id)
-        if grant is None:
-            return None
-        if grant.revoked_at is not None:
-            raise LimitsError("This app's access was revoked; there is nothing to edit.")
-        details = [dict(entry) for entry in grant.details]
-        changes: dict[str, Any] = {}
-        for index, entry in enumerate(details):
-            new = parse_limits_form(form, f"p{index}")
-            old = {n: (entry.get("limits") or {}).get(n) for n in LIMIT_NAMES}
-            if new != old:
-                changes[str(entry.get("provider"))] = {"from": old, "to": new}
-            entry["limits"] = new
-        if not changes:
-            return grant
-        grant.details = details
-        grant.version += 1
-        session.add(grant)
-        record_event(
-            session,
-            "grant_limits_changed",
-            account_id=account_id,
-            ip=ip,
-            grant_id=grant.id,
-            client_id=grant.client_id,
-            changes=changes,
-        )
-        session.commit()
-    vault.grant_changed(grant.id)
-    return grant

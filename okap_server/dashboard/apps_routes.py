@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES
 from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
 from okap_server.dashboard.delegation import delegation_view
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.grants.capabilities import LIMIT_LABELS, LIMIT_NAMES
+from okap_server.manage import grants
 from okap_server.manage.app_tokens import GrantInactive, regenerate_token
 from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.web import openapi as oa
@@ -73,7 +74,7 @@ def app_detail(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -108,7 +109,7 @@ def _limits_page(
 ) -> Response:
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -149,9 +150,14 @@ async def edit_limits_submit(
     vault = vault_of(request)
     try:
         grant = await run_in_threadpool(
-            apps.edit_limits, vault, signed_in.account.id, grant_id, form, client_ip(request)
+            grants.edit_limits,
+            vault,
+            signed_in.account.id,
+            grant_id,
+            lambda index: apps.parse_limits_form(form, f"p{index}"),
+            client_ip(request),
         )
-    except apps.LimitsError as exc:
+    except grants.LimitsError as exc:
         return _limits_page(
             request, signed_in, grant_id, error=str(exc), typed=form, status_code=422
         )
@@ -168,7 +174,7 @@ def revoke_page(
     question first; the form on this page does it."""
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -189,7 +195,7 @@ async def revoke(
 ) -> Response:
     vault = vault_of(request)
     grant = await run_in_threadpool(
-        apps.revoke, vault, signed_in.account.id, grant_id, client_ip(request)
+        grants.revoke, vault, signed_in.account.id, grant_id, client_ip(request)
     )
     if grant is None:
         return not_found(request, "app")
@@ -203,7 +209,7 @@ def regenerate_page(
     """The old token stops working at once, so the button asks first."""
     vault = vault_of(request)
     with vault.session() as session:
-        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        grant = grants.own_grant(session, signed_in.account.id, grant_id)
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
@@ -259,7 +265,7 @@ async def regenerate(
         )
     except GrantInactive as exc:
         with vault.session() as session:
-            grant = apps.own_grant(session, account_id, grant_id)
+            grant = grants.own_grant(session, account_id, grant_id)
             view = apps.app_view(vault, session, grant) if grant else None
         message = str(exc)
         return _token_page(

@@ -1,7 +1,7 @@
-"""The dashboard's spend ceilings: the account's (Settings) and each key's (Keys).
-
-The page logic only: validation and reporting are the proxy's own
-(``proxy/accounting/ceilings.py``), so the dashboard, the CLI and ``/okap/usage`` agree.
+"""The dashboard's spend ceilings as its pages show them: the account's (Settings) and each
+key's (Keys). Saving one is ``manage/ceilings.py``'s, as for the command line; validation
+and reporting are ``grants/ceilings.py``'s, so the dashboard, the CLI and ``/okap/usage``
+agree.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from okap_server.accounts.models import Account
-from okap_server.audit.events import record_event
 from okap_server.clock import utcnow
-from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.accounting.ceilings import (
+from okap_server.grants.ceilings import (
     ACCOUNT_PERIODS,
     ceiling_report,
-    grant_ids_of,
-    set_account_ceilings,
-    set_key_ceiling,
 )
 from okap_server.vault.models import ProviderKey
 
@@ -58,46 +53,3 @@ def account_views(session: Session, account_id: str) -> dict[str, CeilingView]:
 def key_views(session: Session, account_id: str) -> dict[str, CeilingView]:
     report = _report(session, account_id)["keys"]
     return {key_id: _view(shown["month"], "this month") for key_id, shown in report.items()}
-
-
-def _reach_grants(vault: Vault, session: Session, account_id: str) -> None:
-    """Every cached grant of the account sees the change on its next request."""
-    for grant_id in grant_ids_of(session, account_id):
-        vault.grant_changed(grant_id)
-
-
-def save_account(vault: Vault, account_id: str, form: dict[str, str], ip: str | None) -> None:
-    """Raises CeilingError (nothing saved) for a value that is not an amount of USD."""
-    with vault.session() as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        given = {p: form.get(p, "") for p in ACCOUNT_PERIODS}
-        set_account_ceilings(session, account, **given)
-        record_event(
-            session, "spend_ceiling_changed", account_id=account_id, ip=ip, via="dashboard", **given
-        )
-        session.commit()
-        _reach_grants(vault, session, account_id)
-
-
-def save_key(
-    vault: Vault, account_id: str, key_id: str, monthly: str, ip: str | None
-) -> bool | None:
-    """None if the account has no such key; raises CeilingError (nothing saved)."""
-    with vault.session() as session:
-        key = session.get(ProviderKey, key_id)
-        if key is None or key.account_id != account_id:
-            return None
-        set_key_ceiling(session, key, monthly)
-        record_event(
-            session,
-            "spend_ceiling_changed",
-            account_id=account_id,
-            ip=ip,
-            key_id=key_id,
-            monthly=monthly,
-            via="dashboard",
-        )
-        session.commit()
-        _reach_grants(vault, session, account_id)
-    return True

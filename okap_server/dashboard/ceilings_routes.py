@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from okap_server.dashboard import ceilings, keys_routes, settings_routes
+from okap_server.dashboard import keys_routes, settings_routes
 from okap_server.dashboard.web import done, form_of, not_found
-from okap_server.proxy.accounting.ceilings import ACCOUNT_PERIODS, CeilingError
+from okap_server.grants.ceilings import ACCOUNT_PERIODS, CeilingError
+from okap_server.manage import ceilings as manage_ceilings
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.sessions import SignedIn, client_ip, vault_of
@@ -33,7 +34,7 @@ async def save_account_ceilings(
     form = await form_of(request)
     vault, ip = vault_of(request), client_ip(request)
     try:
-        await run_in_threadpool(ceilings.save_account, vault, signed_in.account.id, form, ip)
+        await run_in_threadpool(manage_ceilings.save_account, vault, signed_in.account.id, form, ip)
     except CeilingError as exc:
         error = f"{exc}. Nothing was saved."
         return await run_in_threadpool(
@@ -58,7 +59,7 @@ async def save_key_ceiling(
     vault, ip, account_id = vault_of(request), client_ip(request), signed_in.account.id
     try:
         saved = await run_in_threadpool(
-            ceilings.save_key, vault, account_id, key_id, form.get("monthly", ""), ip
+            manage_ceilings.save_key, vault, account_id, key_id, form.get("monthly", ""), ip
         )
     except CeilingError as exc:
         error = (key_id, f"{exc}. Nothing was saved.")

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from okap_server.authorization.delegation import ancestors_of
-from okap_server.authorization.models import Grant
 from okap_server.dashboard import formatting as fmt
-from okap_server.proxy.usage import delegation_report
+from okap_server.grants.models import Grant
+from okap_server.grants.tree import ancestors_of
+from okap_server.grants.usage import delegation_report
 
 
 @dataclass

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from okap_server.dashboard import ceilings, keys
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.manage import key_check
 from okap_server.manage import keys as manage_keys
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
@@ -25,7 +26,7 @@ def _page(
     *,
     error: str | None = None,
     typed: dict[str, str] | None = None,
-    tested: tuple[str, keys.TestResult] | None = None,
+    tested: tuple[str, key_check.TestResult] | None = None,
     misfiled: bool = False,
     ceiling_error: tuple[str, str] | None = None,
     status_code: int = 200,
@@ -83,7 +84,7 @@ async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf))
     vault = vault_of(request)
     try:
         await run_in_threadpool(
-            lambda: keys.add_key(
+            lambda: manage_keys.add_key(
                 vault,
                 signed_in.account.id,
                 provider=form.get("provider", ""),
@@ -101,7 +102,7 @@ async def add_key(request: Request, signed_in: SignedIn = Depends(require_csrf))
             signed_in,
             error=message[:1].upper() + message[1:] + ". Nothing was stored.",
             typed=form,
-            misfiled=isinstance(exc, keys.LooksMisfiled),
+            misfiled=isinstance(exc, manage_keys.LooksMisfiled),
             status_code=422,
         )
     return done("/keys", "key_added")
@@ -121,7 +122,7 @@ async def make_default(
 ) -> Response:
     vault = vault_of(request)
     changed = await run_in_threadpool(
-        keys.set_default, vault, signed_in.account.id, key_id, client_ip(request)
+        manage_keys.set_default, vault, signed_in.account.id, key_id, client_ip(request)
     )
     if changed is None:
         return not_found(request, "key")
@@ -140,7 +141,7 @@ async def make_default(
 async def test(
     request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
-    result = await keys.check_key(vault_of(request), signed_in.account.id, key_id)
+    result = await key_check.check_key(vault_of(request), signed_in.account.id, key_id)
     if result is None:
         return not_found(request, "key")
     return await run_in_threadpool(lambda: _page(request, signed_in, tested=(key_id, result)))
@@ -226,7 +227,7 @@ async def replace_secret(
             signed_in,
             key,
             error=message[:1].upper() + message[1:] + ". Nothing was changed.",
-            misfiled=isinstance(exc, keys.LooksMisfiled),
+            misfiled=isinstance(exc, manage_keys.LooksMisfiled),
             status_code=422,
         )
     if replaced is None:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from okap_server.dashboard import pending
 from okap_server.dashboard.settings import auto_open_consent
 from okap_server.dashboard.web import done, not_found, notice_of
+from okap_server.manage import pending as manage_pending
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import NO_STORE, render_page
@@ -96,7 +97,7 @@ async def _decide(
     vault = vault_of(request)
     try:
         await run_in_threadpool(
-            pending.decide_from_list,
+            manage_pending.decide_from_list,
             vault,
             signed_in.account.id,
             request_id,
@@ -105,7 +106,7 @@ async def _decide(
         )
     except LookupError:
         return not_found(request, "request")
-    except pending.PendingError as exc:
+    except manage_pending.PendingError as exc:
         return _page(request, signed_in, error=str(exc), status_code=409)
     return done("/pending", "approved" if approve else "denied")
 

@@ -15,8 +15,8 @@ from sqlmodel import Session, col
 from okap_server.accounts.models import Account, WebSession
 from okap_server.accounts.passwords import hash_password, verify_password
 from okap_server.audit.events import record_event
-from okap_server.authorization.capabilities import LIMIT_LABELS
 from okap_server.authorization.defaults import DEFAULT_LIMITS_KEY
+from okap_server.grants.capabilities import LIMIT_LABELS
 from okap_server.settings import DefaultLimits
 
 AUTO_OPEN_KEY = "auto_open_consent"

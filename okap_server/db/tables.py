@@ -4,14 +4,10 @@ from sqlmodel import SQLModel
 
 from okap_server.accounts.models import Account, ManagementToken, WebSession
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest, Grant
-from okap_server.proxy.models import (
-    OwnedObject,
-    RateCounter,
-    RequestLog,
-    Reservation,
-    SpendCounter,
-)
+from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
+from okap_server.grants.counters import RateCounter, SpendCounter
+from okap_server.grants.models import Grant
+from okap_server.proxy.models import OwnedObject, RequestLog, Reservation
 from okap_server.vault.models import ProviderKey, VaultMeta
 from okap_server.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 

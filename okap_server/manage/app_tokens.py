@@ -13,9 +13,9 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from okap_server.audit.events import record_event
-from okap_server.authorization.models import Grant
 from okap_server.authorization.reuse import rotate
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from okap_server.manage.grants import is_active
 
 

@@ -1,12 +1,15 @@
-"""Grants as the management API sees them: page, read, narrow (with a version check).
+"""An account's grants: page, read, revoke, edit limits, narrow (with a version check).
 
-Revocation is the dashboard's own ``dashboard.apps.revoke`` (audit and replica
-notification written once). Narrowing reuses consent's ``narrow_entry``: a PATCH may only
-make a grant narrower (SPEC.md "Narrowing"), never widen it.
+The dashboard and the management API make each decision through one function here:
+``revoke`` (``grants.lifecycle``: audit and the replicas' notice), ``edit_limits`` (the
+dashboard's form: the person may raise or lower a limit) and ``narrow_grant`` (an API
+PATCH may only make a grant narrower, SPEC.md "Narrowing", reusing consent's
+``narrow_entry``); both record one ``grant_limits_changed`` through ``_record_change``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,20 +17,25 @@ from typing import Any
 from sqlmodel import Session, select
 
 from okap_server.audit.events import record_event
-from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.grants import grant_expiry
-from okap_server.authorization.models import Grant
 from okap_server.authorization.narrowing import Narrowing, NarrowingError, narrow_entry
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.dashboard.apps import own_grant
+from okap_server.grants import lifecycle
+from okap_server.grants.capabilities import LIMIT_NAMES
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import usage_report
 from okap_server.manage.paging import aware, decode_cursor, encode_cursor, stamp
-from okap_server.proxy.usage import usage_report
 from okap_server.settings import DefaultLimits
 
 # No default fills a limit the grant has none of: a PATCH starts from the grant as it is.
 _NO_DEFAULTS = DefaultLimits.model_validate({name: None for name in DefaultLimits.model_fields})
+
+
+class LimitsError(Exception):
+    """The edited limits are not valid; the message names the field."""
 
 
 class StaleVersion(Exception):
@@ -57,6 +65,12 @@ def etag(grant: Grant) -> str:
 def is_active(grant: Grant, now: datetime | None = None) -> bool:
     now = now or utcnow()
     return grant.revoked_at is None and aware(grant.expires_at) > aware(now)
+
+
+def own_grant(session: Session, account_id: str, grant_id: str) -> Grant | None:
+    """The grant if it belongs to this account; another account's grant is never found."""
+    grant = session.get(Grant, grant_id[:40])
+    return grant if grant is not None and grant.account_id == account_id else None
 
 
 def page_grants(
@@ -109,7 +123,7 @@ def detail(vault: Vault, session: Session, grant: Grant) -> dict[str, Any]:
     }
 
 
-def _current(entry: dict[str, Any], defaults: DefaultLimits) -> dict[str, Any]:
+def _current(entry: Mapping[str, Any], defaults: DefaultLimits) -> dict[str, Any]:
     """The entry with the limits the proxy enforces today (stored, else the defaults)."""
     stored = entry.get("limits") or {}
     limits = {n: stored.get(n) for n in LIMIT_NAMES} if stored else effective_limits({}, defaults)
@@ -158,20 +172,89 @@ def narrow_grant(
             details.append(after)
         if not recorded:
             return grant
-        grant.details = details
-        grant.expires_at = grant_expiry(details)
-        grant.version += 1
-        session.add(grant)
-        record_event(
+        _record_change(
             session,
-            "grant_limits_changed",
+            grant,
+            details,
+            recorded,
             account_id=account_id,
             ip=ip,
-            grant_id=grant.id,
-            client_id=grant.client_id,
-            changes=recorded,
+            expires_at=grant_expiry(details),
             via="api",
         )
         session.commit()
-    vault.grant_changed(grant.id)
+    return grant
+
+
+def _record_change(
+    session: Session,
+    grant: Grant,
+    details: list[dict[str, Any]],
+    changes: dict[str, Any],
+    *,
+    account_id: str,
+    ip: str | None,
+    expires_at: datetime | None = None,
+    via: str | None = None,
+) -> None:
+    """Store changed entries, audit them and tell every replica at the commit (the caller
+    commits). ``via`` is recorded when the change came from the API."""
+    grant.details = stored(details)
+    if expires_at is not None:
+        grant.expires_at = expires_at
+    lifecycle.changed(session, grant)
+    record_event(
+        session,
+        "grant_limits_changed",
+        account_id=account_id,
+        ip=ip,
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        changes=changes,
+        **({"via": via} if via is not None else {}),
+    )
+
+
+def revoke(vault: Vault, account_id: str, grant_id: str, ip: str | None) -> Grant | None:
+    """Revoke one of this account's grants (``grants.lifecycle``: the proxy's caches hear
+    of it at the commit). None if the grant is not this account's."""
+    with vault.session() as session:
+        grant = own_grant(session, account_id, grant_id)
+        if grant is None:
+            return None
+        if lifecycle.revoke(session, grant, by="person", account_id=account_id, ip=ip):
+            session.commit()
+        return grant
+
+
+def edit_limits(
+    vault: Vault,
+    account_id: str,
+    grant_id: str,
+    limits_of: Callable[[int], dict[str, float | int | None]],
+    ip: str | None,
+) -> Grant | None:
+    """Replace the limits of every provider entry of a grant with ``limits_of(index)``
+    (the dashboard reads them from its form, raising LimitsError for a bad field).
+
+    The person may lower or raise them. Raises LimitsError (nothing changed) on bad input;
+    None if the grant is not this account's."""
+    with vault.session() as session:
+        grant = own_grant(session, account_id, grant_id)
+        if grant is None:
+            return None
+        if grant.revoked_at is not None:
+            raise LimitsError("This app's access was revoked; there is nothing to edit.")
+        details: list[dict[str, Any]] = [dict(entry) for entry in grant.details]
+        changes: dict[str, Any] = {}
+        for index, entry in enumerate(details):
+            new = limits_of(index)
+            old = {n: (entry.get("limits") or {}).get(n) for n in LIMIT_NAMES}
+            if new != old:
+                changes[str(entry.get("provider"))] = {"from": old, "to": new}
+            entry["limits"] = new
+        if not changes:
+            return grant
+        _record_change(session, grant, details, changes, account_id=account_id, ip=ip)
+        session.commit()
     return grant

@@ -1,26 +1,57 @@
-"""Provider key changes every front door shares (dashboard, management API, CLI): rename,
-replace the secret in place, and remove, moving the grants that depend on the key to
-another key of the same provider first.
+"""Provider key changes every front door shares (dashboard, management API, CLI): add
+(refusing a key that looks like another provider's), rename, replace the secret in place,
+make default, and remove, moving the grants that depend on the key to another key of the
+same provider first.
 
 Replacing a secret keeps the key's id, so every grant pinned to it keeps working with no
 new consent: the proxy reads the key row with the grant, and the caches holding those
-grants are told after the commit (this process at once, other replicas through the notify
-channel), so the upstream sees the new secret from the next call.
+grants are told after the commit (``grants.lifecycle``: this process at once, other
+replicas through the notify channel), so the upstream sees the new secret from the next
+call.
 
-Add, list, make default and test are the dashboard's own functions, called by the API too.
 The secret goes into the key store and never comes back: answers show the hint.
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from okap_server.audit.events import record_event
+from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.dashboard.keys import dependents, refuse_misfiled
+from okap_server.grants import lifecycle
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyInfo, KeyStoreError, info, key_hint, validate_secret
 from okap_server.vault.keys import associated_data as key_associated_data
 from okap_server.vault.models import ProviderKey
+
+
+def dependents(session: Session, account_id: str, key_id: str) -> list[Grant]:
+    """Active grants of this account backed by this key (by id, or by default)."""
+    key = session.get(ProviderKey, key_id)
+    grants = session.exec(
+        select(Grant).where(
+            Grant.account_id == account_id,
+            col(Grant.revoked_at).is_(None),
+            col(Grant.expires_at) > utcnow(),
+        )
+    ).all()
+    found = []
+    for grant in grants:
+        for entry in grant.details:
+            backing = entry.get("key_id")
+            by_default = (
+                backing is None
+                and key is not None
+                and key.is_default
+                and entry.get("provider") == key.provider
+            )
+            if backing == key_id or by_default:
+                found.append(grant)
+                break
+    return found
 
 
 class KeyInUse(Exception):
@@ -105,13 +136,13 @@ def update_key(
                 changed=changed,
                 via=via,
             )
+        if "secret" in changed or "default" in changed:  # cached views hold the old key
+            for grant in dependents(session, account_id, key.id):
+                lifecycle.notify_after_commit(session, grant.id)
         session.commit()
-        affected = [g.id for g in dependents(session, account_id, key.id)]
         session.refresh(key)
         shown = info(key)
-    if "secret" in changed or "default" in changed:
-        for grant_id in affected:
-            vault.grant_changed(grant_id)
+    return shown
     return shown
 
 
@@ -155,12 +186,11 @@ def remove_key(
         elif affected and not break_grants:
             raise KeyInUse([g.id for g in affected])
         for grant in affected if target is not None else ():
-            grant.details = [
-                {**e, "key_id": move_to} if e.get("provider") == key.provider else dict(e)
+            grant.details = stored(
+                {**e, "key_id": move_to} if e.get("provider") == key.provider else e
                 for e in grant.details
-            ]
-            grant.version += 1
-            session.add(grant)
+            )
+            lifecycle.changed(session, grant)
         shown = vault.keys.remove(session, account_id, key_id)
         record_event(
             session,
@@ -175,7 +205,91 @@ def remove_key(
             moved_to=target.id if target is not None else None,
             via=via,
         )
+        for grant in affected:  # their cached views hold the removed key
+            lifecycle.notify_after_commit(session, grant.id)
         session.commit()
-    for grant in affected:
-        vault.grant_changed(grant.id)
     return shown
+
+
+class LooksMisfiled(KeyStoreError):
+    """The key's prefix belongs to another provider than the one chosen."""
+
+
+def refuse_misfiled(vault: Vault, provider: str, secret: str) -> None:
+    """Raise LooksMisfiled if ``secret`` has the prefix of another provider's keys than
+    ``provider`` (canonical): stored there, every call with it would fail upstream."""
+    suspicion = misfiled(provider, secret)
+    if suspicion is None:
+        return
+    owner, prefix = suspicion
+    row, chosen = vault.providers.get(owner), vault.providers.get(provider)
+    looks = with_article(row.name if row else owner)
+    picked = with_article(chosen.name if chosen else provider)
+    raise LooksMisfiled(
+        f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
+        "Choose the right provider, or tick the box below and paste it again if it is one"
+    )
+
+
+def add_key(
+    vault: Vault,
+    account_id: str,
+    *,
+    provider: str,
+    label: str,
+    secret: str,
+    make_default: bool,
+    ip: str | None,
+    misfiled_ok: bool = False,
+) -> KeyInfo:
+    """Encrypt and store; raises KeyStoreError with a message safe to show, and
+    LooksMisfiled for a key that looks like another provider's (unless ``misfiled_ok``)."""
+    canonical = vault.providers.canonical(provider)
+    if canonical is None:
+        raise KeyStoreError("choose a provider from the list")
+    if not misfiled_ok:
+        refuse_misfiled(vault, canonical, secret)
+    with vault.session() as session:
+        info = vault.keys.add(
+            session,
+            account_id=account_id,
+            provider=canonical,
+            label=label,
+            secret=secret,
+            make_default=make_default,
+        )
+        record_event(
+            session,
+            "key_added",
+            account_id=account_id,
+            ip=ip,
+            key_id=info.id,
+            provider=canonical,
+            label=info.label,
+            hint=info.hint,
+        )
+        session.commit()
+    return info
+
+
+def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
+    """Make a key its provider's default; the grants that follow the default are told."""
+    with vault.session() as session:
+        key = vault.keys.get(session, account_id, key_id)
+        if key is None:
+            return None
+        vault.keys.set_default(session, account_id, key_id)
+        record_event(
+            session,
+            "key_default_changed",
+            account_id=account_id,
+            ip=ip,
+            key_id=key.id,
+            provider=key.provider,
+            label=key.label,
+        )
+        # Grants that name no key follow the default: their cached views hold the old one.
+        for grant in dependents(session, account_id, key.id):
+            lifecycle.notify_after_commit(session, grant.id)
+        session.commit()
+        return next(k for k in vault.keys.list(session, account_id, key.provider) if k.id == key.id)

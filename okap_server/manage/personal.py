@@ -16,9 +16,10 @@ from okap_server.authorization.details import parse_details
 from okap_server.authorization.display_text import hidden_problem
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.authorization.grants import grant_expiry
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.context import Vault
+from okap_server.grants.details import stored
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
 from okap_server.webhooks import grant_events as webhook_events
 
 PERSONAL_FLOW = "personal"
@@ -60,7 +61,7 @@ def mint_personal(
             client_id=f"personal:{name}"[:512],
             client_name=name,
             flow=PERSONAL_FLOW,
-            details=granted,
+            details=stored(granted),
             expires_at=grant_expiry(granted),
         )
         session.add(grant)

@@ -13,12 +13,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import Grant
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import usage_report
 from okap_server.manage.paging import aware, decode_cursor, encode_cursor, stamp
 from okap_server.proxy.models import RequestLog
-from okap_server.proxy.usage import usage_report
 
 MAX_USAGE_ROWS = 100_000
 

@@ -25,7 +25,7 @@ import genai_prices
 from genai_prices.types import ModelPrice, TieredPrices
 from genai_prices.units import UnitDef, _get_registry
 
-from okap_server.proxy.providers.base import Usage
+from okap_server.prices.usage import Usage
 
 log = logging.getLogger("okap.prices")
 

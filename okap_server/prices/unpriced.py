@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from okap_server.authorization.models import Grant
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import utcnow
+from okap_server.grants.models import Grant
+from okap_server.grants.view import Limits
 from okap_server.prices.book import Prices
-from okap_server.proxy.grants import Limits
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 
 GLOB_CHARS = frozenset("*?[")

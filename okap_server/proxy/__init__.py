@@ -3,9 +3,10 @@
 One request, in order (see SPEC.md "The proxy"):
 
 - ``web/proxy_routes.py`` turns the ASGI request into a plain ``messages.ProxyRequest``;
-- ``service.ProxyService`` finds the provider row (``providers/catalog.py``) and its adapter
+- ``service.ProxyService`` finds the provider row (``okap_server/catalog.py``) and its adapter
   (``providers/openai.py``, ``anthropic.py``, ``google.py``), reads the token where that
-  family's SDKs send it, and looks the grant up in the in-process cache (``grants.py``);
+  family's SDKs send it, and looks the grant up in the in-process cache (``grant_cache.py``,
+  holding ``okap_server.grants.view`` views);
 - ``forwarding.plan_forward`` checks the path (``paths.py``), the body (read as I-JSON,
   ``ijson.py``), the endpoint's capability and every model it names, bounds the request and
   caps its output (``worst_case.py``), prices the worst case (``okap_server.prices``), admits

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from okap_server.catalog import ProviderRow
+from okap_server.grants.view import GrantEntry, GrantView
 from okap_server.prices import Price
 from okap_server.proxy import errors
-from okap_server.proxy.grants import GrantEntry, GrantView
 from okap_server.proxy.headers import upstream_request_headers
 from okap_server.proxy.messages import ProxyRequest, parse_body
 from okap_server.proxy.ownership import check_objects
@@ -24,7 +25,6 @@ from okap_server.proxy.providers.base import (
     Route,
     Usage,
 )
-from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
 from okap_server.proxy.worst_case import bound_request
 from okap_server.vault.crypto import DecryptionError

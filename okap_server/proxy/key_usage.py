@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor, Sql
+from okap_server.grants.models import Grant
 from okap_server.proxy.outcome import Outcome
 
 GRANT: Any = Grant.__table__  # type: ignore[attr-defined]

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from okap_server.grants.view import GrantView, load_grant
 from okap_server.proxy.accounting.admission import Admission, AdmissionRequest, Admitted
 from okap_server.proxy.accounting.admission_queue import AdmissionQueue
 from okap_server.proxy.accounting.lone import LoneAdmission
-from okap_server.proxy.grants import GrantCache, GrantView, load_grant
+from okap_server.proxy.grant_cache import GrantCache
 from okap_server.proxy.journal import SettlementJournal
 from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.proxy.ownership import OwnedObjects

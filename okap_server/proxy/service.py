@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from okap_server.authorization.tokens import looks_like_token, token_hash
+from okap_server.catalog import ProviderRow
 from okap_server.clock import utcnow
+from okap_server.grants.tokens import looks_like_token, token_hash
 from okap_server.proxy import errors
 from okap_server.proxy.accounting.admission import AdmissionInterrupted
 from okap_server.proxy.forwarding import ForwardPlan, plan_forward
@@ -25,7 +26,6 @@ from okap_server.proxy.headers import client_response_headers
 from okap_server.proxy.messages import ProxyRequest, ProxyResponse
 from okap_server.proxy.ownership import MAX_OBJECT_ID
 from okap_server.proxy.providers.base import Adapter, StreamObserver, owned_ids
-from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
 from okap_server.proxy.relay import Relay
 from okap_server.proxy.runtime import ProxyRuntime

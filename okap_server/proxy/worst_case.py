@@ -25,8 +25,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from okap_server.grants.view import Limits
 from okap_server.proxy import errors
-from okap_server.proxy.grants import Limits
 from okap_server.proxy.ijson import JsonBody
 from okap_server.proxy.providers.base import Adapter, AmbiguousMember, Demand, Route
 from okap_server.settings import Settings

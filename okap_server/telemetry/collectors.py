@@ -16,8 +16,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.clock import utcnow
+from okap_server.grants.models import Grant
 
 log = logging.getLogger("okap.telemetry")
 

@@ -7,7 +7,7 @@ scrape time instead (``collectors.py``), never kept up to date per request.
 
 Labels carry no token, key, grant id or account name, and only values from fixed sets:
 the configured providers (``unknown`` for a path naming none), the capabilities
-(``authorization/capabilities.py``, ``none`` for model listings), and a status code from
+(``grants/capabilities.py``, ``none`` for model listings), and a status code from
 :data:`STATUS_CODES` or else its class (``2xx``...). So the number of series is bounded
 whatever the apps send.
 
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from okap_server.authorization.capabilities import CAPABILITIES
+from okap_server.grants.capabilities import CAPABILITIES
 
 __all__ = ["CONTENT_TYPE_PLAIN_0_0_4", "STATUS_CODES", "WEBHOOK_OUTCOMES", "VaultMetrics"]
 

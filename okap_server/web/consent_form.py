@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.authorization.clients import ascii_host, callback_is_risky
 from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
+from okap_server.catalog import ProviderCatalog
 from okap_server.dashboard.formatting import limit_value, usd
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
 from okap_server.web.consent_summary import (

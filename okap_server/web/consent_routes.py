@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from okap_server.authorization.authorize import finish_url
-from okap_server.authorization.capabilities import LIMIT_NAMES
 from okap_server.authorization.codes import issue_code
 from okap_server.authorization.defaults import default_limits_for
 from okap_server.authorization.models import AuthorizationRequest
@@ -33,6 +32,7 @@ from okap_server.authorization.requests import (
 )
 from okap_server.authorization.reuse import live_grant_like
 from okap_server.context import Vault
+from okap_server.grants.capabilities import LIMIT_NAMES
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from okap_server.authorization.capabilities import LIMIT_NAMES
-from okap_server.authorization.models import Grant
+from okap_server.catalog import ProviderCatalog
 from okap_server.dashboard.formatting import aware, limit_value, usd
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.capabilities import LIMIT_NAMES
+from okap_server.grants.models import Grant
 
 # A calendar month has at most 31 days: the most a daily limit lets through in one.
 DAYS_IN_A_MONTH = 31

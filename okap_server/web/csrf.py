@@ -19,7 +19,7 @@ import hmac
 
 from fastapi import Request, Response
 
-from okap_server.authorization.tokens import new_secret
+from okap_server.grants.tokens import new_secret
 from okap_server.web import cookies
 from okap_server.web.sessions import SignedIn, current_account, vault_of
 

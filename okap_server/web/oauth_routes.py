@@ -222,7 +222,6 @@ async def token(request: Request) -> JSONResponse:
                     client_id=params.get("client_id") or "",
                     redirect_uri=params.get("redirect_uri"),
                     verifier=params.get("code_verifier"),
-                    on_revoked=vault.grant_changed,
                 )
             elif grant_type == DEVICE_GRANT:
                 grant, value = device.poll(
@@ -295,7 +294,6 @@ async def revoke(request: Request) -> Response:
                 session,
                 params.get("token"),
                 params.get("token_type_hint"),
-                vault.grant_changed,
                 ip=ip,
             )
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi.responses import RedirectResponse
 
-from okap_server.authorization.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
 from okap_server.authorization.details import MODEL_PATTERN
+from okap_server.grants.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
 
 Schema = dict[str, Any]
 Responses = dict[int | str, dict[str, Any]]

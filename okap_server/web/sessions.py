@@ -27,9 +27,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from okap_server.accounts.models import Account, WebSession
-from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.grants.tokens import new_secret, token_hash
 from okap_server.settings import Settings
 from okap_server.web import cookies
 

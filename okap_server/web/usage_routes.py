@@ -8,9 +8,9 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from okap_server.authorization.tokens import looks_like_token, token_hash
+from okap_server.grants.tokens import looks_like_token, token_hash
+from okap_server.grants.usage import find_grant, usage_document
 from okap_server.proxy.service import ProxyService
-from okap_server.proxy.usage import find_grant, usage_document
 from okap_server.web import openapi as oa
 
 router = APIRouter(tags=[oa.PROTOCOL_TAG])

@@ -10,6 +10,7 @@ fields, so a mistake fails in tests, not in someone's receiver).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from okap_server.clock import isoformat_z, new_id, utcnow
-from okap_server.proxy.accounting.statements import insert_for
+from okap_server.db.dialect import insert_for
 from okap_server.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_KINDS: tuple[str, ...] = (
@@ -139,7 +140,7 @@ def grant_data(
     }
 
 
-def limits_of(details: list[dict[str, Any]]) -> dict[str, Any]:
+def limits_of(details: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Each provider's limits as granted (USD amounts and counts; no key id)."""
     return {
         str(entry.get("provider")): {

@@ -7,17 +7,21 @@ the lifecycle code can call them from wherever a change is made.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.models import AuthorizationRequest, Grant
 from okap_server.clock import isoformat_z
 from okap_server.webhooks.events import emit, grant_data, limits_of
 
+if TYPE_CHECKING:  # read, never queried: this module sits below the grants and the core
+    from okap_server.authorization.models import AuthorizationRequest
+    from okap_server.grants.models import Grant
 
-def _providers(details: list[dict[str, Any]]) -> list[str]:
+
+def _providers(details: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(d.get("provider")) for d in details]
 
 
@@ -55,7 +59,7 @@ def decided(
     account_id: str,
     *,
     approve: bool,
-    granted_details: list[dict[str, Any]] | None,
+    granted_details: Sequence[Mapping[str, Any]] | None,
     reuse_grant_id: str | None,
     reason: str | None,
 ) -> None:

@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from okap_server.accounts.service import create_account
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from okap_server.context import Vault
-from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
+from okap_server.grants.counters import SpendCounter
+from okap_server.proxy.models import RequestLog, Reservation
 
 
 @dataclass

@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from okap_server.accounts.service import find_account
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault, open_vault
 from okap_server.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
+from okap_server.grants.models import Grant
 from okap_server.settings import Settings
 from tests.reliability.books import assert_balanced, settled_books
 from tests.reliability.tcp_relay import tcp_relay

@@ -18,11 +18,12 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
-from okap_server.authorization.models import Grant
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.proxy.accounting.periods import day_key
-from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import day_key
+from okap_server.proxy.models import RequestLog, Reservation
 from okap_server.settings import Settings
 from okap_server.vault.models import ProviderKey
 from tests.support.fake_upstream import FakeUpstream, SlowStream

@@ -13,10 +13,10 @@ import pytest
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.grants.periods import day_key, month_key
+from okap_server.grants.view import Limits
 from okap_server.proxy.accounting.admission import Admission
 from okap_server.proxy.accounting.budget import SqlBudget
-from okap_server.proxy.accounting.periods import day_key, month_key
-from okap_server.proxy.grants import Limits
 from okap_server.proxy.recorder import Outcome, sweep_stale, write_batch
 from tests.reliability.books import Books, read_books
 from tests.server.proxy.records import settled_outcome, spend

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES
 from okap_server.manage.webhooks import create_endpoint
 from okap_server.settings import Settings
 from tests.server.api.conftest import account, mint

@@ -22,7 +22,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from sqlmodel import select
 
 from okap_server.authorization.models import AuthorizationRequest
-from okap_server.proxy.models import RequestLog, SpendCounter
+from okap_server.grants.counters import SpendCounter
+from okap_server.proxy.models import RequestLog
 from tests.replicas.conftest import Team
 from tests.replicas.processes import running_replicas
 from tests.support.fake_upstream import FakeUpstream, FakeUsage

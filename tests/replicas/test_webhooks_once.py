@@ -13,8 +13,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import open_vault
+from okap_server.manage.management_tokens import SCOPES
 from okap_server.manage.webhooks import create_endpoint
 from okap_server.settings import Settings
 from okap_server.vault.crypto import generate_master_key

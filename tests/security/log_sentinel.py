@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from okap_server.authorization.tokens import looks_like_management_token, looks_like_token
+from okap_server.grants.tokens import looks_like_management_token, looks_like_token
 
 TOKEN_SHAPE = re.compile(r"okap_[0-9A-Za-z]{49}")
 MANAGEMENT_SHAPE = re.compile(r"okapm_[0-9A-Za-z]{49}")

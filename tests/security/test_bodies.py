@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from okap_server.authorization.tokens import new_access_token
 from okap_server.context import Vault
+from okap_server.grants.tokens import new_access_token
 from okap_server.settings import Settings
 from tests.security.conftest import sqlite_only
 from tests.support.fake_upstream import FakeUpstream

@@ -33,9 +33,9 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from okap_server.accounts.management_tokens import SCOPES, create_token
 from okap_server.accounts.service import create_account, find_account
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES, create_token
 from okap_server.settings import Settings
 from okap_server.web.csrf import PRESESSION_COOKIE
 from okap_server.web.openapi import DASHBOARD_TAG

@@ -7,8 +7,9 @@ import httpx
 from sqlmodel import select
 
 from okap_server.accounts.service import create_account
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.security.conftest import sqlite_only
 from tests.server.authorization.conftest import RedirectListener, start_code_flow
 from tests.support.person import Person

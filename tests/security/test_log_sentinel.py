@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from okap_server.authorization.tokens import new_access_token, new_management_token
+from okap_server.grants.tokens import new_access_token, new_management_token
 from tests.security.log_sentinel import Sentinel, secrets_in
 from tests.support.grants import FAKE_KEYS
 

@@ -22,7 +22,7 @@ from google.genai import types as genai_types
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.proxy.accounting.periods import day_key
+from okap_server.grants.periods import day_key
 from okap_server.settings import Settings
 from tests.security.conftest import sqlite_only
 from tests.server.proxy.records import spend, wait_for_logs, wait_until_settled

@@ -10,9 +10,9 @@ from pathlib import Path
 import genai_prices
 import pytest
 
+from okap_server.catalog import ProviderCatalog
 from okap_server.prices import PriceFileError, Prices
 from okap_server.proxy.providers.base import Usage
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import CustomProvider, Settings
 
 

@@ -11,10 +11,11 @@ from sqlmodel import select
 
 from okap_server.accounts.models import Account
 from okap_server.accounts.service import create_account
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.clock import new_id, utcnow
 from okap_server.context import Vault
+from okap_server.grants import lifecycle
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import new_access_token, token_hash
 
 # Recognisable fake provider keys: tests assert they reach the upstream and nothing else.
 FAKE_KEYS: dict[str, str] = {
@@ -119,12 +120,9 @@ def make_grant(
 
 
 def revoke(vault: Vault, grant_id: str) -> None:
-    """Revoke as the authorization server does: commit, then tell the listeners."""
+    """Revoke as the vault does (``grants.lifecycle``): the listeners hear of it at the commit."""
     with vault.session() as session:
         grant = session.get(Grant, grant_id)
         assert grant is not None
-        grant.revoked_at = utcnow()
-        grant.version += 1
-        session.add(grant)
+        lifecycle.revoke(session, grant, by="person")
         session.commit()
-    vault.grant_changed(grant_id)

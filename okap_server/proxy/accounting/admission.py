@@ -29,12 +29,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from okap_server.db.cursor import Cursor
+from okap_server.grants.periods import day_key, month_key
+from okap_server.grants.view import NO_CEILINGS, Ceilings, Limits
 from okap_server.proxy.accounting.budget import SqlBudget
 from okap_server.proxy.accounting.nesting import count_and_hold_chain
-from okap_server.proxy.accounting.periods import day_key, month_key
 from okap_server.proxy.accounting.rate import Counted, RateLimiter, RateState, SqlRateLimiter
 from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
-from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 log = logging.getLogger("okap.proxy.admission")
 

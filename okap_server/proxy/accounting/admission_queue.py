@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import TimeoutError as DatabaseTimeout
 
+from okap_server.grants.view import NO_CEILINGS, Ceilings, Limits
 from okap_server.proxy.accounting.admission import (
     Admission,
     AdmissionRequest,
@@ -21,7 +22,6 @@ from okap_server.proxy.accounting.admission import (
 )
 from okap_server.proxy.accounting.lone import LoneAdmission
 from okap_server.proxy.errors import BudgetHeld
-from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 MAX_GROUP = 128
 WATCH_SECONDS = 0.25  # how often waiting requests are checked against their deadline

@@ -22,14 +22,15 @@ from sqlalchemy.engine import Connection
 
 from okap_server.clock import new_id
 from okap_server.db.cursor import Cursor
-from okap_server.proxy.accounting.deltas import Counter, Deltas, periods_of
-from okap_server.proxy.accounting.holds import HoldRow, hold_rows, named, spent_out
-from okap_server.proxy.accounting.nesting import ancestries
-from okap_server.proxy.accounting.periods import (
+from okap_server.grants.periods import (
     counter_of,
     held_entry,
     split_periods,
 )
+from okap_server.grants.view import NO_CEILINGS, Ceilings, Limits
+from okap_server.proxy.accounting.deltas import Counter, Deltas, periods_of
+from okap_server.proxy.accounting.holds import HoldRow, hold_rows, named, spent_out
+from okap_server.proxy.accounting.nesting import ancestries
 from okap_server.proxy.accounting.statements import (
     APPLY,
     RATE,
@@ -44,7 +45,6 @@ from okap_server.proxy.accounting.statements import (
     release_statement,
 )
 from okap_server.proxy.errors import BudgetHeld
-from okap_server.proxy.grants import NO_CEILINGS, Ceilings, Limits
 
 HELD_RETRY_SECONDS = 1
 

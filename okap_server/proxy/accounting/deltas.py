@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from okap_server.proxy.accounting.periods import (
+from okap_server.grants.periods import (
     CEILING_PROVIDER,
     account_scope,
     day_key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from okap_server.proxy.accounting.periods import (
+from okap_server.grants.periods import (
     CEILING_PROVIDER,
     account_scope,
     day_key,
@@ -18,8 +18,8 @@ from okap_server.proxy.accounting.periods import (
     month_key,
     week_key,
 )
+from okap_server.grants.view import Ceilings, Limits
 from okap_server.proxy.errors import BudgetExceeded
-from okap_server.proxy.grants import Ceilings, Limits
 
 
 class HoldRow(NamedTuple):

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import is_ceiling_scope
+from okap_server.grants.view import Limits
 from okap_server.proxy.accounting.holds import hold_rows
-from okap_server.proxy.accounting.periods import is_ceiling_scope
 from okap_server.proxy.accounting.rate import Counted, RateLimiter
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
-from okap_server.proxy.grants import Limits
 
 if TYPE_CHECKING:  # both import this module
     from okap_server.proxy.accounting.admission import AdmissionRequest

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from okap_server.db.cursor import Cursor
-from okap_server.proxy.accounting.periods import windows_of
+from okap_server.grants.periods import windows_of
+from okap_server.grants.view import Limits
 from okap_server.proxy.accounting.statements import UNCOUNT, rate_statement
 from okap_server.proxy.errors import RateLimited
-from okap_server.proxy.grants import Limits
 
 
 @dataclass(frozen=True)

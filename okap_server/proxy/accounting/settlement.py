@@ -16,16 +16,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from okap_server.authorization.models import Grant
 from okap_server.db.cursor import Cursor, Sql
+from okap_server.db.dialect import insert_for
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import counter_of, day_key, month_key, week_key
 from okap_server.proxy.accounting.budget import SqlBudget, SweptHold
 from okap_server.proxy.accounting.deltas import Deltas
-from okap_server.proxy.accounting.periods import counter_of, day_key, month_key, week_key
-from okap_server.proxy.accounting.statements import RELEASE_CHUNK, insert_for
+from okap_server.proxy.accounting.statements import RELEASE_CHUNK
+from okap_server.proxy.accounting.thresholds import note_crossings, note_failing_keys
 from okap_server.proxy.key_usage import touch_keys
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
-from okap_server.webhooks.thresholds import note_crossings, note_failing_keys
 
 GRANT: Any = Grant.__table__  # type: ignore[attr-defined]
 

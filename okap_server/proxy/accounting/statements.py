@@ -11,23 +11,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-
 from okap_server.db.cursor import Sql
-from okap_server.proxy.models import RateCounter, Reservation, SpendCounter
+from okap_server.grants.counters import RateCounter, SpendCounter
+from okap_server.proxy.models import Reservation
 
 RATE_TABLE: Any = RateCounter.__table__  # type: ignore[attr-defined]
 SPEND_TABLE: Any = SpendCounter.__table__  # type: ignore[attr-defined]
 RESERVATION: Any = Reservation.__table__  # type: ignore[attr-defined]
 RATE = RATE_TABLE.c
 RELEASE_CHUNK = 256
-
-
-def insert_for(conn: Connection, table: Any) -> Any:
-    """The dialect's own ``INSERT`` (for ``ON CONFLICT``), SQLite's or PostgreSQL's."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 @functools.cache

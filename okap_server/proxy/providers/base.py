@@ -1,7 +1,7 @@
 """What every provider adapter knows, and the parts the three API families share.
 
 A provider is an adapter class (one per API family: ``openai``, ``anthropic``, ``google``)
-plus a row of data (:class:`~okap_server.proxy.providers.catalog.ProviderRow`). The adapter
+plus a row of data (:class:`~okap_server.catalog.ProviderRow`). The adapter
 knows where the client puts its token, which endpoint is which capability, where the model
 and the usage are, and the provider's native error shape; the row says where the upstream
 is and how the real key is sent to it.
@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+# Re-exported: adapters, settlement and the journal import it from here.
+from okap_server.prices.usage import Usage as Usage
 from okap_server.proxy.providers.stored import Collection as Collection
 from okap_server.proxy.providers.stored import owned_ids as owned_ids
 from okap_server.proxy.providers.stored import references_in
-
-# Re-exported: adapters, settlement and the journal import it from here.
-from okap_server.proxy.providers.usage import Usage as Usage
 
 # Every header or query parameter through which any released SDK sends its credential.
 # All of them are removed before forwarding, whatever the family.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from okap_server.catalog import ProviderRow
 from okap_server.proxy.providers.anthropic import AnthropicAdapter
 from okap_server.proxy.providers.base import Adapter
-from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.providers.google import GoogleAdapter
 from okap_server.proxy.providers.openai import OpenAIAdapter
 

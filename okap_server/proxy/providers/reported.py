@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from okap_server.proxy.providers.usage import MODALITY_FIELDS, Usage
+from okap_server.prices.usage import MODALITY_FIELDS, Usage
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from okap_server.accounts.management_tokens import SCOPES, create_token
 from okap_server.accounts.models import Account
 from okap_server.accounts.service import create_account
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES, create_token
 from okap_server.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
 

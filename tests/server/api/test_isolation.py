@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES
 from tests.server.api.conftest import ALL_BUT_ADMIN, client, mint, problem_of
 
 BODIES: dict[str, Any] = {

@@ -17,8 +17,8 @@ import pytest
 from sqlmodel import select
 
 from okap_server.app import create_app
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault, open_vault
+from okap_server.grants.models import Grant
 from tests.server.api.conftest import problem_of
 from tests.server.proxy.records import wait_for_logs
 from tests.support.fake_upstream import FakeUpstream

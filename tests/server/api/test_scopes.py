@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES
 from okap_server.proxy.redaction import redact
 from tests.server.api.conftest import client, mint, problem_of
 from tests.support.grants import entry, make_grant
@@ -96,8 +96,8 @@ def test_a_token_in_the_url_is_refused_and_never_logged(
 
 
 def test_the_admin_scope_is_for_admins_only(vault: Vault, live_url: str) -> None:
-    from okap_server.accounts.management_tokens import ManagementTokenError, create_token
     from okap_server.accounts.models import Account
+    from okap_server.manage.management_tokens import ManagementTokenError, create_token
 
     mint(vault, "alice", ["admin"], admin=True)  # the first account is the owner
     mint(vault, "bob", ["grants:read"])

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import tidy
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.support.person import Person
 
 DETAILS = [{"type": "ai_model_access", "provider": "openai", "models": ["gpt-4o-mini"]}]

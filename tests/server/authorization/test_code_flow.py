@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.authorization.conftest import (
     CLIENT_ID,
     RedirectListener,

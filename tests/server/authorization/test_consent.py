@@ -11,8 +11,9 @@ from sqlmodel import select
 
 from okap_server.accounts.service import create_account, find_account
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.authorization.conftest import (
     RedirectListener,
     code_from,

@@ -16,8 +16,9 @@ import pytest
 from sqlmodel import select
 
 from okap_server.accounts.service import create_account, find_account
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.support.person import Person, PersonError
 
 BOB = ("bob", "bob's long password")

@@ -15,8 +15,8 @@ from okap_server.authorization.details import parse_details, parse_details_json
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError, is_narrower, narrow
+from okap_server.catalog import ProviderCatalog
 from okap_server.context import Vault
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 from tests.server.authorization.conftest import authorize_params, pkce_pair
 

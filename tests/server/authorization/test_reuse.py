@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from okap_server.authorization.models import Grant
 from okap_server.authorization.reuse import same_access
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.authorization.conftest import (
     RedirectListener,
     code_from,

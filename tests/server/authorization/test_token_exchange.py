@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.support.delegation import ACCESS_TOKEN, TOKEN_EXCHANGE, exchange, openai_entry
 from tests.support.grants import entry, make_grant, revoke
 from tests.support.person import Person

@@ -7,14 +7,14 @@ from __future__ import annotations
 import httpx
 from sqlmodel import Session, select
 
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import (
+from okap_server.context import open_vault
+from okap_server.db.engine import make_engine
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import (
     looks_like_management_token,
     looks_like_token,
     token_hash,
 )
-from okap_server.context import open_vault
-from okap_server.db.engine import make_engine
 from okap_server.settings import Settings
 from tests.server.cli.conftest import CliRunner
 from tests.support.live import serve_vault

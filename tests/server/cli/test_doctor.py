@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlmodel import select
 
+from okap_server.catalog import BUILTIN_PROVIDERS
 from okap_server.context import Vault
-from okap_server.proxy.providers.catalog import BUILTIN_PROVIDERS
 from okap_server.settings import Settings
 from okap_server.vault.models import ProviderKey
 from tests.server.cli.conftest import CliRunner

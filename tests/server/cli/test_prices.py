@@ -13,8 +13,8 @@ from pathlib import Path
 import genai_prices
 import pytest
 
+from okap_server.catalog import ProviderCatalog
 from okap_server.prices import Prices
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 from tests.server.cli.conftest import CliRunner
 from tests.support.live import free_port

@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from okap_server.settings import Settings
 from tests.server.dashboard.conftest import Visitor
 from tests.support.grants import entry, make_grant

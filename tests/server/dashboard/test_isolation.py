@@ -12,8 +12,9 @@ import pytest
 from sqlmodel import select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from okap_server.vault.models import ProviderKey
 from tests.server.dashboard.conftest import Visitor
 from tests.support.grants import FAKE_KEYS, entry, make_grant

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import openai
 import pytest
 
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from okap_server.settings import Settings
 from tests.server.dashboard.conftest import Visitor
 from tests.support.fake_upstream import FakeUpstream

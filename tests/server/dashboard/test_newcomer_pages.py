@@ -9,8 +9,8 @@ from collections.abc import Callable
 import openai
 import pytest
 
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.dashboard.conftest import Visitor
 from tests.support.grants import entry, make_grant
 

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from okap_server.accounts.models import Account, WebSession
 from okap_server.authorization.defaults import default_limits_for
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.dashboard.conftest import PASSWORD, Visitor
 from tests.support.grants import entry, make_grant
 from tests.support.person import PersonError

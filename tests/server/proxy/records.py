@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlmodel import select
 
 from okap_server.context import Vault
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.periods import day_key, month_key
 from okap_server.proxy.accounting.admission import Admitted
-from okap_server.proxy.accounting.periods import day_key, month_key
-from okap_server.proxy.models import RequestLog, Reservation, SpendCounter
+from okap_server.proxy.models import RequestLog, Reservation
 from okap_server.proxy.recorder import Outcome
 from tests.support.grants import IssuedGrant
 

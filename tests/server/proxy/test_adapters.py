@@ -130,7 +130,7 @@ def test_a_relay_the_app_never_read_still_settles_once() -> None:
 
 
 def test_stream_usage_is_asked_for_only_where_the_row_says_so() -> None:
-    from okap_server.proxy.providers.catalog import BUILTIN_PROVIDERS
+    from okap_server.catalog import BUILTIN_PROVIDERS
     from okap_server.proxy.providers.registry import adapter_for
 
     rows = {row.id: row for row in BUILTIN_PROVIDERS}
@@ -158,7 +158,8 @@ def test_the_token_is_found_wherever_a_released_sdk_puts_it() -> None:
 def test_the_grant_cache_loads_once_for_many_waiters_and_forgets_on_revoke() -> None:
     import threading
 
-    from okap_server.proxy.grants import GrantCache, GrantView
+    from okap_server.grants.view import GrantView
+    from okap_server.proxy.grant_cache import GrantCache
 
     loads: list[str] = []
     gate = threading.Event()

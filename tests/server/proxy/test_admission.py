@@ -15,6 +15,9 @@ from sqlmodel import select
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.db.engine import sqlite_path
+from okap_server.grants.counters import RateCounter
+from okap_server.grants.periods import day_key
+from okap_server.grants.view import Limits
 from okap_server.proxy.accounting.admission import (
     Admission,
     AdmissionRequest,
@@ -23,10 +26,8 @@ from okap_server.proxy.accounting.admission import (
 )
 from okap_server.proxy.accounting.admission_queue import AdmissionQueue
 from okap_server.proxy.accounting.lone import LoneAdmission
-from okap_server.proxy.accounting.periods import day_key
 from okap_server.proxy.errors import BudgetExceeded, RateLimited
-from okap_server.proxy.grants import Limits
-from okap_server.proxy.models import RateCounter, Reservation
+from okap_server.proxy.models import Reservation
 from tests.server.proxy.records import spend
 from tests.support.grants import entry, make_grant
 

@@ -10,11 +10,12 @@ import pytest
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault, open_vault
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.periods import day_key
+from okap_server.grants.view import Limits
 from okap_server.proxy.accounting.admission import Admission
 from okap_server.proxy.accounting.budget import SqlBudget
-from okap_server.proxy.accounting.periods import day_key
-from okap_server.proxy.grants import Limits
-from okap_server.proxy.models import Reservation, SpendCounter
+from okap_server.proxy.models import Reservation
 from okap_server.proxy.recorder import sweep_stale, write_batch
 from okap_server.settings import Settings
 from tests.server.proxy.records import settled_outcome, spend, wait_for_logs, wait_until_settled

@@ -15,14 +15,14 @@ from sqlmodel import select
 from okap_server.accounts.models import Account
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.proxy.accounting.admission import Admission
-from okap_server.proxy.accounting.ceilings import (
+from okap_server.grants.ceilings import (
     CeilingError,
     parse_ceiling,
     set_account_ceilings,
     set_key_ceiling,
 )
-from okap_server.proxy.accounting.periods import (
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.periods import (
     CEILING_PROVIDER,
     account_scope,
     day_key,
@@ -30,9 +30,9 @@ from okap_server.proxy.accounting.periods import (
     month_key,
     week_key,
 )
+from okap_server.grants.view import Ceilings, Limits
+from okap_server.proxy.accounting.admission import Admission
 from okap_server.proxy.errors import BudgetExceeded
-from okap_server.proxy.grants import Ceilings, Limits
-from okap_server.proxy.models import SpendCounter
 from okap_server.proxy.recorder import write_batch
 from okap_server.vault.models import ProviderKey
 from tests.server.proxy.records import settled_outcome, spend, wait_for_logs, wait_until_settled

@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import col, select
 
 from okap_server.audit.models import SecurityEvent
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
-from okap_server.dashboard import apps
+from okap_server.grants.models import Grant
+from okap_server.manage import grants as manage_grants
 from tests.server.proxy.records import spend, wait_for_logs, wait_until_settled
 from tests.support.delegation import child_token, openai_entry
 from tests.support.fake_upstream import FakeUpstream, FakeUsage
@@ -148,7 +148,7 @@ def test_revoking_the_parent_ends_every_descendant_and_a_child_leaves_the_parent
     with pytest.raises(openai.AuthenticationError):
         _chat(live_url, sibling)
     assert _chat(live_url, parent.token) and _chat(live_url, child)
-    assert apps.revoke(vault, parent.account_id, parent.grant_id, None) is not None
+    assert manage_grants.revoke(vault, parent.account_id, parent.grant_id, None) is not None
     for token in (parent.token, child, grandchild):
         with pytest.raises(openai.AuthenticationError):
             _chat(live_url, token)

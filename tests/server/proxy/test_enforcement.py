@@ -73,7 +73,7 @@ def test_unknown_and_expired_tokens(
 ) -> None:
     from datetime import timedelta
 
-    from okap_server.authorization.tokens import new_access_token
+    from okap_server.grants.tokens import new_access_token
 
     with pytest.raises(openai.AuthenticationError) as unknown:
         openai_client(live_url, new_access_token()).models.list()

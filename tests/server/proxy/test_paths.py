@@ -88,9 +88,9 @@ def test_hop_by_hop_credentials_host_and_cookies_are_not_forwarded() -> None:
 
 
 def test_the_key_goes_where_the_row_says() -> None:
+    from okap_server.catalog import ProviderRow
     from okap_server.proxy.forwarding import build_upstream_request
     from okap_server.proxy.messages import ProxyRequest
-    from okap_server.proxy.providers.catalog import ProviderRow
 
     request = ProxyRequest(
         method="POST",

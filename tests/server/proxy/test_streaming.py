@@ -12,7 +12,7 @@ import pytest
 
 from okap_server.clock import utcnow
 from okap_server.context import Vault
-from okap_server.proxy.accounting.periods import day_key
+from okap_server.grants.periods import day_key
 from tests.server.proxy.records import spend, wait_for_logs, wait_until_settled
 from tests.server.proxy.test_sdks import anthropic_client, openai_client
 from tests.support.fake_upstream import FILE_CONTENT, BreakStream, FakeUpstream, SlowStream

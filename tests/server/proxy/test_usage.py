@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from okap_server.authorization.models import Grant
 from okap_server.context import Vault
-from okap_server.proxy.usage import usage_report
+from okap_server.grants.models import Grant
+from okap_server.grants.usage import usage_report
 from tests.server.proxy.records import wait_until_settled
 from tests.server.proxy.test_sdks import openai_client
 from tests.support.fake_upstream import FakeUpstream, FakeUsage

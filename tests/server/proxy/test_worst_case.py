@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from okap_server.grants.view import Limits
 from okap_server.proxy import errors
-from okap_server.proxy.grants import Limits
 from okap_server.proxy.ijson import read_object
 from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.google import GoogleAdapter

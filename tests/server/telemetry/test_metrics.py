@@ -9,8 +9,8 @@ import openai
 import pytest
 from sqlmodel import func, select
 
-from okap_server.authorization.capabilities import CAPABILITIES
 from okap_server.context import Vault
+from okap_server.grants.capabilities import CAPABILITIES
 from okap_server.proxy.models import RequestLog
 from okap_server.telemetry.metrics import (
     STATUS_CODES,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from okap_server.accounts.management_tokens import SCOPES
 from okap_server.context import Vault
+from okap_server.manage.management_tokens import SCOPES
 from okap_server.settings import Settings
 from tests.server.api.conftest import client, mint
 from tests.support.fake_upstream import FakeUpstream

@@ -11,13 +11,13 @@ from sqlmodel import select
 
 from okap_server.context import Vault, open_vault
 from okap_server.manage.webhooks import create_endpoint
+from okap_server.proxy.accounting.thresholds import crossed
 from okap_server.settings import Settings
 from okap_server.vault.rotation import rotate_with_key_file
 from okap_server.webhooks.events import UnsafePayload, safe_payload
 from okap_server.webhooks.models import WebhookEndpoint
 from okap_server.webhooks.outbox import RetryPolicy
 from okap_server.webhooks.secrets import open_secret
-from okap_server.webhooks.thresholds import crossed
 from okap_server.webhooks.url_guard import UnsafeUrl, UrlPolicy, check_url
 from tests.support.grants import ensure_account
 

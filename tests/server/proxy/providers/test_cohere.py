@@ -7,8 +7,8 @@ from __future__ import annotations
 import openai
 import pytest
 
+from okap_server.catalog import ProviderCatalog
 from okap_server.context import Vault
-from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.grants import entry, make_grant

@@ -9,14 +9,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.delegation import chain_is_live, children_tree, delegation_view
-from okap_server.authorization.models import Grant
+from okap_server.catalog import ProviderCatalog
 from okap_server.clock import isoformat_z, utcnow
-from okap_server.proxy.accounting.ceilings import ceiling_report
-from okap_server.proxy.accounting.periods import day_key, month_key, week_key
-from okap_server.proxy.grants import Limits
-from okap_server.proxy.models import RateCounter, SpendCounter
-from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.grants.ceilings import ceiling_report
+from okap_server.grants.counters import RateCounter, SpendCounter
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import day_key, month_key, week_key
+from okap_server.grants.tree import chain_is_live, children_tree, delegation_view
+from okap_server.grants.view import Limits
 from okap_server.settings import Settings
 from okap_server.vault.models import ProviderKey
 

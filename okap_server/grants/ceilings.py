@@ -13,9 +13,10 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.details import MAX_SPEND_USD
-from okap_server.authorization.models import Grant
-from okap_server.proxy.accounting.periods import (
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.details import MAX_SPEND_USD
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import (
     CEILING_PROVIDER,
     account_scope,
     day_key,
@@ -23,7 +24,6 @@ from okap_server.proxy.accounting.periods import (
     month_key,
     week_key,
 )
-from okap_server.proxy.models import SpendCounter
 from okap_server.vault.models import ProviderKey
 
 MICROS = 1_000_000

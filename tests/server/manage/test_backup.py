@@ -11,12 +11,12 @@ from sqlmodel import select
 
 from okap_server.accounts.models import Account
 from okap_server.accounts.service import authenticate
-from okap_server.authorization.models import Grant
-from okap_server.authorization.tokens import token_hash
 from okap_server.clock import utcnow
 from okap_server.context import Vault, open_vault
+from okap_server.grants.models import Grant
+from okap_server.grants.tokens import token_hash
+from okap_server.manage.backup import BackupError, collect, open_backup, restore, seal_backup
 from okap_server.settings import Settings
-from okap_server.vault.backup import BackupError, collect, open_backup, restore, seal_backup
 from okap_server.vault.models import ProviderKey
 from tests.support.databases import database_url_for
 

@@ -1,4 +1,4 @@
-"""Helpers for vault tests: an owner id and stored keys."""
+"""Helpers for the vault and backup tests: an owner id and stored keys."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ from sqlmodel import Session, SQLModel, col, select
 from okap_server.accounts.models import Account
 from okap_server.accounts.setup import close_setup, is_claimed
 from okap_server.audit.events import record_event
-from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z, utcnow
-from okap_server.proxy.models import SpendCounter
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.models import Grant
 from okap_server.vault.crypto import DecryptionError, KeyRing
 from okap_server.vault.keys import KeyStore, associated_data
 from okap_server.vault.models import ProviderKey

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from okap_server.accounts.models import Account
-from okap_server.authorization.models import Grant
-from okap_server.proxy.accounting.periods import CEILING_PROVIDER, counter_of
-from okap_server.proxy.models import SpendCounter
+from okap_server.grants.counters import SpendCounter
+from okap_server.grants.models import Grant
+from okap_server.grants.periods import CEILING_PROVIDER, counter_of
 from okap_server.proxy.outcome import Outcome
 from okap_server.vault.models import ProviderKey
 from okap_server.webhooks.events import emit

@@ -16,12 +16,12 @@ from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account, ManagementToken
 from okap_server.audit.events import record_event
-from okap_server.authorization.tokens import (
+from okap_server.clock import utcnow
+from okap_server.grants.tokens import (
     looks_like_management_token,
     new_management_token,
     token_hash,
 )
-from okap_server.clock import utcnow
 
 SCOPES: tuple[str, ...] = (
     "grants:read",

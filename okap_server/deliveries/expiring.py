@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z
+from okap_server.grants.models import Grant
 from okap_server.webhooks.events import emit, grant_data, limits_of
 from okap_server.webhooks.outbox import ENDPOINT
 

@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from okap_server.clock import new_id, utcnow
 from okap_server.context import Vault
+from okap_server.deliveries.expiring import note_expiring
 from okap_server.webhooks import outbox
-from okap_server.webhooks.expiring import note_expiring
 from okap_server.webhooks.secrets import open_secret
 from okap_server.webhooks.sender import send
 from okap_server.webhooks.url_guard import UrlPolicy
