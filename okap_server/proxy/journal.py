@@ -5,9 +5,15 @@ The recorder writes settlements to the database in batches, a quarter of a secon
 A process killed in between used to leave those requests to the sweeper, which charges
 each its worst case (the outcome is unknown to it), however cheap the answer the app got.
 Here every outcome the recorder is handed is also appended, as one record, to this
-process's segment file under ``OKAP_HOME/journal`` (one ``write(2)`` of a few hundred
-bytes with ``O_APPEND``, about 4 µs with its encoding; it survives the process, though not
-the machine). A record is a length and a pickle of plain values (the fastest encoding
+process's segment file under ``OKAP_HOME/journal`` (``O_APPEND``; it survives the process,
+though not the machine). The records of one event-loop iteration are buffered and written
+together, in one ``write(2)`` at the start of the next (:meth:`SettlementJournal.flush`),
+and every answer waits for that write before it is sent (:meth:`SettlementJournal.written`),
+so the crash-loss window is unchanged: a request whose answer the app received is in the
+file. A request alone in the process writes its record at once instead of waiting. A write
+per request cost far more than its few microseconds: each let the event loop's thread drop
+the GIL, and the admission thread, taking it, admitted in smaller batches (about 0.8 more
+context switches per request at 32 concurrent requests; bench/notes/2026-12-03-regression.md). A record is a length and a pickle of plain values (the fastest encoding
 measured: a quarter of JSON's cost), read back with an unpickler that refuses every class,
 so a record can only ever build strings, numbers, lists and tuples.
 A flush that has written everything seals the segment and deletes it.
