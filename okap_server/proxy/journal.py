@@ -13,10 +13,11 @@ so the crash-loss window is unchanged: a request whose answer the app received i
 file. A request alone in the process writes its record at once instead of waiting. A write
 per request cost far more than its few microseconds: each let the event loop's thread drop
 the GIL, and the admission thread, taking it, admitted in smaller batches (about 0.8 more
-context switches per request at 32 concurrent requests; bench/notes/2026-12-03-regression.md). A record is a length and a pickle of plain values (the fastest encoding
-measured: a quarter of JSON's cost), read back with an unpickler that refuses every class,
-so a record can only ever build strings, numbers, lists and tuples.
-A flush that has written everything seals the segment and deletes it.
+context switches per request at 32 concurrent requests; bench/notes/2026-12-03-regression.md).
+A record is a length and a pickle of plain values (the fastest encoding measured: a quarter
+of JSON's cost), read back with an unpickler that refuses every class, so a record can only
+ever build strings, numbers, lists and tuples. A recorder's flush that has written
+everything seals the segment and deletes it.
 
 A process that starts replays the segments of processes that are gone: each process holds
 an exclusive ``flock(2)`` on its own segments while it lives, which the kernel releases when
