@@ -271,7 +271,7 @@ class SettlementJournal:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        await asyncio.shield(waiter)  # a cancelled answer must not cancel it for others
+        await waiter  # its own: an answer cancelled while waiting cancels no other
 
     def _fail(self, exc: OSError) -> None:
         if not self._broken:
