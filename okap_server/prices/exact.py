@@ -85,11 +85,12 @@ class ExactRates:
     def cost_micros(self, usage: Usage) -> int:
         """``Price.decimal_cost_micros`` of a plain usage, on integers."""
         tokens = usage.input_tokens
-        flat = self.flat
-        if flat is None:
-            flat = tuple(_at(tiers, tokens) for tiers in self.tiers)  # type: ignore[assignment]
-            assert flat is not None
-        per_input, per_read, per_write, per_output, fee, per_search = flat
+        if self.flat is not None:
+            per_input, per_read, per_write, per_output, fee, per_search = self.flat
+        else:
+            per_input, per_read, per_write, per_output, fee, per_search = [
+                _at(tiers, tokens) for tiers in self.tiers
+            ]
         total = per_output * usage.output_tokens + fee
         uncached = tokens
         if self.has_cache_read:
