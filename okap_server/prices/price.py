@@ -25,6 +25,7 @@ import genai_prices
 from genai_prices.types import ModelPrice, TieredPrices
 from genai_prices.units import UnitDef, _get_registry
 
+from okap_server.prices.exact import ExactRates, exact_rates
 from okap_server.prices.usage import Usage
 
 log = logging.getLogger("okap.prices")
@@ -85,6 +86,17 @@ def to_micros(usd: Decimal) -> int:
     return math.ceil(usd * MICROS_PER_USD)
 
 
+# Usages a price's integer rates are checked on before they are used: odd counts (so a
+# rounding shows), every long-context tier crossed, more cache than input.
+_SAMPLES = (
+    Usage(1, 1),
+    Usage(12, 5, 2, 1, web_searches=1),
+    Usage(333_333, 77_777, 111_111, 22_222, web_searches=3),
+    Usage(1_234_567, 7, 1_000_001, 234_567),
+    Usage(5, 0, 9, 9),
+)
+
+
 @dataclass(frozen=True)
 class Price:
     """The price one request is held and settled at.
@@ -101,12 +113,21 @@ class Price:
     def cost_micros(self, usage: Usage) -> int:
         """What the provider bills for ``usage``, as the library computes it. Text tokens
         alone (the common case), or any usage at a price in plain units alone (which bills
-        a modality's tokens as the plain tokens they are part of), are worked out here."""
-        plain, special = self._plain
+        a modality's tokens as the plain tokens they are part of), are worked out here, on
+        integers (``exact.py``) unless the price's rates cannot be."""
         if not usage.plain:
             usage = usage.consistent()
-            if special:
+            if self._plain[1]:
                 return self._library_cost(usage)
+        exact = self._exact
+        if exact is not None:
+            return exact.cost_micros(usage)
+        return self.decimal_cost_micros(usage)
+
+    def decimal_cost_micros(self, usage: Usage) -> int:
+        """:meth:`cost_micros` of a plain usage in ``Decimal``: the definition the integer
+        rates are checked against."""
+        plain = self._plain[0]
         uncached = usage.input_tokens
         total = Decimal(0)
         for key, count in (
@@ -162,6 +183,14 @@ class Price:
         """Every input token at the dearest input rate (a cache write or an audio token can
         cost more than plain input, a long prompt crosses every tier), every output token at
         the dearest output rate, characters bounded by the input, and the per-request fee."""
+        exact = self._exact
+        if exact is not None:
+            return exact.worst_case_micros(input_tokens, output_tokens)
+        return self.decimal_worst_case_micros(input_tokens, output_tokens)
+
+    def decimal_worst_case_micros(self, input_tokens: int, output_tokens: int) -> int:
+        """:meth:`worst_case_micros` in ``Decimal`` (what the integer rates are checked
+        against)."""
         per_input, per_output, per_character, fixed = self._worst_rates
         total = per_input * input_tokens + per_output * output_tokens
         return to_micros((total + per_character * input_tokens) / MICROS_PER_USD + fixed)
@@ -184,6 +213,21 @@ class Price:
             elif family == "requests":
                 fixed += rate / unit.per
         return per_input, per_output, per_character, fixed
+
+    @functools.cached_property
+    def _exact(self) -> ExactRates | None:
+        """The integer rates, if they give the Decimal path's results (checked here on
+        usages that cross every tier, with cache reads and writes, searches and fees)."""
+
+        def agrees(rates: ExactRates) -> bool:
+            return all(
+                rates.cost_micros(usage) == self.decimal_cost_micros(usage)
+                and rates.worst_case_micros(usage.input_tokens, usage.output_tokens)
+                == self.decimal_worst_case_micros(usage.input_tokens, usage.output_tokens)
+                for usage in _SAMPLES
+            )
+
+        return exact_rates(self._plain[0], self._worst_rates, agrees)
 
     @functools.cached_property
     def boundable(self) -> bool:

@@ -5,12 +5,19 @@ The recorder writes settlements to the database in batches, a quarter of a secon
 A process killed in between used to leave those requests to the sweeper, which charges
 each its worst case (the outcome is unknown to it), however cheap the answer the app got.
 Here every outcome the recorder is handed is also appended, as one record, to this
-process's segment file under ``OKAP_HOME/journal`` (one ``write(2)`` of a few hundred
-bytes with ``O_APPEND``, about 4 µs with its encoding; it survives the process, though not
-the machine). A record is a length and a pickle of plain values (the fastest encoding
-measured: a quarter of JSON's cost), read back with an unpickler that refuses every class,
-so a record can only ever build strings, numbers, lists and tuples.
-A flush that has written everything seals the segment and deletes it.
+process's segment file under ``OKAP_HOME/journal`` (``O_APPEND``; it survives the process,
+though not the machine). The records of one event-loop iteration are buffered and written
+together, in one ``write(2)`` at the start of the next (:meth:`SettlementJournal.flush`),
+and every answer waits for that write before it is sent (:meth:`SettlementJournal.written`),
+so the crash-loss window is unchanged: a request whose answer the app received is in the
+file. A request alone in the process writes its record at once instead of waiting. A write
+per request cost far more than its few microseconds: each let the event loop's thread drop
+the GIL, and the admission thread, taking it, admitted in smaller batches (about 0.8 more
+context switches per request at 32 concurrent requests; bench/notes/2026-12-03-regression.md).
+A record is a length and a pickle of plain values (the fastest encoding measured: a quarter
+of JSON's cost), read back with an unpickler that refuses every class, so a record can only
+ever build strings, numbers, lists and tuples. A recorder's flush that has written
+everything seals the segment and deletes it.
 
 A process that starts replays the segments of processes that are gone: each process holds
 an exclusive ``flock(2)`` on its own segments while it lives, which the kernel releases when
@@ -21,6 +28,7 @@ No prompt, answer, key or token is ever in the journal: only what the audit row 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import io
@@ -184,6 +192,9 @@ class SettlementJournal:
         self._current: Segment | None = None
         self._sealed: list[Segment] = []
         self._broken = False
+        self._buffer: list[bytes] = []  # records not yet written (see append)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flushing = False
 
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -208,16 +219,61 @@ class SettlementJournal:
         return segment
 
     def append(self, outcome: Outcome) -> None:
-        segment = self._current
-        if segment is None:
+        """Buffer the record; the appends of one event-loop iteration go out in one write
+        (:meth:`flush`, scheduled here), which every answer waits for (:meth:`written`).
+        Without a running loop (tools, tests) the record is written at once."""
+        if self._current is None:
             return
-        data = encode(outcome)
+        self._buffer.append(encode(outcome))
+        if self._flushing:
+            return
         try:
-            os.write(segment.fd, data)
-        except OSError as exc:  # a full disk must not fail the request: the sweeper remains
-            self._fail(exc)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
             return
-        segment.size += len(data)
+        self._flushing = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is buffered, in one ``write(2)``, and let the answers waiting for it
+        go. One write per loop iteration instead of one per request: each write lets the
+        event loop's thread drop the GIL, and the admission thread, taking it, then admits
+        in smaller batches (measured: a write per request cost about 0.3 ms of CPU per
+        request at 32 concurrent requests, bench/notes/2026-12-03-regression.md)."""
+        self._flushing = False
+        buffer, self._buffer = self._buffer, []
+        waiters, self._waiters = self._waiters, []
+        segment = self._current
+        try:
+            if buffer and segment is not None:
+                data = b"".join(buffer)
+                try:
+                    written = os.write(segment.fd, data)
+                    while written < len(data):  # a short write (a signal): the rest
+                        written += os.write(segment.fd, data[written:])
+                except OSError as exc:  # a full disk must not fail requests: the sweeper
+                    self._fail(exc)
+                else:
+                    segment.size += len(data)
+        finally:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def written(self, *, at_once: bool = False) -> None:
+        """Returns once every record appended so far is written: an answer waits for this
+        before it goes out, so the journal has every request whose answer the app got.
+        ``at_once``: no other request is under way to share the write with, so write now
+        rather than wait for the loop's next iteration."""
+        if not self._buffer:
+            return
+        if at_once:
+            self.flush()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter  # its own: an answer cancelled while waiting cancels no other
 
     def _fail(self, exc: OSError) -> None:
         if not self._broken:
@@ -227,6 +283,7 @@ class SettlementJournal:
 
     def seal(self) -> None:
         """Start a new segment: what the sealed one holds is all in the recorder's hands."""
+        self.flush()  # a sealed segment holds every record appended before the seal
         segment = self._current
         if segment is None or segment.size == 0:
             return
@@ -242,6 +299,7 @@ class SettlementJournal:
     def close(self, *, delete: bool) -> None:
         """At shutdown: delete the segments if everything was written, else leave them to
         be replayed by the next process to start."""
+        self.flush()
         segments = [*self._sealed, *([self._current] if self._current else [])]
         self._sealed, self._current = [], None
         for segment in segments:

@@ -81,8 +81,9 @@ class Recorder:
         self._orphans_left = True
 
     def submit(self, outcome: Outcome) -> None:
-        """On the event loop, before the request's answer goes out (so the journal has it
-        if the process dies before the next flush)."""
+        """On the event loop, before the request's answer goes out, which waits for
+        :meth:`written` (so the journal has it if the process dies before the next
+        flush)."""
         if self.journal is not None:
             self.journal.append(outcome)
         with self._mutex:
@@ -94,6 +95,12 @@ class Recorder:
             wake = len(pending) >= 200
         if wake and self._wake is not None:
             self._wake.set()
+
+    async def written(self, *, at_once: bool = False) -> None:
+        """Returns once the journal has every outcome submitted so far (see
+        ``SettlementJournal.written``): an answer waits for this before it goes out."""
+        if self.journal is not None:
+            await self.journal.written(at_once=at_once)
 
     def _take(self, count: int) -> list[Outcome]:
         """Up to ``count`` outcomes to write; :meth:`_done` must follow a non-empty batch."""

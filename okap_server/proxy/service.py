@@ -264,6 +264,11 @@ class ProxyService:
         outcome.upstream_latency_ms = (now - upstream_started) * 1000
         self.runtime.recorder.submit(outcome)
 
+    async def journaled(self) -> None:
+        """Before an answer goes out: its outcome is in the journal. Alone, the record is
+        written at once; among other requests it waits for the write they share."""
+        await self.runtime.recorder.written(at_once=self.runtime.in_flight == 0)
+
     def own(self, outcome: Outcome, ids: list[str]) -> None:
         """Objects an answer named that its grant now owns: usable at once in this process,
         and written with the audit row for every other."""

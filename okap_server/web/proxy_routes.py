@@ -12,7 +12,7 @@ path) goes on to the app, which answers as for any unknown route.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -98,8 +98,11 @@ class RelayResponse(Response):
     upstream that breaks off gets the app's connection cut rather than ended cleanly.
     """
 
-    def __init__(self, answer: ProxyResponse) -> None:
+    def __init__(
+        self, answer: ProxyResponse, written: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.answer = answer
+        self.written = written
         self.status_code = answer.status
         self.background = None
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
@@ -115,6 +118,8 @@ class RelayResponse(Response):
         }
         stream = self.answer.stream
         if stream is None:
+            if self.written is not None:
+                await self.written()  # the journal has the request before its answer
             await send(start)
             await send({"type": "http.response.body", "body": self.answer.body})
             return
@@ -133,6 +138,8 @@ class RelayResponse(Response):
                     await send(start)
                     async for chunk in stream:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if self.written is not None:
+                        await self.written()  # settled when the stream ended: journaled
                     await send({"type": "http.response.body", "body": b""})
                 except (StreamInterrupted, OSError):
                     pass  # the response stays incomplete: the server closes the connection
@@ -229,12 +236,14 @@ class ProxyFrontDoor:
             body=b"",
             read_body=reader,
         )
+        written = service.journaled
         try:
             answer = await service.handle(request)
         except Exception:
-            await RelayResponse(_closing(service.failed(provider), reader))(scope, receive, send)
+            failed = RelayResponse(_closing(service.failed(provider), reader), written)
+            await failed(scope, receive, send)
             raise
-        await RelayResponse(_closing(answer, reader))(scope, receive, send)
+        await RelayResponse(_closing(answer, reader), written)(scope, receive, send)
 
 
 def _closing(answer: ProxyResponse, reader: _ProxyBody | None) -> ProxyResponse:

@@ -83,3 +83,64 @@ def test_a_record_naming_a_class_is_refused() -> None:
 
     with pytest.raises(pickle.UnpicklingError):
         decode(pickle.dumps(Path("/etc/passwd")))
+
+
+def test_appends_of_one_loop_iteration_share_one_write_that_answers_wait_for(
+    tmp_path: Path,
+) -> None:
+    """On the event loop, records are buffered and written together once per iteration;
+    ``written`` returns only once the file has them (an answer waits for it)."""
+    import asyncio
+    import os
+
+    journal = SettlementJournal(tmp_path / "journal")
+    journal.open()
+    assert journal._current is not None
+    path = journal._current.path
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    async def answers() -> list[int]:
+        sizes = []
+        for n in range(3):
+            journal.append(outcome(reservation_id=f"rsv_{n}"))
+        sizes.append(path.stat().st_size)  # nothing written yet: buffered
+        await journal.written()
+        sizes.append(path.stat().st_size)
+        journal.append(outcome(reservation_id="rsv_alone"))
+        await journal.written(at_once=True)  # no other request to share with: now
+        sizes.append(path.stat().st_size)
+        return sizes
+
+    os.write = counting_write  # type: ignore[assignment]
+    try:
+        before, shared, alone = asyncio.run(answers())
+    finally:
+        os.write = real_write
+    assert before == 0 and 0 < shared < alone
+    assert len(writes) == 2  # three records in one write, then the lone one
+    journal.close(delete=False)
+    segment = SettlementJournal(tmp_path / "journal").orphans()[0]
+    ids = ["rsv_0", "rsv_1", "rsv_2", "rsv_alone"]
+    assert [o.reservation_id for o in read_segment(segment)] == ids
+    segment.close(delete=True)
+
+
+def test_a_seal_or_close_writes_what_is_buffered_first(tmp_path: Path) -> None:
+    import asyncio
+
+    journal = SettlementJournal(tmp_path / "journal")
+    journal.open()
+
+    async def seal_with_a_buffered_record() -> None:
+        journal.append(outcome())
+        journal.seal()  # the sealed segment holds it: the recorder writes it next
+
+    asyncio.run(seal_with_a_buffered_record())
+    (sealed,) = journal._sealed
+    assert [o.reservation_id for o in read_segment(sealed)] == ["rsv_abc"]
+    journal.close(delete=True)
