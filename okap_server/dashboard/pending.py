@@ -5,6 +5,10 @@ from the person's default limits), backed by the person's default key of each pr
 narrow it, or when the app waits for a browser redirect (the code flow), the person opens
 the full consent page instead. The list holds only requests this account may decide
 (``requests.pending_for``), and deciding claims the request first (``requests.claim``).
+
+An app that already holds a live grant for the same request is offered reuse, as on the
+consent page, through the same decision (``reuse.approve_by_reuse``): "Approve as asked"
+would otherwise mint a second grant with its own budget beside the first.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from okap_server.authorization.requests import (
     decide,
     pending_for,
 )
+from okap_server.authorization.reuse import ReuseGone, approve_by_reuse, live_grant_like
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
+from okap_server.web.consent_summary import ExistingAccess, existing_view
 
 FLOW_LABELS = {
     "code": "sign-in from an app in this browser",
@@ -51,9 +57,12 @@ class PendingView:
     asked: str
     expires: str
     quick: bool  # may be approved from the list
+    existing: ExistingAccess | None  # the app's live grant for this same request
 
 
-def view(row: AuthorizationRequest, vault: Vault) -> PendingView:
+def view(
+    row: AuthorizationRequest, vault: Vault, existing: ExistingAccess | None = None
+) -> PendingView:
     now = utcnow()
     names = []
     models: list[str] = []
@@ -72,11 +81,16 @@ def view(row: AuthorizationRequest, vault: Vault) -> PendingView:
         asked=fmt.ago(row.created_at, now),
         expires=fmt.expiry(row.expires_at, now),
         quick=row.flow != "code",
+        existing=existing,
     )
 
 
 def waiting(vault: Vault, session: Session, account_id: str) -> list[PendingView]:
-    return [view(row, vault) for row in pending_for(session, account_id)]
+    views = []
+    for row in pending_for(session, account_id):
+        grant = live_grant_like(session, account_id, row)
+        views.append(view(row, vault, existing_view(grant, vault.providers) if grant else None))
+    return views
 
 
 def _mine(session: Session, account_id: str, request_id: str) -> AuthorizationRequest:
@@ -136,5 +150,28 @@ def decide_from_list(
                 ip=ip,
             )
         except DecisionError as exc:
+            raise PendingError(str(exc)) from None
+        return row
+
+
+def reuse_from_list(
+    vault: Vault, account_id: str, request_id: str, grant_id: str, *, ip: str | None
+) -> AuthorizationRequest:
+    """Approve by reusing the app's live grant the list offered. Raises LookupError (not
+    this account's) and PendingError (decided meanwhile, or the grant is gone)."""
+    with vault.session() as session:
+        row = _mine(session, account_id, request_id)
+        if row.flow == "code":
+            raise PendingError("Open this request to approve it: the app waits in your browser.")
+        try:
+            approve_by_reuse(
+                session,
+                row,
+                account_id,
+                grant_id,
+                collect_seconds=vault.settings.approval_ttl_seconds,
+                ip=ip,
+            )
+        except (ReuseGone, DecisionError) as exc:
             raise PendingError(str(exc)) from None
         return row

@@ -16,6 +16,8 @@ NOTICES: dict[str, str] = {
     "key_removed": "Key removed.",
     "key_default": "Default key changed.",
     "approved": "Approved. The app can now use what it asked for.",
+    "reused": "Approved by reusing the app's existing access: same limits and spend so far; "
+    "the token it had before stops working.",
     "denied": "Denied. The app was told no; nothing was shared.",
     "settings": "Settings saved.",
     "ceilings": "Spend ceiling saved. It applies from the next request of every app it covers.",

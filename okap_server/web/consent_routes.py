@@ -31,7 +31,7 @@ from okap_server.authorization.requests import (
     pending_for,
     tidy,
 )
-from okap_server.authorization.reuse import live_grant_like
+from okap_server.authorization.reuse import ReuseGone, approve_by_reuse, live_grant_like
 from okap_server.context import Vault
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
@@ -208,21 +208,13 @@ def _submit(
                 )
                 return _decided(request, vault, session, row, approved=False)
             if decision == "reuse":
-                existing = live_grant_like(session, account_id, row)
-                if existing is None or existing.id != (form.get("reuse_grant_id") or [""])[0]:
-                    raise NarrowingError(
-                        "The access this app had is gone (revoked or expired). "
-                        "Approve it anew, or deny."
-                    )
-                decide(
+                approve_by_reuse(
                     session,
                     row,
                     account_id,
-                    approve=True,
+                    (form.get("reuse_grant_id") or [""])[0],
                     collect_seconds=collect,
-                    granted_details=existing.details,
                     ip=client_ip(request),
-                    reuse_grant_id=existing.id,
                 )
                 return _decided(request, vault, session, row, approved=True)
             if decision != "approve":
@@ -241,7 +233,7 @@ def _submit(
                 granted_details=granted,
                 ip=client_ip(request),
             )
-        except (NarrowingError, KeyStoreError) as exc:
+        except (NarrowingError, KeyStoreError, ReuseGone) as exc:
             session.rollback()
             return _page(request, vault, session, row, signed_in, error=str(exc), status_code=422)
         except DecisionError as exc:
