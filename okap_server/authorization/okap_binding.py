@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.capacity import Caller
-from okap_server.authorization.details import loads_strict, parse_details
+from okap_server.authorization.details import loads_strict, parse_requested
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import InvalidGrant, InvalidRequest
 from okap_server.authorization.grants import deliver, okap_grant_body
@@ -84,7 +84,7 @@ def start(
     if data.get("okap") != OKAP_VERSION:
         raise InvalidRequest(f"okap: this vault speaks OKAP {OKAP_VERSION}")
     client = parse_client(data.get("client"))
-    details = parse_details(data.get("authorization_details"), catalog, settings)
+    details = parse_requested(data.get("authorization_details"), catalog, settings)
     handle = new_secret(32)
     request = create_request(
         session,

@@ -29,7 +29,6 @@ from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
 from okap_server.web.consent_summary import (
-    expiry_was_asked,
     input_value,
     limits_line,
     monthly_reach,
@@ -124,12 +123,12 @@ def entry_views(
     catalog: ProviderCatalog,
     keys: Sequence[KeyInfo],
     defaults: DefaultLimits,
-    default_expiry: tuple[datetime, int] | None = None,
+    expiry_asked: Sequence[bool] | None = None,
 ) -> list[EntryView]:
     """What the page shows of each requested entry (``details``: as the app asked; the
     limits it did not name are shown filled from ``defaults``, the deciding account's).
-    ``default_expiry`` is (when the request was made, the vault's default grant days):
-    an expiry at their sum is the vault's default, not the app's ask."""
+    ``expiry_asked`` is the request's own record of which expiries the app named (None, on
+    a request stored before it was kept: none); the others are the vault's default."""
     views = []
     for i, entry in enumerate(details):
         expires = parse_time(entry["expires"])
@@ -152,7 +151,7 @@ def entry_views(
                 keys=[k for k in keys if k.provider == entry["provider"]],
                 expires_text=when(expires),
                 expires_at=expires,
-                expires_asked=default_expiry is None or expiry_was_asked(expires, *default_expiry),
+                expires_asked=bool(expiry_asked and i < len(expiry_asked) and expiry_asked[i]),
                 effective=effective,
             )
         )

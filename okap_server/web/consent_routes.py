@@ -97,7 +97,7 @@ def _page(
         vault.providers,
         keys,
         defaults,
-        default_expiry=(row.created_at, vault.settings.default_grant_days),
+        expiry_asked=row.expiry_asked,
     )
     existing = live_grant_like(session, signed_in.account.id, row)
     return render_page(

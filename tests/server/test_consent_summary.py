@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from okap_server.settings import Settings
+from okap_server.clock import isoformat_z
+from okap_server.proxy.providers.catalog import ProviderCatalog
+from okap_server.settings import DefaultLimits, Settings
+from okap_server.web.consent_form import entry_views
 from okap_server.web.consent_summary import (
     Summary,
-    expiry_was_asked,
     input_value,
     monthly_reach,
 )
@@ -66,9 +68,16 @@ def test_input_values_read_as_money_without_rounding_an_ask_up() -> None:
     assert input_value("total_spend", None) == ""
 
 
-def test_an_expiry_at_the_default_is_the_vaults() -> None:
-    made = datetime(2026, 12, 3, 13, 0, 0, 250_000, tzinfo=UTC)
-    default = made.replace(microsecond=0) + timedelta(days=90)
-    assert not expiry_was_asked(default, made, 90)
-    assert expiry_was_asked(made + timedelta(days=30), made, 90)
-    assert not expiry_was_asked(None, made, 90)
+def test_the_request_says_which_expiries_were_asked() -> None:
+    """Known, not guessed: the stored record decides, even at exactly the default's length."""
+    made = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
+    at_default = isoformat_z(made + timedelta(days=90))
+    asked = [
+        {"provider": p, "models": [], "capabilities": ["chat"], "limits": {}, "expires": at_default}
+        for p in ("openai", "anthropic")
+    ]
+    catalog = ProviderCatalog.from_settings(Settings())
+    shown = entry_views(asked, catalog, [], DefaultLimits(), expiry_asked=[True, False])
+    assert [v.expires_asked for v in shown] == [True, False]
+    older = entry_views(asked, catalog, [], DefaultLimits(), expiry_asked=None)
+    assert [v.expires_asked for v in older] == [False, False]
