@@ -12,6 +12,7 @@ the app did not ask for; absent = keep what the page showed), ``d{i}.expires``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from okap_server.authorization.defaults import effective_limits
 from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
-from okap_server.dashboard.formatting import limit_value, usd
+from okap_server.dashboard.formatting import COUNT_NOUNS, limit_value, plural, usd
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
@@ -63,19 +64,14 @@ class LimitView:
     @property
     def format(self) -> str:
         """How this limit is written out, the amount as ``{}`` (``{} a month``, ``at most {}
-        tokens a request``): the page's script rewrites the Limits line from the fields
-        with it, in the same words as ``limit_value``."""
+        token{n} a request``, ``{n}`` being the plural ending): the page's script rewrites
+        the Limits line from the fields with it, in the same words as ``limit_value``."""
         sample = 7777
-        shown = usd(float(sample)) if self.money else f"{sample:,}"
-        return limit_value(self.name, sample).replace(shown, "{}")
-
-    @property
-    def step(self) -> str:
-        """Cents for money, whole numbers for counts; ``any`` for an asked sub-cent amount,
-        which the field must accept as it is."""
-        if not self.money:
-            return "1"
-        return "0.01" if len(self.input_value.partition(".")[2]) <= 2 else "any"
+        text = limit_value(self.name, sample)
+        noun = COUNT_NOUNS.get(self.name)
+        if noun is not None:
+            return text.replace(plural(sample, noun), "{} " + noun + "{n}")
+        return text.replace(usd(float(sample)) if self.money else f"{sample:,}", "{}")
 
 
 @dataclass
@@ -184,12 +180,23 @@ def request_view(request: AuthorizationRequest) -> dict[str, Any]:
     }
 
 
-def _number(provider: str, name: str, text: str) -> float | int | None:
+# What a limit field may hold: the page's own grouping (``1,000``, ``$1,234.50``) or none
+# (``1000``). A comma anywhere else (``1,5``) is refused rather than guessed: it may mean
+# 1.5 to the person and 15 to a parser.
+GROUPED = re.compile(r"^\$?\s*(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|[^,$]*)$")
+
+
+def parse_number(provider: str, name: str, text: str) -> float | int | None:
+    """A limit field's value as the form sent it; "" is no limit. It reads back everything
+    ``consent_summary.input_value`` writes (``1,000``, ``1,234.50``)."""
     text = text.strip()
     if not text:
         return None
+    match = GROUPED.match(text)
     try:
-        value = float(text)
+        if match is None:
+            raise ValueError(text)
+        value = float(text.lstrip("$").strip().replace(",", ""))
     except ValueError:
         raise NarrowingError(f"{provider}: {LIMIT_LABELS[name]} must be a number") from None
     if not math.isfinite(value):
@@ -240,7 +247,7 @@ def parse_choices(
             # A browser sends every field, an emptied one as "": that clears the limit. A
             # field not sent at all keeps what the page showed.
             limits={
-                name: _number(provider, name, one(f"{prefix}limit.{name}"))
+                name: parse_number(provider, name, one(f"{prefix}limit.{name}"))
                 for name in LIMIT_NAMES
                 if f"{prefix}limit.{name}" in form
             },

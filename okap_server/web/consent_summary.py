@@ -43,14 +43,16 @@ def limits_line(limits: Mapping[str, Any]) -> list[str]:
 
 
 def input_value(name: str, value: Any) -> str:
-    """A limit as the number field starts: cents for money (``5.00``), unless that would
-    round an asked amount up past the field's maximum (``0.005`` stays ``0.005``)."""
+    """A limit as its field starts, written as the page writes numbers: thousands grouped
+    (``1,000``; money ``1,234.50`` after the field's ``$``), cents for money unless that
+    would round an asked amount up past what was asked (``0.005`` stays ``0.005``).
+    ``consent_form.parse_number`` reads every one of these back."""
     if value is None:
         return ""
     if name.endswith("_spend"):
         amount = float(value)
-        return f"{amount:.2f}" if round(amount, 2) == amount else repr(amount)
-    return str(int(value))
+        return f"{amount:,.2f}" if round(amount, 2) == amount else f"{amount:,.15g}"
+    return f"{int(value):,}"
 
 
 @dataclass(frozen=True)
