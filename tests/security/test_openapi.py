@@ -37,6 +37,7 @@ MANAGEMENT = {
     "GET /pending/status",
     "POST /pending/{request_id}/approve",
     "POST /pending/{request_id}/deny",
+    "POST /pending/{request_id}/reuse",
     "POST /keys",
     "POST /keys/{key_id}/default",
     "POST /keys/{key_id}/test",
