@@ -38,6 +38,8 @@ MANAGEMENT = {
     "POST /pending/{request_id}/approve",
     "POST /pending/{request_id}/deny",
     "POST /pending/{request_id}/reuse",
+    "POST /api-tokens",
+    "POST /api-tokens/{token_id}/revoke",
     "POST /keys",
     "POST /keys/{key_id}/default",
     "POST /keys/{key_id}/test",
