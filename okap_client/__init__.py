@@ -8,6 +8,7 @@ with OkapClient("http://127.0.0.1:8400", app_name="My app") as okap:
 from okap_client.async_client import AsyncOkapClient
 from okap_client.cache import TokenCache
 from okap_client.client import OkapClient
+from okap_client.delegation import DelegationRefused
 from okap_client.errors import (
     AccessDenied,
     AuthorizationExpired,
@@ -18,7 +19,7 @@ from okap_client.errors import (
 )
 from okap_client.flows import DeviceCode
 from okap_client.loopback import LoopbackListener
-from okap_client.token import OkapToken
+from okap_client.token import OkapToken, TokenNotBound
 from okap_client.usage import Usage
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "AccessDenied",
     "AsyncOkapClient",
     "AuthorizationExpired",
+    "DelegationRefused",
     "DeviceCode",
     "InvalidRequest",
     "LoopbackListener",
@@ -34,6 +36,7 @@ __all__ = [
     "OkapError",
     "OkapToken",
     "TokenCache",
+    "TokenNotBound",
     "TokenRevoked",
     "Usage",
     "VaultUnreachable",

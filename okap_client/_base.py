@@ -13,13 +13,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import httpx
 
 from okap_client.binding import okap_binding_flow
 from okap_client.browser import browser_available, open_in_browser
 from okap_client.cache import TokenCache
+from okap_client.delegation import (
+    DelegateOptions,
+    delegate_call,
+    delegation_details,
+    read_delegated,
+)
 from okap_client.errors import InvalidRequest, TokenRevoked, error_from_body
 from okap_client.flows import (
     DeviceCode,
@@ -236,6 +242,24 @@ class BaseOkapClient:
         # RFC 7009 §2.2: 200 even for unknown tokens; anything else is an error.
         if reply.status != 200:
             raise error_from_body(reply.status, reply.body)
+
+    def delegate_call(self, token: OkapToken, **options: Unpack[DelegateOptions]) -> HttpCall:
+        """The token-exchange call for a child of ``token`` (``delegation.py``)."""
+        md = self._metadata
+        endpoint = (md.token_endpoint if md else "") or f"{token.vault_url}/oauth/token"
+        details = delegation_details(
+            token,
+            provider=options.get("provider"),
+            models=options.get("models"),
+            capabilities=options.get("capabilities"),
+            limits=options.get("limits"),
+            expires_in=options.get("expires_in"),
+            now=self.now(),
+        )
+        return delegate_call(token, endpoint, details, options.get("client_name"))
+
+    def read_delegate(self, reply: Reply, token: OkapToken) -> OkapToken:
+        return read_delegated(reply, token.vault_url, self.now())
 
     def cached(self, details: list[dict[str, Any]]) -> OkapToken | None:
         return self.cache.find(self.vault_url, self.app, details, self.now())

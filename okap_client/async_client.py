@@ -14,7 +14,7 @@ import anyio
 import httpx
 
 from okap_client._base import BaseOkapClient, build_request, detail_options, reply_from
-from okap_client.client import OkapClient
+from okap_client.delegation import DelegateOptions
 from okap_client.errors import VaultUnreachable
 from okap_client.flows import (
     AwaitRedirect,
@@ -116,10 +116,10 @@ class AsyncOkapClient(BaseOkapClient):
                 listener.close()
 
     def _bound(self, token: OkapToken) -> OkapToken:
-        """A token as usable as ``OkapClient``'s: ``await token.ausage()``/``arevoke()`` go
-        through this client; the sync ``usage()``/``revoke()`` through a sync client with the
-        same vault, cache and timeout (so a revoke forgets the cached copy here too)."""
-        return token.bind(_SyncTwin(self), self)
+        """A token bound to this client: ``await token.ausage()``/``arevoke()`` go through
+        it, and so do the sync ``usage()``/``revoke()`` (``OkapToken._blocking``), with this
+        client's transport, cache and timeout."""
+        return token.bind(None, self)
 
     # -- the API ---------------------------------------------------------------------------
     async def metadata(self) -> ServerMetadata:
@@ -176,6 +176,12 @@ class AsyncOkapClient(BaseOkapClient):
         self.read_revoke(await self._send(self.revoke_call(token)))
         self.forget(token)
 
+    async def delegate(self, token: OkapToken, **options: Unpack[DelegateOptions]) -> OkapToken:
+        """A narrower child of ``token`` (RFC 8693 token exchange; see ``OkapToken.delegate``)."""
+        await self.metadata()
+        reply = await self._send(self.delegate_call(token, **options))
+        return self._bound(self.read_delegate(reply, token))
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -184,23 +190,3 @@ class AsyncOkapClient(BaseOkapClient):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-class _SyncTwin:
-    """The sync ``TokenOwner`` of a token from ``AsyncOkapClient``."""
-
-    def __init__(self, client: AsyncOkapClient) -> None:
-        self._client = client
-
-    def _sync_client(self) -> OkapClient:
-        return OkapClient(
-            self._client.vault_url, cache=self._client.cache, timeout=self._client.timeout
-        )
-
-    def usage(self, token: OkapToken) -> Usage:
-        with self._sync_client() as client:
-            return client.usage(token)
-
-    def revoke(self, token: OkapToken) -> None:
-        with self._sync_client() as client:
-            client.revoke(token)

@@ -4,6 +4,7 @@ okap request openai --model gpt-4o-mini --monthly-limit 5
 eval "$(okap env openai)"
 okap run openai -- some-tool args
 okap status
+okap delegate ID --model gpt-4o-mini --daily-limit 1 --expires 2h
 okap revoke ID
 """
 
@@ -15,12 +16,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from okap_client import __version__, display
 from okap_client._base import DEFAULT_VAULT_URL
 from okap_client.cache import CacheEntry, TokenCache
 from okap_client.client import OkapClient
+from okap_client.delegation import DelegateOptions, DelegationRefused
 from okap_client.env import cleared_for
 from okap_client.errors import (
     AccessDenied,
@@ -29,7 +32,7 @@ from okap_client.errors import (
     TokenRevoked,
     VaultUnreachable,
 )
-from okap_client.request import canonical_provider
+from okap_client.request import canonical_provider, normalize_expires
 from okap_client.token import OkapToken
 
 CLI_APP_NAME = "okap CLI"
@@ -61,6 +64,17 @@ def _access_options(parser: argparse.ArgumentParser) -> None:
     )
     _vault_option(parser)
     add = parser.add_argument
+    _scope_options(parser)
+    add("--reason", help="why access is needed (shown to the person)")
+    add("--app", default=CLI_APP_NAME, help="the app name shown on the consent page")
+    add("--flow", choices=("browser", "device", "okap"), help="force an approval flow")
+    add("--fresh", action="store_true", help="ask again even if a cached token covers this")
+
+
+def _scope_options(parser: argparse.ArgumentParser) -> None:
+    """Models, capabilities, limits and expiry: what a request asks for, and what a
+    delegated token narrows."""
+    add = parser.add_argument
     add("--model", "-m", action="append", default=[], help="a model or glob (repeatable)")
     add(
         "--capability", "-c", action="append", default=[], help="chat, embeddings, ... (repeatable)"
@@ -72,10 +86,6 @@ def _access_options(parser: argparse.ArgumentParser) -> None:
     add("--requests-per-day", type=int, metavar="N", help="requests per day")
     add("--max-tokens", type=int, metavar="N", help="max tokens per request (output)")
     add("--expires", metavar="WHEN", help="ISO date or a duration such as 12h, 30d")
-    add("--reason", help="why access is needed (shown to the person)")
-    add("--app", default=CLI_APP_NAME, help="the app name shown on the consent page")
-    add("--flow", choices=("browser", "device", "okap"), help="force an approval flow")
-    add("--fresh", action="store_true", help="ask again even if a cached token covers this")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,10 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--provider", help="revoke every cached token for this provider")
     revoke.add_argument("--all", action="store_true", help="revoke every cached token")
     revoke.set_defaults(handler=cmd_revoke)
+
+    delegate = commands.add_parser(
+        "delegate",
+        help="make a narrower child of a cached token, for a sub-agent or a job",
+        description="Exchange a token for a narrower child (RFC 8693): its models, "
+        "capabilities, limits and expiry within the parent's, its spend counted against the "
+        "parent's limits too. Prints export lines (or, with --shell token, the token alone).",
+    )
+    delegate.add_argument(
+        "id", nargs="?", help="the parent: an id from `okap status` (default: read it from stdin)"
+    )
+    delegate.add_argument("--provider", "-p", help="only this provider of the parent")
+    _vault_option(delegate)
+    _scope_options(delegate)
+    delegate.add_argument("--name", help="the child's name, shown in the vault's dashboard")
+    delegate.add_argument(
+        "--shell", choices=("sh", "fish", "powershell", "dotenv", "token"), default="sh"
+    )
+    delegate.set_defaults(handler=cmd_delegate)
     return parser
 
 
-def _access_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def _limits_of(args: argparse.Namespace) -> dict[str, float | int]:
     limits = {
         "monthly_spend": args.monthly_limit,
         "daily_spend": args.daily_limit,
@@ -134,10 +163,18 @@ def _access_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_day": args.requests_per_day,
         "tokens_per_request": args.max_tokens,
     }
+    return {k: v for k, v in limits.items() if v is not None}
+
+
+def _listed(values: list[str]) -> list[str]:
+    return [v for raw in values for v in raw.split(",") if v]
+
+
+def _access_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "models": [m for raw in args.model for m in raw.split(",") if m],
-        "capabilities": [c for raw in args.capability for c in raw.split(",") if c] or None,
-        "limits": {k: v for k, v in limits.items() if v is not None},
+        "models": _listed(args.model),
+        "capabilities": _listed(args.capability) or None,
+        "limits": _limits_of(args),
     }
     if args.expires:
         entry["expires"] = args.expires
@@ -269,6 +306,53 @@ def cmd_revoke(args: argparse.Namespace, cache: TokenCache) -> int:
     return EXIT_ERROR if failed else 0
 
 
+def _parent(args: argparse.Namespace, cache: TokenCache) -> OkapToken:
+    """A cached token by its id, or one read from stdin (never from argv)."""
+    if args.id:
+        found = [e for e in cache.entries() if e.id.startswith(args.id)]
+        if len(found) != 1:
+            raise CliError(f"no single cached token with id {args.id!r}", EXIT_USAGE)
+        return found[0].token
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise CliError(
+            "name a cached token (`okap status`) or pipe the parent to stdin", EXIT_USAGE
+        )
+    if not args.provider:
+        raise CliError("a parent read from stdin needs --provider", EXIT_USAGE)
+    details = [{"provider": canonical_provider(args.provider)}]
+    return OkapToken(key=key, vault_url=args.vault.rstrip("/"), authorization_details=details)
+
+
+def cmd_delegate(args: argparse.Namespace, cache: TokenCache) -> int:
+    parent = _parent(args, cache)
+    options: DelegateOptions = {}
+    if args.provider:
+        options["provider"] = args.provider
+    if args.model:
+        options["models"] = _listed(args.model)
+    if args.capability:
+        options["capabilities"] = _listed(args.capability)
+    if _limits_of(args):
+        options["limits"] = _limits_of(args)
+    if args.name:
+        options["client_name"] = args.name
+    if args.expires:
+        now = datetime.now(UTC)
+        until = datetime.fromisoformat(
+            str(normalize_expires(args.expires, now)).replace("Z", "+00:00")
+        )
+        options["expires_in"] = (until - now).total_seconds()
+    with OkapClient(parent.vault_url, cache=cache) as okap:
+        child = okap.delegate(parent, **options)
+    if args.shell == "token":
+        print(child.key)
+        return 0
+    for line in display.export_lines(child.env(), args.shell):
+        print(line)
+    return 0
+
+
 def _explain(exc: OkapError, vault: str) -> CliError:
     if isinstance(exc, VaultUnreachable):
         return CliError(
@@ -279,6 +363,8 @@ def _explain(exc: OkapError, vault: str) -> CliError:
         return CliError(
             f"access denied by {vault}: {exc.description or 'the request was denied'}", EXIT_DENIED
         )
+    if isinstance(exc, DelegationRefused):
+        return CliError(f"the vault will not delegate this token: {exc.description}")
     if isinstance(exc, AuthorizationExpired):
         said = exc.description or ""
         # The flows' own descriptions already say what expired: never "expired ... expired".

@@ -13,6 +13,7 @@ from typing import Any, Unpack
 import httpx
 
 from okap_client._base import BaseOkapClient, build_request, detail_options, reply_from
+from okap_client.delegation import DelegateOptions
 from okap_client.errors import VaultUnreachable
 from okap_client.flows import (
     AwaitRedirect,
@@ -167,6 +168,12 @@ class OkapClient(BaseOkapClient):
         """Give the token back (RFC 7009) and forget every cached copy of it."""
         self.read_revoke(self._send(self.revoke_call(token)))
         self.forget(token)
+
+    def delegate(self, token: OkapToken, **options: Unpack[DelegateOptions]) -> OkapToken:
+        """A narrower child of ``token`` (RFC 8693 token exchange; see ``OkapToken.delegate``)."""
+        self.metadata()
+        child = self.read_delegate(self._send(self.delegate_call(token, **options)), token)
+        return child.bind(self)
 
     def close(self) -> None:
         self._http.close()

@@ -41,6 +41,9 @@ ENV_ROWS: Mapping[str, EnvRow] = MappingProxyType(
         "perplexity": EnvRow(("PERPLEXITY_API_KEY",), ("PERPLEXITY_BASE_URL",)),
         "fireworks": EnvRow(("FIREWORKS_API_KEY",), ("FIREWORKS_BASE_URL",)),
         "cerebras": EnvRow(("CEREBRAS_API_KEY",), ("CEREBRAS_BASE_URL",)),
+        # The vault proxies Cohere's OpenAI-compatible API; Cohere's own SDK reads
+        # CO_API_KEY, cleared so a real key there never reaches the child.
+        "cohere": EnvRow(("COHERE_API_KEY",), ("COHERE_BASE_URL",), clear_vars=("CO_API_KEY",)),
     }
 )
 

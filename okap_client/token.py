@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
 
 import anyio
+import anyio.from_thread
 
 from okap_client.env import env_for
 from okap_client.errors import VaultUnreachable
 from okap_client.request import canonical_provider
 
 if TYPE_CHECKING:
+    from okap_client.delegation import DelegateOptions
     from okap_client.usage import Usage
+
+T = TypeVar("T")
 
 
 class TokenOwner(Protocol):
@@ -24,6 +29,8 @@ class TokenOwner(Protocol):
 
     def revoke(self, token: OkapToken) -> None: ...
 
+    def delegate(self, token: OkapToken, **options: Unpack[DelegateOptions]) -> OkapToken: ...
+
 
 class AsyncTokenOwner(Protocol):
     """An ``AsyncOkapClient``: what ``await token.ausage()`` and ``arevoke()`` go through."""
@@ -31,6 +38,13 @@ class AsyncTokenOwner(Protocol):
     async def usage(self, token: OkapToken) -> Usage: ...
 
     async def revoke(self, token: OkapToken) -> None: ...
+
+    async def delegate(self, token: OkapToken, **options: Unpack[DelegateOptions]) -> OkapToken: ...
+
+
+class TokenNotBound(RuntimeError):
+    """A token not returned by a client (rebuilt with ``from_dict``, say) has no client to
+    talk to its vault through: pass it to ``OkapClient(vault_url).usage(token)`` instead."""
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -162,24 +176,68 @@ class OkapToken:
         return variables
 
     # -- talking to the vault about this token ---------------------------------------------
+    # A token is bound to the client it came from (``bind``), sync or async, and talks to
+    # its vault only through it: its transport, cache and timeout.
+    def _sync_owner(self) -> TokenOwner:
+        if self._owner is None:
+            raise TokenNotBound(
+                "this token did not come from a client: use OkapClient(vault_url) to reach "
+                "its vault"
+            )
+        return self._owner
+
+    def _blocking(self, call: Callable[[AsyncTokenOwner], Awaitable[T]]) -> T:
+        """A sync call on a token of ``AsyncOkapClient``: through that client, on its event
+        loop from one of its worker threads (``anyio.to_thread``), else in a loop of its
+        own. Never from async code itself, where it would block the loop."""
+        owner = self._async_owner
+        assert owner is not None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "this token came from AsyncOkapClient: in async code, await its a-method "
+                "(ausage, arevoke, adelegate)"
+            )
+        started = False
+
+        async def run() -> T:
+            nonlocal started
+            started = True
+            return await call(owner)
+
+        try:
+            return anyio.from_thread.run(run)
+        except RuntimeError:
+            if started:
+                raise
+        return anyio.run(run)
+
     def usage(self) -> Usage:
         """Spend and requests used and left, from the vault's ``/okap/usage``."""
-        if self._owner is not None:
-            return self._owner.usage(self)
-        from okap_client.client import OkapClient
-
-        with OkapClient(self.vault_url) as client:
-            return client.usage(self)
+        if self._owner is None and self._async_owner is not None:
+            return self._blocking(lambda owner: owner.usage(self))
+        return self._sync_owner().usage(self)
 
     def revoke(self) -> None:
         """Give the token back (RFC 7009) and forget any cached copy."""
-        if self._owner is not None:
-            self._owner.revoke(self)
+        if self._owner is None and self._async_owner is not None:
+            self._blocking(lambda owner: owner.revoke(self))
             return
-        from okap_client.client import OkapClient
+        self._sync_owner().revoke(self)
 
-        with OkapClient(self.vault_url) as client:
-            client.revoke(self)
+    def delegate(self, **options: Unpack[DelegateOptions]) -> OkapToken:
+        """A narrower child token (RFC 8693 token exchange) for a sub-agent, a job or a
+        user of the app: ``models``, ``capabilities``, ``limits`` (only those named; the
+        rest are this token's), ``expires_in`` seconds, ``provider`` (one of this token's;
+        default all) and ``client_name``. Its spend counts against this token's limits
+        too, and revoking this token revokes it. Raises ``InvalidRequest`` if it would be
+        wider, ``DelegationRefused`` if this token may not be delegated."""
+        if self._owner is None and self._async_owner is not None:
+            return self._blocking(lambda owner: owner.delegate(self, **options))
+        return self._sync_owner().delegate(self, **options)
 
     async def ausage(self) -> Usage:
         """``usage()`` for async code: through the ``AsyncOkapClient`` the token came from,
@@ -194,6 +252,12 @@ class OkapToken:
             await self._async_owner.revoke(self)
             return
         await anyio.to_thread.run_sync(self.revoke)
+
+    async def adelegate(self, **options: Unpack[DelegateOptions]) -> OkapToken:
+        """``delegate()`` for async code."""
+        if self._async_owner is not None:
+            return await self._async_owner.delegate(self, **options)
+        return await anyio.to_thread.run_sync(lambda: self.delegate(**options))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,6 @@
 """/api/v1/grants: list (filters, cursor), read, narrow (If-Match, RFC 9110 §13.1.1),
-revoke (the dashboard's own revoke: audit and replica notification written once)."""
+revoke (the dashboard's own revoke: audit and replica notification written once), and
+regenerate the token (``manage.app_tokens``, as the dashboard's Regenerate token)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from okap_server.api.auth import require
 from okap_server.api.docs import op
 from okap_server.api.problems import (
     BadRequest,
+    Conflict,
     Invalid,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
 )
 from okap_server.api.schemas import GrantPatch
+from okap_server.authorization.grants import token_response
 from okap_server.authorization.narrowing import NarrowingError
 from okap_server.dashboard.apps import own_grant, revoke
 from okap_server.manage import grants as core
+from okap_server.manage.app_tokens import GrantInactive, regenerate_token
 from okap_server.manage.paging import DEFAULT_PAGE, MAX_PAGE, BadCursor, aware
 from okap_server.web.sessions import client_ip, vault_of
 
@@ -125,3 +129,27 @@ def delete_grant(
     if revoke(vault_of(request), who.account_id, grant_id, client_ip(request)) is None:
         raise NotFound(GONE)
     return Response(status_code=204)
+
+
+@router.post("/{grant_id}/token", status_code=201, **op("grants:write", 404, 409))
+def new_token(
+    request: Request,
+    grant_id: str,
+    response: Response,
+    who: Principal = Depends(require("grants:write")),
+) -> dict[str, Any]:
+    """A new token for the grant; the old one is revoked (RFC 7009) and the grant, its
+    limits and its usage stay. The token is in this answer only (``no-store``)."""
+    vault = vault_of(request)
+    try:
+        issued = regenerate_token(vault, who.account_id, grant_id, ip=client_ip(request), via="api")
+    except GrantInactive as exc:
+        raise Conflict(str(exc)) from None
+    if issued is None:
+        raise NotFound(GONE)
+    grant, token = issued
+    response.headers["Cache-Control"] = "no-store"
+    return {
+        **token_response(grant, token, vault.settings.effective_public_url),
+        "grant_id": grant.id,
+    }

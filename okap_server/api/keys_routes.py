@@ -1,6 +1,8 @@
 """/api/v1/provider-keys: store (answers the hint only), list hints, rename / make
-default / replace the secret, remove (409 while grants depend on it, unless
-``?move_to=``), and test against the provider. A secret is never echoed: not in an
+default / replace the secret in place (PATCH ``secret``: grants pinned to the key keep
+working, no new consent), remove (409 while grants depend on it, unless ``?move_to=`` names
+another key of the same provider: the grants move there first), and test against the
+provider. A secret is never echoed: not in an
 answer, not in an error (validation names the field, never its value), not in a log."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from okap_server.api.docs import op
 from okap_server.api.problems import Conflict, Invalid, NotFound
 from okap_server.api.schemas import KeyCreate, KeyPatch
 from okap_server.dashboard.keys import add_key, check_key
-from okap_server.manage.keys import KeyInUse, remove_key_safely, update_key
+from okap_server.manage.keys import KeyInUse, remove_key, update_key
 from okap_server.manage.paging import stamp
 from okap_server.vault.keys import KeyInfo, KeyStoreError
 from okap_server.web.sessions import client_ip, vault_of
@@ -91,8 +93,13 @@ def delete_key(
     who: Principal = Depends(require("keys:write")),
 ) -> Response:
     try:
-        removed = remove_key_safely(
-            vault_of(request), who.account_id, key_id, move_to, client_ip(request)
+        removed = remove_key(
+            vault_of(request),
+            who.account_id,
+            key_id,
+            move_to=move_to,
+            ip=client_ip(request),
+            via="api",
         )
     except KeyInUse as exc:
         raise Conflict(

@@ -24,6 +24,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "grant_approved",
     "grant_denied",
     "grant_revoked",
+    "grant_delegated",
     "grant_limits_changed",
     "spend_ceiling_changed",
     "code_replayed",
@@ -33,6 +34,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "api_token_created",
     "api_token_revoked",
     "key_changed",
+    "token_regenerated",
 )
 
 

@@ -17,6 +17,7 @@ from okap_server.authorization.clients import (
     check_redirect_uri,
     may_receive_errors,
 )
+from okap_server.authorization.delegation import delegation_asked
 from okap_server.authorization.details import RequestedDetails, parse_details_json
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
@@ -58,6 +59,7 @@ class CheckedAuthorize:
     details: RequestedDetails
     state: str | None
     code_challenge: str
+    delegation_allowed: bool = True
 
 
 def client_from(
@@ -106,9 +108,10 @@ def check_authorize(
             raise InvalidAuthorizationDetails("authorization_details: is required")
         details = parse_details_json(raw, catalog, settings)
         client = client_from(params, client_id, redirect_uri)
+        delegation = delegation_asked(params.get("delegation"))
     except OAuthError as exc:
         raise redirectable(exc, redirect_uri, state) from None
-    return CheckedAuthorize(client, details, state, challenge)
+    return CheckedAuthorize(client, details, state, challenge, delegation)
 
 
 def finish_url(redirect_uri: str, issuer: str, state: str | None, **params: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # What an app may ask to do. The proxy maps each provider endpoint to one of these;
 # an endpoint that maps to none is refused (model listing is always allowed).
 CAPABILITIES: tuple[str, ...] = (
@@ -13,7 +15,48 @@ CAPABILITIES: tuple[str, ...] = (
     "moderation",
     "files",
     "batch",
+    "code",
+    "vision",
 )
+
+# The OKAP reference's words (its SPEC §3.4) that name no endpoint of their own: each means
+# the endpoints of the capabilities listed. ``vision`` is image input in a chat message, so
+# the chat endpoints (the proxy does not tell a message with an image from one without);
+# ``code`` is a code model, reached through chat or completions (including FIM).
+IMPLIES: dict[str, tuple[str, ...]] = {
+    "vision": ("chat",),
+    "code": ("chat", "completions"),
+}
+
+# What the reference Python SDK (``okap`` 0.1.x) can parse in an answer: its ``Capabilities``
+# enum. Its models reject any other word, so the reference door answers in these.
+REFERENCE_SDK_CAPABILITIES: tuple[str, ...] = (
+    "chat",
+    "completions",
+    "embeddings",
+    "images",
+    "audio",
+    "moderation",
+)
+
+
+def enforced(capabilities: Iterable[str]) -> frozenset[str]:
+    """The endpoint capabilities the proxy allows for these granted words."""
+    allowed: set[str] = set()
+    for capability in capabilities:
+        allowed.update(IMPLIES.get(capability, (capability,)))
+    return frozenset(allowed)
+
+
+def in_reference_words(capabilities: Iterable[str]) -> list[str]:
+    """Granted capabilities as the reference SDK can read them, in order, each once."""
+    words: list[str] = []
+    for capability in capabilities:
+        for word in IMPLIES.get(capability, (capability,)):
+            if word in REFERENCE_SDK_CAPABILITIES and word not in words:
+                words.append(word)
+    return words
+
 
 # Spend limits are USD; request limits are counts; tokens_per_request caps max output tokens.
 SPEND_LIMITS: tuple[str, ...] = ("monthly_spend", "weekly_spend", "daily_spend", "total_spend")

@@ -17,7 +17,7 @@ from typing import Any
 
 from okap_server.authorization.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
 from okap_server.authorization.display_text import hidden_problem
-from okap_server.authorization.errors import InvalidAuthorizationDetails
+from okap_server.authorization.errors import InvalidAuthorizationDetails, InvalidRequest
 from okap_server.clock import isoformat_z
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
@@ -63,6 +63,16 @@ def loads_strict(text: str | bytes, *, what: str = "authorization_details") -> A
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise _fail(what, f"not valid JSON ({str(exc)[:80]})") from None
+
+
+def loads_body(body: bytes) -> Any:
+    """A JSON request body (the OKAP binding's, the reference SDK's). One that is not JSON is
+    a malformed request, ``invalid_request`` (RFC 6749 §5.2), not a details problem: the
+    details are only a member of it."""
+    try:
+        return loads_strict(body, what="body")
+    except InvalidAuthorizationDetails as exc:
+        raise InvalidRequest(exc.description) from None
 
 
 @dataclass(frozen=True)

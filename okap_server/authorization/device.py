@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from okap_server.authorization.authorize import client_from
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.clients import check_client_id
+from okap_server.authorization.delegation import delegation_asked
 from okap_server.authorization.details import parse_details_json
 from okap_server.authorization.errors import (
     AccessDenied,
@@ -74,6 +75,7 @@ def start(
         raise InvalidAuthorizationDetails("authorization_details: is required")
     details = parse_details_json(raw, catalog, settings)
     client = client_from(params, client_id)
+    delegation = delegation_asked(params.get("delegation"))
     device_code = new_secret(32)
     user_code = new_user_code()
     while session.exec(
@@ -90,6 +92,7 @@ def start(
         device_code_hash=token_hash(device_code),
         user_code=user_code,
         poll_interval=settings.device_poll_interval_seconds,
+        delegation_allowed=delegation,
     )
     session.commit()
     public = settings.effective_page_url  # a page: the person types the code there

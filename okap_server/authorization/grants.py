@@ -68,6 +68,7 @@ def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant,
         flow=request.flow,
         details=request.granted_details,
         expires_at=grant_expiry(request.granted_details),
+        delegation_allowed=request.delegation_allowed,
     )
     session.add(grant)
     session.flush()

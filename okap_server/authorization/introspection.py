@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from okap_server.accounts.models import Account
 from okap_server.authorization.bearer import active_grant, find_grant, is_active
+from okap_server.authorization.delegation import chain_is_live, delegation_view
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import public_details
 from okap_server.authorization.models import Grant
@@ -37,6 +38,10 @@ def introspect(
     grant = find_grant(session, token)
     if grant is None or grant.id != caller.id or not is_active(session, grant):
         return {"active": False}
+    if not chain_is_live(session, grant):  # a child ends with its ancestors
+        return {"active": False}
+    chain = delegation_view(grant)
+    act = {"act": chain["act"]} if "act" in chain else {}  # RFC 8693 §4.1
     return {
         "active": True,
         "token_type": "Bearer",
@@ -48,6 +53,8 @@ def introspect(
         "authorization_details": public_details(grant.details, public_url),
         "usage": usage_report(session, grant, settings, catalog=catalog),
         **_ceilings(session, grant),
+        **act,
+        "delegation": chain,
     }
 
 

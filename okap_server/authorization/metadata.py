@@ -6,6 +6,7 @@ from typing import Any
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
+from okap_server.authorization.token_exchange import TOKEN_EXCHANGE
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
@@ -27,6 +28,7 @@ def server_metadata(settings: Settings, catalog: ProviderCatalog) -> dict[str, A
         "grant_types_supported": [
             "authorization_code",
             "urn:ietf:params:oauth:grant-type:device_code",
+            TOKEN_EXCHANGE,
         ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],

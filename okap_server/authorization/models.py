@@ -52,6 +52,9 @@ class AuthorizationRequest(SQLModel, table=True):
     # OKAP binding: hash of the poll handle given to an app whose wait timed out.
     poll_handle_hash: str | None = Field(default=None, max_length=64, index=True, unique=True)
     token_delivered: bool = False
+    # Whether the grant may be delegated (RFC 8693 token exchange); the app may ask for
+    # no delegation, and the person decides on the consent page.
+    delegation_allowed: bool = True
     decided_by: str | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     deny_reason: str | None = Field(default=None, max_length=500)
     grant_id: str | None = Field(default=None, max_length=40)
@@ -102,3 +105,20 @@ class Grant(SQLModel, table=True):
     last_used_at: datetime | None = None
     # Bumped on every change (revocation, edited limits) so replicas can refresh caches.
     version: int = 1
+    # Delegation (RFC 8693 token exchange): a child grant names its parent, the chain of
+    # its ancestors (root first, so the proxy loads them in one query and locks their
+    # counters in one order), and the ``act`` claim of its delegators (§4.1, the most
+    # recent outermost). A grant made by a person's consent has none of them.
+    parent_grant_id: str | None = Field(
+        default=None, foreign_key="grant.id", index=True, ondelete="CASCADE", max_length=40
+    )
+    # SQL NULL (not JSON null) when absent, so "delegated grants" is an indexable filter.
+    ancestry: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    act: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    # The person may forbid delegating this grant (consent page); a child inherits it.
+    delegation_allowed: bool = True
+
+    @property
+    def depth(self) -> int:
+        """0 for a grant a person approved, 1 for its child, and so on."""
+        return len(self.ancestry or ())

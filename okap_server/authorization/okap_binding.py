@@ -15,9 +15,14 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.capacity import Caller
-from okap_server.authorization.details import loads_strict, parse_requested
+from okap_server.authorization.delegation import delegation_asked
+from okap_server.authorization.details import loads_body, parse_requested
 from okap_server.authorization.display_text import check_display_text, check_display_url
-from okap_server.authorization.errors import InvalidGrant, InvalidRequest
+from okap_server.authorization.errors import (
+    InvalidAuthorizationDetails,
+    InvalidGrant,
+    InvalidRequest,
+)
 from okap_server.authorization.grants import deliver, okap_grant_body
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import (
@@ -32,7 +37,7 @@ from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
 OKAP_VERSION = "1.0"
-BODY_FIELDS = frozenset({"okap", "authorization_details", "client"})
+BODY_FIELDS = frozenset({"okap", "authorization_details", "client", "delegation"})
 CLIENT_FIELDS = frozenset({"name", "url", "callback"})
 EXPIRED_REASON = "The request expired before anyone approved it."
 
@@ -75,7 +80,7 @@ def start(
     session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings, *, caller: Caller
 ) -> Started:
     """Validate the body and store a pending request; nothing is stored on error."""
-    data = loads_strict(body, what="body")
+    data = loads_body(body)
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object")
     unknown = sorted(set(data) - BODY_FIELDS)
@@ -84,7 +89,10 @@ def start(
     if data.get("okap") != OKAP_VERSION:
         raise InvalidRequest(f"okap: this vault speaks OKAP {OKAP_VERSION}")
     client = parse_client(data.get("client"))
+    if data.get("authorization_details") is None:  # as the form doors say (RFC 9396 §5)
+        raise InvalidAuthorizationDetails("authorization_details: is required")
     details = parse_requested(data.get("authorization_details"), catalog, settings)
+    delegation = delegation_asked(data.get("delegation"))
     handle = new_secret(32)
     request = create_request(
         session,
@@ -94,6 +102,7 @@ def start(
         details=details,
         caller=caller,
         poll_handle_hash=token_hash(handle),
+        delegation_allowed=delegation,
     )
     session.commit()
     return Started(request, handle)

@@ -52,6 +52,7 @@ def push(
         state=checked.state,
         code_challenge=checked.code_challenge,
         code_challenge_method="S256",
+        delegation_allowed=checked.delegation_allowed,
         caller=caller,
         request_uri_hash=token_hash(secret),
     )

@@ -3,6 +3,8 @@
 The SDK sends one ``ai_model_access`` entry flattened (provider, models, capabilities,
 limits, expires, reason, app_name, app_url, redirect_uri) and expects one synchronous
 answer ``{"okap", "approved", "token", "error", "error_code"}`` within its 30 s timeout.
+The answer names capabilities in the SDK's own vocabulary (``vision`` and ``code`` as the
+endpoints they mean), since its models refuse any other word.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from okap_server.authorization.capabilities import in_reference_words
 from okap_server.authorization.capacity import Caller
-from okap_server.authorization.details import loads_strict, parse_requested
+from okap_server.authorization.details import loads_body, parse_requested
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import deliver, public_details
 from okap_server.authorization.models import AuthorizationRequest
@@ -42,7 +45,7 @@ ENTRY_FIELDS = ("provider", "models", "capabilities", "limits", "expires", "reas
 def start(
     session: Session, body: bytes, catalog: ProviderCatalog, settings: Settings, *, caller: Caller
 ) -> AuthorizationRequest:
-    data = loads_strict(body, what="body")
+    data = loads_body(body)
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object")
     unknown = sorted(set(data) - FLAT_FIELDS)
@@ -101,7 +104,7 @@ def answer(
             "base_url": entry["base_url"],
             "provider": entry["provider"],
             "models": entry["models"],
-            "capabilities": entry["capabilities"],
+            "capabilities": in_reference_words(entry["capabilities"]),
             "limits": entry["limits"],
             "expires_at": entry["expires"],
             "created_at": isoformat_z(grant.created_at),

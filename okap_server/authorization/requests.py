@@ -247,6 +247,7 @@ def decide(
     reason: str | None = None,
     ip: str | None = None,
     reuse_grant_id: str | None = None,
+    delegation_allowed: bool | None = None,
 ) -> None:
     """Approve or deny, once, a request this account claimed (``claim`` first). Raises
     DecisionError when it is no longer this account's call.
@@ -268,6 +269,8 @@ def decide(
     }
     if approve:
         values["expires_at"] = now + timedelta(seconds=collect_seconds)
+        if delegation_allowed is not None:  # the person's choice (never wider than asked)
+            values["delegation_allowed"] = delegation_allowed and request.delegation_allowed
         if reuse_grant_id is not None:
             values["grant_id"] = reuse_grant_id
     result = session.execute(

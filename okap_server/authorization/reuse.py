@@ -61,6 +61,7 @@ def live_grant_like(
             col(Grant.client_id) == request.client_id,
             col(Grant.revoked_at).is_(None),
             col(Grant.expires_at) > utcnow(),
+            col(Grant.ancestry).is_(None),  # a delegated token is its parent's, not the app's
         )
         .order_by(col(Grant.created_at).desc())
     ).all()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 
 from okap_server.audit.events import record_event
+from okap_server.authorization.delegation import descendants_of
 from okap_server.authorization.errors import InvalidRequest, OAuthError
 from okap_server.authorization.models import Grant
 from okap_server.authorization.tokens import looks_like_token, token_hash
@@ -31,21 +32,29 @@ def revoke_grant(
     account_id: str | None = None,
     ip: str | None = None,
 ) -> bool:
-    """Mark a grant revoked and audit it (the caller commits and calls ``grant_changed``)."""
+    """Mark a grant revoked, and every grant delegated from it (RFC 8693: a child is only
+    as alive as its parent), and audit each. The caller commits and calls ``grant_changed``
+    with this grant's id: the proxy's caches index a child's view under its ancestors too,
+    so that one notification drops the whole subtree on every replica. Revoking a child
+    leaves its parent alone."""
     if grant.revoked_at is not None:
         return False
-    grant.revoked_at = utcnow()
-    grant.version += 1
-    session.add(grant)
-    record_event(
-        session,
-        "grant_revoked",
-        account_id=account_id or grant.account_id,
-        ip=ip,
-        grant_id=grant.id,
-        client_id=grant.client_id,
-        by=by,
-    )
+    now = utcnow()
+    for revoked, how in [(grant, by), *((d, "cascade") for d in descendants_of(session, grant))]:
+        if revoked.revoked_at is not None:
+            continue
+        revoked.revoked_at = now
+        revoked.version += 1
+        session.add(revoked)
+        record_event(
+            session,
+            "grant_revoked",
+            account_id=account_id or revoked.account_id,
+            ip=ip,
+            grant_id=revoked.id,
+            client_id=revoked.client_id,
+            by=how,
+        )
     return True
 
 

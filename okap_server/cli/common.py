@@ -14,6 +14,7 @@ from okap_server.accounts.models import Account
 from okap_server.context import Vault, open_vault
 from okap_server.db.engine import make_engine, sqlite_path
 from okap_server.db.migrate import current_revision
+from okap_server.proxy.notify import GrantChangeChannel
 from okap_server.settings import Settings, load_settings
 from okap_server.vault.masterkey import MasterKeyError
 
@@ -118,6 +119,15 @@ def open_vault_or_fail(
         if existing and not vault_exists(settings):
             raise CliError(no_vault_message(settings))
         return open_vault(settings, create_key=create_key, migrate=migrate)
+
+
+def tell_replicas(vault: Vault) -> None:
+    """Let a command's grant changes reach the running vault's caches: on PostgreSQL the
+    change is published on the replicas' notify channel after its commit, as a change made
+    in the dashboard is. (A SQLite vault's server re-reads a grant within its cache TTL.)"""
+    if vault.settings.proxy_grant_notify and GrantChangeChannel.supported(vault.engine):
+        channel = GrantChangeChannel(vault.engine, on_change=lambda _: None, on_reset=lambda: None)
+        vault.grant_listeners.append(channel.publish)
 
 
 def engine_or_fail(settings: Settings) -> Engine:

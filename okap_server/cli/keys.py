@@ -1,6 +1,9 @@
-"""``okap-server keys``: add, list, remove provider keys and pick the default.
+"""``okap-server keys``: add, list, rotate (replace the secret in place), remove (moving the
+grants that depend on a key to another first) provider keys, and pick the default.
 
 The key itself is read from stdin or a hidden prompt; output shows hints (``sk-...x7fQ``) only.
+Rotate and remove are the use cases the dashboard and the management API call
+(``manage.keys``); their cache notices reach running replicas on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from okap_server.cli.common import (
     account_by_name,
     open_vault_or_fail,
     settings_from_env,
+    tell_replicas,
     unknown_provider,
     vault_label,
 )
 from okap_server.cli.secret_input import read_secret
 from okap_server.clock import isoformat_z
 from okap_server.context import Vault
+from okap_server.dashboard.keys import LooksMisfiled
+from okap_server.manage import keys as manage_keys
 from okap_server.vault.key_shapes import misfiled, with_article
 from okap_server.vault.keys import KeyStore, KeyStoreError
 from okap_server.vault.models import ProviderKey
@@ -54,10 +60,34 @@ def register(commands: Any) -> None:
     listing.add_argument("--provider", default=None, help="only this provider's keys")
     listing.set_defaults(handler=list_keys)
 
+    rotate = sub.add_parser(
+        "rotate",
+        help="replace a key's secret in place (read from stdin or a hidden prompt); the grants "
+        "using it keep working, with no new consent",
+    )
+    _key_arguments(rotate)
+    rotate.add_argument("--secret-stdin", action="store_true", help="read the key from stdin")
+    rotate.add_argument(
+        "--anyway", action="store_true", help="store a secret that looks like another provider's"
+    )
+    rotate.set_defaults(handler=rotate_key)
+
     remove = sub.add_parser(
         "remove", help="remove a key: by id, a unique start of it, or provider and label"
     )
     _key_arguments(remove)
+    remove.add_argument(
+        "--move-to",
+        metavar="KEY",
+        default=None,
+        help="first move the grants using it to this other key of the same provider "
+        "(an id, or a unique start of one)",
+    )
+    remove.add_argument(
+        "--break-grants",
+        action="store_true",
+        help="remove it even though active grants use it (their requests then fail)",
+    )
     remove.set_defaults(handler=remove_key)
 
     default = sub.add_parser("default", help="make a key its provider's default")
@@ -206,23 +236,72 @@ def _key(vault: Vault, args: argparse.Namespace) -> ProviderKey:
     return found[0]
 
 
+def rotate_key(args: argparse.Namespace) -> int:
+    vault = open_vault_or_fail(settings_from_env())
+    try:
+        tell_replicas(vault)
+        key = _key(vault, args)
+        row = vault.providers.get(key.provider)
+        name = row.name if row else key.provider
+        secret = read_secret(args.stdin, f"new {name} API key", from_stdin=args.secret_stdin)
+        try:
+            shown = manage_keys.update_key(
+                vault,
+                key.account_id,
+                key.id,
+                secret=secret,
+                ip=None,
+                via="cli",
+                misfiled_ok=args.anyway,
+            )
+        except LooksMisfiled:
+            raise CliError(
+                f"this looks like another provider's key, not {with_article(name)} key: pass "
+                "--anyway if it is one. Nothing was changed"
+            ) from None
+        except KeyStoreError as exc:
+            raise CliError(f"{exc}; nothing was changed") from None
+        if shown is None:
+            raise CliError("the key was removed meanwhile; nothing was changed")
+        print(
+            f"replaced the secret of {shown.provider} key {shown.label!r}: now {shown.hint}. "
+            "Grants using it keep working and send the new key from their next request"
+        )
+        return 0
+    finally:
+        vault.dispose()
+
+
 def remove_key(args: argparse.Namespace) -> int:
     vault = open_vault_or_fail(settings_from_env())
     try:
+        tell_replicas(vault)
         key = _key(vault, args)
-        with vault.session() as session:
-            shown = KeyStore.remove(session, key.account_id, key.id)
-            record_event(
-                session,
-                "key_removed",
-                account_id=key.account_id,
-                key_id=key.id,
-                provider=key.provider,
-                label=key.label,
+        move_to = None
+        if args.move_to is not None:
+            target = _key(vault, argparse.Namespace(key_id=args.move_to, label=None, user=None))
+            move_to = target.id
+        try:
+            shown = manage_keys.remove_key(
+                vault,
+                key.account_id,
+                key.id,
+                move_to=move_to,
+                break_grants=args.break_grants,
+                ip=None,
                 via="cli",
             )
-            session.commit()
-        print(f"removed {shown.provider} key {shown.label!r} ({shown.hint})")
+        except manage_keys.KeyInUse as exc:
+            raise CliError(
+                f"{exc}: pass --move-to KEY to move them to another {key.provider} key first, "
+                "or --break-grants to remove it anyway. Nothing was changed"
+            ) from None
+        except KeyStoreError as exc:
+            raise CliError(f"{exc}; nothing was changed") from None
+        if shown is None:
+            raise CliError("the key was removed meanwhile")
+        moved = f"; its grants now use {move_to}" if move_to else ""
+        print(f"removed {shown.provider} key {shown.label!r} ({shown.hint}){moved}")
         return 0
     finally:
         vault.dispose()

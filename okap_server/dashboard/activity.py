@@ -33,7 +33,12 @@ KINDS = {
 }
 FAILED_EVENTS = frozenset({"signin_failed", "grant_denied", "code_replayed", "user_code_failed"})
 EVENT_STATUS = {"grant_denied": "denied", "code_replayed": "blocked"}
-VIA_TEXT = {"setup_link": "the setup link", "cli": "the command line", "dashboard": "the dashboard"}
+VIA_TEXT = {
+    "setup_link": "the setup link",
+    "cli": "the command line",
+    "dashboard": "the dashboard",
+    "api": "the management API",
+}
 CSV_COLUMNS = (
     "time",
     "type",
@@ -114,7 +119,10 @@ EVENT_TEXT: dict[str, str] = {
     "grant_approved": "Access approved",
     "grant_denied": "Access denied",
     "grant_revoked": "Access revoked",
+    "grant_delegated": "Delegated a narrower token",
     "grant_limits_changed": "Limits changed",
+    "token_regenerated": "Token regenerated (the old one was revoked)",
+    "key_changed": "Key changed",
     "code_replayed": "Authorization code reused (the app's access was revoked)",
     "user_code_failed": "Wrong device code",
     "master_key_rotated": "Master key rotated",
@@ -133,7 +141,14 @@ def _event_entry(event: SecurityEvent, names: dict[str, str]) -> Entry:
             f"({detail.get('hint', '')})".strip()
         )
     if event.kind == "grant_revoked" and detail.get("by"):
-        extra.append("by the app itself" if detail["by"] == "app" else f"by {detail['by']}")
+        by = str(detail["by"])
+        extra.append(
+            "by the app itself"
+            if by == "app"
+            else "with the grant it was delegated from"
+            if by == "cascade"
+            else f"by {by}"
+        )
     if detail.get("via"):
         extra.append(f"via {VIA_TEXT.get(str(detail['via']), detail['via'])}")
     joiner = ": " if event.kind.startswith("key_") else " "

@@ -198,7 +198,8 @@ def list_apps(
     vault: Vault, session: Session, account_id: str, *, include_inactive: bool = False
 ) -> list[AppView]:
     """Active grants first, newest first; then revoked and expired ones if asked."""
-    query = select(Grant).where(Grant.account_id == account_id)
+    # A delegated token shows in the tree of the app it came from, not as an app of its own.
+    query = select(Grant).where(Grant.account_id == account_id, col(Grant.ancestry).is_(None))
     if not include_inactive:
         query = query.where(col(Grant.revoked_at).is_(None), col(Grant.expires_at) > utcnow())
     grants = session.exec(query.order_by(col(Grant.created_at).desc()).limit(200)).all()

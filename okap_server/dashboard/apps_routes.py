@@ -1,5 +1,6 @@
 """``/`` (connected apps), ``/apps`` (all, with revoked and expired ones), ``/apps/{id}``
-(detail with usage over time), ``/apps/{id}/limits`` and ``/apps/{id}/revoke``."""
+(detail with usage over time), ``/apps/{id}/limits``, ``/apps/{id}/token`` (Regenerate
+token) and ``/apps/{id}/revoke``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from fastapi.responses import Response
 from okap_server.authorization.capabilities import LIMIT_LABELS, LIMIT_NAMES
 from okap_server.dashboard import apps, charts, usage
 from okap_server.dashboard import formatting as fmt
+from okap_server.dashboard.delegation import delegation_view
 from okap_server.dashboard.pending import waiting
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.manage.app_tokens import GrantInactive, regenerate_token
 from okap_server.prices.unpriced import unpriced_in_live_grants
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
@@ -74,6 +77,7 @@ def app_detail(
         if grant is None:
             return not_found(request, "app")
         view = apps.app_view(vault, session, grant)
+        delegated = delegation_view(session, grant)
         daily = usage.daily_usage(session, grant.id)
         by_model = usage.usage_by_model(session, grant.id)
         recent = usage.recent_requests(session, grant.id)
@@ -82,6 +86,7 @@ def app_detail(
         "dashboard/app_detail.html",
         signed_in=signed_in,
         app=view,
+        delegation=delegated,
         spend_chart=charts.daily_chart(daily, money=True),
         requests_chart=charts.daily_chart(daily, money=False),
         by_model=by_model,
@@ -189,3 +194,80 @@ async def revoke(
     if grant is None:
         return not_found(request, "app")
     return done("/", "revoked")
+
+
+@router.get("/apps/{grant_id}/token", include_in_schema=False)
+def regenerate_page(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    """The old token stops working at once, so the button asks first."""
+    vault = vault_of(request)
+    with vault.session() as session:
+        grant = apps.own_grant(session, signed_in.account.id, grant_id)
+        if grant is None:
+            return not_found(request, "app")
+        view = apps.app_view(vault, session, grant)
+    return _token_page(request, signed_in, view)
+
+
+def _token_page(
+    request: Request,
+    signed_in: SignedIn,
+    view: apps.AppView | None,
+    *,
+    token: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    base_url = f"{vault_of(request).settings.effective_public_url}/v1"
+    return render_page(
+        request,
+        "dashboard/app_token.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        app=view,
+        token=token,
+        error=error,
+        base_url=base_url,
+    )
+
+
+@router.post(
+    "/apps/{grant_id}/token",
+    **oa.form_post(
+        "Regenerate a connected app's token",
+        {},
+        done="(not used)",
+        pages={
+            200: "The new token, shown once (no-store)",
+            404: "No such app in this account",
+            409: "The app's access was revoked or has expired",
+        },
+    ),
+)
+async def regenerate(
+    request: Request, grant_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    """Answered with the page itself, never a redirect: the token must not be in a URL."""
+    vault = vault_of(request)
+    account_id = signed_in.account.id
+    try:
+        issued = await run_in_threadpool(
+            lambda: regenerate_token(
+                vault, account_id, grant_id, ip=client_ip(request), via="dashboard"
+            )
+        )
+    except GrantInactive as exc:
+        with vault.session() as session:
+            grant = apps.own_grant(session, account_id, grant_id)
+            view = apps.app_view(vault, session, grant) if grant else None
+        message = str(exc)
+        return _token_page(
+            request, signed_in, view, error=message[:1].upper() + message[1:] + ".", status_code=409
+        )
+    if issued is None:
+        return not_found(request, "app")
+    grant, token = issued
+    with vault.session() as session:
+        view = apps.app_view(vault, session, grant)
+    return _token_page(request, signed_in, view, token=token)

@@ -95,6 +95,22 @@ class LooksMisfiled(KeyStoreError):
     """The key's prefix belongs to another provider than the one chosen."""
 
 
+def refuse_misfiled(vault: Vault, provider: str, secret: str) -> None:
+    """Raise LooksMisfiled if ``secret`` has the prefix of another provider's keys than
+    ``provider`` (canonical): stored there, every call with it would fail upstream."""
+    suspicion = misfiled(provider, secret)
+    if suspicion is None:
+        return
+    owner, prefix = suspicion
+    row, chosen = vault.providers.get(owner), vault.providers.get(provider)
+    looks = with_article(row.name if row else owner)
+    picked = with_article(chosen.name if chosen else provider)
+    raise LooksMisfiled(
+        f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
+        "Choose the right provider, or tick the box below and paste it again if it is one"
+    )
+
+
 def add_key(
     vault: Vault,
     account_id: str,
@@ -111,16 +127,8 @@ def add_key(
     canonical = vault.providers.canonical(provider)
     if canonical is None:
         raise KeyStoreError("choose a provider from the list")
-    suspicion = None if misfiled_ok else misfiled(canonical, secret)
-    if suspicion is not None:
-        owner, prefix = suspicion
-        row, chosen = vault.providers.get(owner), vault.providers.get(canonical)
-        looks = with_article(row.name if row else owner)
-        picked = with_article(chosen.name if chosen else canonical)
-        raise LooksMisfiled(
-            f"this looks like {looks} key (it starts with {prefix}), not {picked} key. "
-            "Choose the right provider, or tick the box below and paste it again if it is one"
-        )
+    if not misfiled_ok:
+        refuse_misfiled(vault, canonical, secret)
     with vault.session() as session:
         info = vault.keys.add(
             session,
@@ -144,31 +152,8 @@ def add_key(
     return info
 
 
-def remove_key(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
-    """Remove one of this account's keys; None if it is not this account's."""
-    with vault.session() as session:
-        if vault.keys.get(session, account_id, key_id) is None:
-            return None
-        affected = dependents(session, account_id, key_id)
-        info = vault.keys.remove(session, account_id, key_id)
-        record_event(
-            session,
-            "key_removed",
-            account_id=account_id,
-            ip=ip,
-            key_id=info.id,
-            provider=info.provider,
-            label=info.label,
-            hint=info.hint,
-            grants=[g.id for g in affected],
-        )
-        session.commit()
-    for grant in affected:
-        vault.grant_changed(grant.id)
-    return info
-
-
 def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> KeyInfo | None:
+    """Make a key its provider's default; the grants that follow the default are told."""
     with vault.session() as session:
         key = vault.keys.get(session, account_id, key_id)
         if key is None:
@@ -184,7 +169,14 @@ def set_default(vault: Vault, account_id: str, key_id: str, ip: str | None) -> K
             label=key.label,
         )
         session.commit()
-        return vault.keys.list(session, account_id, key.provider)[0]
+        # Grants that name no key follow the default: their cached views hold the old one.
+        affected = [g.id for g in dependents(session, account_id, key.id)]
+        shown = next(
+            k for k in vault.keys.list(session, account_id, key.provider) if k.id == key.id
+        )
+    for grant_id in affected:
+        vault.grant_changed(grant_id)
+    return shown
 
 
 def _auth_headers(row: ProviderRow, secret: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""``/keys``: add, list, make default, test and remove provider keys."""
+"""``/keys``: add, list, make default, test, replace the secret of, and remove provider
+keys (moving the apps that depend on one to another key of its provider first)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from fastapi.responses import Response
 
 from okap_server.dashboard import ceilings, keys
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
+from okap_server.manage import keys as manage_keys
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
-from okap_server.web.pages import render_page
+from okap_server.web.pages import error_page, render_page
 from okap_server.web.sessions import SignedIn, client_ip, current_account, vault_of
 
 router = APIRouter()
@@ -144,34 +146,145 @@ async def test(
     return await run_in_threadpool(lambda: _page(request, signed_in, tested=(key_id, result)))
 
 
+def _key_view(request: Request, signed_in: SignedIn, key_id: str) -> keys.KeyView | None:
+    vault = vault_of(request)
+    with vault.session() as session:
+        found = [k for k in keys.list_keys(vault, session, signed_in.account.id) if k.id == key_id]
+    return found[0] if found else None
+
+
+def _secret_page(
+    request: Request,
+    signed_in: SignedIn,
+    key: keys.KeyView,
+    *,
+    error: str | None = None,
+    misfiled: bool = False,
+    status_code: int = 200,
+) -> Response:
+    return render_page(
+        request,
+        "dashboard/key_secret.html",
+        status_code=status_code,
+        signed_in=signed_in,
+        key=key,
+        error=error,
+        misfiled=misfiled,
+    )
+
+
+@router.get("/keys/{key_id}/secret", include_in_schema=False)
+def secret_page(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(current_account)
+) -> Response:
+    key = _key_view(request, signed_in, key_id)
+    if key is None:
+        return not_found(request, "key")
+    return _secret_page(request, signed_in, key)
+
+
+@router.post(
+    "/keys/{key_id}/secret",
+    **oa.form_post(
+        "Replace a key's secret in place (its apps keep working, no new consent)",
+        {
+            "secret": {"type": "string", "description": "The provider's new API key"},
+            "misfiled_ok": {
+                "type": "string",
+                "enum": ["1"],
+                "description": "Store a key that looks like another provider's anyway",
+            },
+        },
+        done="Replaced: to /keys",
+        pages={404: "No such key in this account", 422: "The key was refused; nothing changed"},
+    ),
+)
+async def replace_secret(
+    request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    form = await form_of(request)
+    vault = vault_of(request)
+    try:
+        replaced = await run_in_threadpool(
+            lambda: manage_keys.update_key(
+                vault,
+                signed_in.account.id,
+                key_id,
+                secret=form.get("secret", ""),
+                ip=client_ip(request),
+                via="dashboard",
+                misfiled_ok=form.get("misfiled_ok") == "1",
+            )
+        )
+    except KeyStoreError as exc:
+        key = _key_view(request, signed_in, key_id)
+        if key is None:
+            return not_found(request, "key")
+        message = str(exc)
+        return _secret_page(
+            request,
+            signed_in,
+            key,
+            error=message[:1].upper() + message[1:] + ". Nothing was changed.",
+            misfiled=isinstance(exc, keys.LooksMisfiled),
+            status_code=422,
+        )
+    if replaced is None:
+        return not_found(request, "key")
+    return done("/keys", "key_replaced")
+
+
 @router.get("/keys/{key_id}/remove", include_in_schema=False)
 def remove_page(
     request: Request, key_id: str, signed_in: SignedIn = Depends(current_account)
 ) -> Response:
-    vault = vault_of(request)
-    with vault.session() as session:
-        found = [k for k in keys.list_keys(vault, session, signed_in.account.id) if k.id == key_id]
-    if not found:
+    key = _key_view(request, signed_in, key_id)
+    if key is None:
         return not_found(request, "key")
-    return render_page(request, "dashboard/key_remove.html", signed_in=signed_in, key=found[0])
+    others = manage_keys.same_provider_keys(vault_of(request), signed_in.account.id, key_id)
+    return render_page(
+        request, "dashboard/key_remove.html", signed_in=signed_in, key=key, others=others
+    )
 
 
 @router.post(
     "/keys/{key_id}/remove",
     **oa.form_post(
-        "Remove a key",
-        {},
+        "Remove a key, moving the apps that depend on it to another key first",
+        {
+            "move_to": {
+                "type": "string",
+                "description": "Another key of the same provider for the apps using this "
+                "one; empty: do not move them (their requests fail)",
+            }
+        },
         done="Removed: to /keys",
-        pages={404: "No such key in this account"},
+        pages={404: "No such key in this account", 422: "move_to is not such a key"},
     ),
 )
 async def remove(
     request: Request, key_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
+    """The page warned and offered the move, so an empty ``move_to`` is the person's
+    choice to break those apps (``break_grants``)."""
+    form = await form_of(request)
     vault = vault_of(request)
-    removed = await run_in_threadpool(
-        keys.remove_key, vault, signed_in.account.id, key_id, client_ip(request)
-    )
+    try:
+        removed = await run_in_threadpool(
+            lambda: manage_keys.remove_key(
+                vault,
+                signed_in.account.id,
+                key_id,
+                move_to=form.get("move_to") or None,
+                break_grants=True,
+                ip=client_ip(request),
+                via="dashboard",
+            )
+        )
+    except KeyStoreError as exc:
+        return error_page(
+            request, "Key not removed", f"{exc}. Nothing was changed.", status_code=422
+        )
     if removed is None:
         return not_found(request, "key")
-    return done("/keys", "key_removed")
+    return done("/keys", "key_moved" if form.get("move_to") else "key_removed")

@@ -14,6 +14,9 @@ NOTICES: dict[str, str] = {
     "limits": "Limits saved. They apply from the app's next request.",
     "key_added": "Key stored, encrypted. Only its hint is shown from now on.",
     "key_removed": "Key removed.",
+    "key_moved": "Key removed. The apps that used it now use the key you chose.",
+    "key_replaced": "Key replaced in place. The apps that use it keep working and send the new key "
+    "from their next request.",
     "key_default": "Default key changed.",
     "approved": "Approved. The app can now use what it asked for.",
     "reused": "Approved by reusing the app's existing access: same limits and spend so far; "

@@ -177,6 +177,8 @@ async def plan_forward(
         reasons=bounds.reasons,
     )
     outcome.key_id = entry.key.id  # its spend counts against the key's ceiling
+    outcome.ancestors = entry.ceilings.lineage  # and a delegated grant's, its ancestors'
+
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
     try:

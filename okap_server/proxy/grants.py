@@ -25,6 +25,7 @@ import anyio.to_thread
 from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
+from okap_server.authorization.capabilities import enforced
 from okap_server.authorization.models import Grant
 from okap_server.proxy.errors import ProxyUnavailable
 from okap_server.proxy.providers.catalog import ProviderCatalog
@@ -111,6 +112,20 @@ class Ceilings:
     weekly: int | None = None
     monthly: int | None = None
     key_monthly: int | None = None
+    # A delegated grant's ancestors (RFC 8693 token exchange), root first: each one's id
+    # and its limits for this entry's provider. A child's requests and spend count against
+    # every ancestor's limits too, in the same admission (``accounting/holds.py``).
+    ancestors: tuple[tuple[str, Limits], ...] = ()
+
+    @property
+    def nested(self) -> bool:
+        """A delegated grant's entry: its holds and counts reach its ancestors' rows."""
+        return bool(self.ancestors)
+
+    @property
+    def lineage(self) -> tuple[str, ...]:
+        """The ancestors' ids, root first: settlement charges their counters too."""
+        return tuple(grant_id for grant_id, _ in self.ancestors)
 
     @property
     def set(self) -> bool:
@@ -136,10 +151,22 @@ class GrantEntry:
     expires_at: datetime | None
     key: ProviderKey | None
     ceilings: Ceilings = NO_CEILINGS
+    # A delegated grant's ancestors' model allow-lists (those that have one): a model must
+    # be allowed by each of them too, so narrowing a parent narrows its children at once.
+    ancestor_models: tuple[tuple[str, ...], ...] = ()
 
     def allows_model(self, model: str) -> bool:
         pattern = self._model_pattern
-        return pattern is None or pattern.match(model) is not None
+        if pattern is not None and pattern.match(model) is None:
+            return False
+        return all(p.match(model) is not None for p in self._ancestor_patterns)
+
+    @functools.cached_property
+    def _ancestor_patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(
+            re.compile("|".join(fnmatch.translate(p) for p in models))
+            for models in self.ancestor_models
+        )
 
     @functools.cached_property
     def _model_pattern(self) -> re.Pattern[str] | None:
@@ -157,6 +184,32 @@ class GrantView:
     expires_at: datetime
     revoked: bool
     entries: dict[str, GrantEntry]
+    # A delegated grant's ancestors, root first: its cached view is dropped when any of
+    # them changes (``GrantCache.invalidate``).
+    ancestry: tuple[str, ...] = ()
+
+
+def _ancestor_rows(session: Session, ancestry: list[str]) -> list[Grant] | None:
+    """A child's ancestors, root first, in one query; None if one is gone."""
+    found = {g.id: g for g in session.exec(select(Grant).where(col(Grant.id).in_(ancestry)))}
+    rows = [found.get(i) for i in ancestry]
+    return None if any(r is None for r in rows) else [r for r in rows if r is not None]
+
+
+def _ancestor_entries(
+    ancestors: list[Grant], provider: str, catalog: ProviderCatalog
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """Each ancestor's entry for ``provider``; None if one no longer has that provider."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for ancestor in ancestors:
+        raw = next(
+            (e for e in ancestor.details if catalog.canonical(str(e.get("provider"))) == provider),
+            None,
+        )
+        if raw is None:
+            return None
+        found.append((ancestor.id, raw))
+    return found
 
 
 def load_grant(
@@ -175,17 +228,32 @@ def load_grant(
     if found is None:
         return None
     grant, account = found
+    # A delegated grant: its ancestors in one more query (a grant a person approved, the
+    # common case, pays none). It is revoked if any of them is, and ends with the first.
+    ancestors = _ancestor_rows(session, grant.ancestry) if grant.ancestry else []
+    revoked = grant.revoked_at is not None or bool(account.disabled) or ancestors is None
+    expires_at = grant.expires_at
+    for ancestor in ancestors or ():
+        revoked = revoked or ancestor.revoked_at is not None
+        expires_at = min(expires_at, ancestor.expires_at)
     entries: dict[str, GrantEntry] = {}
     for raw in grant.details:
         provider = catalog.canonical(str(raw.get("provider", "")))
         if provider is None or provider in entries:
             continue
+        above_entries = _ancestor_entries(ancestors, provider, catalog) if ancestors else []
+        if above_entries is None:
+            continue
+        above = tuple((i, Limits.from_details(e.get("limits"), defaults)) for i, e in above_entries)
         key_id = raw.get("key_id")
         key = KeyStore.get(session, grant.account_id, key_id) if isinstance(key_id, str) else None
         if key is None and not isinstance(key_id, str):
             key = KeyStore.default_for(session, grant.account_id, provider)
         models = raw.get("models") or []
-        capabilities = raw.get("capabilities") or ["chat"]  # SPEC: absent = ["chat"]
+        # SPEC: absent = ["chat"]; compared as endpoints, since a word may imply others
+        capabilities = enforced(str(c) for c in raw.get("capabilities") or ["chat"])
+        for _, above_entry in above_entries:  # never more than any ancestor has now
+            capabilities &= enforced(str(c) for c in above_entry.get("capabilities") or ["chat"])
         ceilings = Ceilings(
             account_id=account.id,
             key_id=key.id if key is not None else None,
@@ -193,24 +261,32 @@ def load_grant(
             weekly=account.weekly_ceiling_micros,
             monthly=account.monthly_ceiling_micros,
             key_monthly=key.monthly_ceiling_micros if key is not None else None,
+            ancestors=above,
         )
         limits = Limits.from_details(raw.get("limits"), defaults)
+        # Spend limited above (an ancestor's limit, or a ceiling): priced and held as if
+        # it were the grant's own.
+        above_spend = ceilings.set or any(a.spend_limited for _, a in above)
         entries[provider] = GrantEntry(
             provider=provider,
             models=tuple(str(m) for m in models),
-            capabilities=frozenset(str(c) for c in capabilities),
-            limits=replace(limits, under_ceiling=True) if ceilings.set else limits,
+            capabilities=capabilities,
+            limits=replace(limits, under_ceiling=True) if above_spend else limits,
             expires_at=parse_time(raw.get("expires")),
             key=key,
             ceilings=ceilings,
+            ancestor_models=tuple(
+                tuple(str(m) for m in e["models"]) for _, e in above_entries if e.get("models")
+            ),
         )
     return GrantView(
         id=grant.id,
         account_id=grant.account_id,
         client_name=grant.client_name,
-        expires_at=grant.expires_at,
-        revoked=grant.revoked_at is not None or bool(account.disabled),
+        expires_at=expires_at,
+        revoked=revoked,
         entries=entries,
+        ancestry=tuple(grant.ancestry or ()),
     )
 
 
@@ -283,7 +359,8 @@ class GrantCache:
             self.forget(oldest)
         self._views[hashed] = (until, view)
         if view is not None:
-            self._hashes_of.setdefault(view.id, set()).add(hashed)
+            for grant_id in (view.id, *view.ancestry):  # an ancestor's change drops it too
+                self._hashes_of.setdefault(grant_id, set()).add(hashed)
 
     def forget(self, hashed: str) -> None:
         entry = self._views.pop(hashed, None)

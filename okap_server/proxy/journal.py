@@ -73,6 +73,7 @@ def encode(o: Outcome) -> bytes:
         o.month,
         o.owned,
         o.key_id,
+        o.ancestors,
     )
     data = pickle.dumps(row, protocol=5)
     return _LENGTH.pack(len(data)) + data
@@ -141,6 +142,7 @@ def decode(data: bytes) -> Outcome:
         month=month,
         owned=tuple(owned),
         key_id=later[0] if later else None,
+        ancestors=tuple(later[1]) if len(later) > 1 else (),
         audit_id=audit_id,
     )
 

@@ -48,8 +48,8 @@ class Reservation(SQLModel, table=True):
     amount_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
     # The spend periods this reservation is held against, comma separated
     # (e.g. ``total,day:2026-11-23,account:acc_1/month:2026-11``): only the periods that
-    # have a limit; a ceiling's is ``<scope>/<period>``.
-    periods: str = Field(default="", max_length=400)
+    # have a limit; a ceiling's, or a delegating grant's, is ``<scope>/<period>``.
+    periods: str = Field(default="", max_length=4000)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     # Whose ceilings the request counts against, so the sweeper can charge them too.

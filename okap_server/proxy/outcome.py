@@ -55,6 +55,8 @@ class Outcome:
     key_id: str | None = None
     # Stored objects the answer named, which the grant owns from now on (``ownership.py``).
     owned: tuple[str, ...] = ()
+    # A delegated grant's ancestors, root first: its spend counts as theirs too.
+    ancestors: tuple[str, ...] = ()
 
     # The audit row's id, fixed once: derived from the admission, or new for a refusal.
     audit_id: str = ""
@@ -73,11 +75,13 @@ class Outcome:
         periods: tuple[str, ...],
         account_id: str = "",
         key_id: str | None = None,
+        ancestors: tuple[str, ...] = (),
     ) -> Outcome:
         """A hold admitted for a request that stopped waiting before it was forwarded:
         settlement only releases it (no request, no spend, no audit row). The account and
         key place its ceilings' rows in the lock order (``accounting/deltas.py``)."""
         outcome = cls(account_id, grant_id, "", provider, "", 0, key_id=key_id)
+        outcome.ancestors = ancestors
         outcome.interrupted(reservation_id, amount, periods)
         return outcome
 

@@ -85,6 +85,7 @@ class ProxyRuntime:
                 admitted.reserved_periods,
                 request.ceilings.account_id,
                 request.ceilings.key_id,
+                request.ceilings.lineage,
             )
         )
 

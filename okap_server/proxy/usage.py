@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from okap_server.accounts.models import Account
+from okap_server.authorization.delegation import chain_is_live, children_tree, delegation_view
 from okap_server.authorization.models import Grant
 from okap_server.clock import isoformat_z, utcnow
 from okap_server.proxy.accounting.ceilings import ceiling_report
@@ -121,6 +122,8 @@ def usage_document(
     account = session.get(Account, grant.account_id)
     if not grant_is_active(grant) or account is None or account.disabled:
         return {"active": False}
+    if not chain_is_live(session, grant):  # a delegated grant ends with its ancestors
+        return {"active": False}
     return {
         "active": True,
         "grant_id": grant.id,
@@ -128,6 +131,38 @@ def usage_document(
         "authorization_details": public_details(grant, settings),
         "usage": usage_report(session, grant, settings, catalog=catalog),
         "ceilings": grant_ceilings(session, grant, account),
+        "delegation": delegation_report(session, grant),
+    }
+
+
+def delegation_report(session: Session, grant: Grant) -> dict[str, Any]:
+    """The grant's place in its delegation tree (RFC 8693), and the tokens delegated from
+    it, each with its total spend (which includes its own delegates'). The grant's own
+    ``usage`` already counts all of their spend: a child's spend is its parents' too."""
+    below = children_tree(session, grant)
+    totals: dict[str, int] = {}
+    if below:
+        for row in session.exec(
+            select(SpendCounter).where(
+                col(SpendCounter.grant_id).in_([g.id for _, g in below]),
+                SpendCounter.period == "total",
+            )
+        ):
+            totals[row.grant_id] = totals.get(row.grant_id, 0) + row.spent_micros
+    now = utcnow()
+    return {
+        **delegation_view(grant),
+        "delegated": [
+            {
+                "grant_id": child.id,
+                "parent_grant_id": child.parent_grant_id,
+                "client_name": child.client_name,
+                "depth": child.depth,
+                "active": grant_is_active(child, now),
+                "spend_total": _usd(totals.get(child.id, 0)),
+            }
+            for _, child in below
+        ],
     }
 
 

@@ -80,6 +80,14 @@ def _load(
     return row
 
 
+def _delegation_choice(form: dict[str, list[str]]) -> bool | None:
+    """The page's "may hand narrower tokens on" checkbox: None when the form has none (a
+    client posting without it keeps the request's own choice)."""
+    if "delegation_choice" not in form:
+        return None
+    return (form.get("allow_delegation") or [""])[0] == "yes"
+
+
 def _page(
     request: Request,
     vault: Vault,
@@ -232,6 +240,7 @@ def _submit(
                 collect_seconds=collect,
                 granted_details=granted,
                 ip=client_ip(request),
+                delegation_allowed=_delegation_choice(form),
             )
         except (NarrowingError, KeyStoreError, ReuseGone) as exc:
             session.rollback()

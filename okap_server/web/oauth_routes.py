@@ -25,6 +25,12 @@ from okap_server.authorization.metadata import server_metadata
 from okap_server.authorization.okap_binding import consent_url
 from okap_server.authorization.requests import create_request
 from okap_server.authorization.revocation import revoke_token
+from okap_server.authorization.token_exchange import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    exchange,
+    exchange_response,
+)
 from okap_server.web import openapi as oa
 from okap_server.web import openapi_protocol as schemas
 from okap_server.web.announce import announce
@@ -153,6 +159,7 @@ def authorize(request: Request) -> Response:
                         state=checked.state,
                         code_challenge=checked.code_challenge,
                         code_challenge_method="S256",
+                        delegation_allowed=checked.delegation_allowed,
                     )
                 except OAuthError as exc:  # too many requests: the app may hear it too
                     raise redirectable(exc, checked.client.redirect_uri, checked.state) from None
@@ -178,19 +185,23 @@ def authorize(request: Request) -> Response:
 
 @router.post(
     "/oauth/token",
-    summary="Token endpoint: authorization code (PKCE) or device code grant",
+    summary="Token endpoint: authorization code (PKCE), device code or token exchange",
     responses={200: oa.json_response("The okap token", schemas.TOKEN), **oa.oauth_errors(400, 401)},
     openapi_extra=oa.form_body(
         {
             "grant_type": {
                 "type": "string",
-                "enum": ["authorization_code", DEVICE_GRANT],
+                "enum": ["authorization_code", DEVICE_GRANT, TOKEN_EXCHANGE],
             },
             "code": oa.TEXT,
             "redirect_uri": oa.URL,
             "client_id": schemas.CLIENT_ID,
             "code_verifier": {"type": "string", "minLength": 43, "maxLength": 128},
             "device_code": oa.TEXT,
+            "subject_token": oa.TEXT,
+            "subject_token_type": {"type": "string", "enum": [ACCESS_TOKEN_TYPE]},
+            "authorization_details": oa.DETAILS_JSON_FIELD,
+            "client_name": oa.TEXT,
         },
         ["grant_type"],
     ),
@@ -217,9 +228,13 @@ async def token(request: Request) -> JSONResponse:
                 grant, value = device.poll(
                     session, params.get("device_code"), params.get("client_id")
                 )
+            elif grant_type == TOKEN_EXCHANGE:
+                child, value = exchange(session, params, vault.providers, vault.settings)
+                url = vault.settings.effective_public_url
+                return _json(exchange_response(child, value, url))
             else:
                 raise UnsupportedGrantType(
-                    "grant_type must be authorization_code or " + DEVICE_GRANT
+                    f"grant_type must be authorization_code, {DEVICE_GRANT} or {TOKEN_EXCHANGE}"
                 )
             return _json(token_response(grant, value, vault.settings.effective_public_url))
 

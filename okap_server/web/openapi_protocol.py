@@ -48,6 +48,11 @@ TOKEN: oa.Schema = {
         "token_type": {"type": "string", "enum": ["Bearer"]},
         "expires_in": {"type": "integer", "minimum": 0},
         "authorization_details": oa.GRANTED_DETAILS,
+        # Token exchange only (RFC 8693 §2.2.1).
+        "issued_token_type": {
+            "type": "string",
+            "enum": ["urn:ietf:params:oauth:token-type:access_token"],
+        },
     },
 }
 DEVICE: oa.Schema = {

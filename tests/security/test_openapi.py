@@ -34,6 +34,7 @@ MANAGEMENT = {
     "POST /consent/{request_id}",
     "POST /apps/{grant_id}/limits",
     "POST /apps/{grant_id}/revoke",
+    "POST /apps/{grant_id}/token",
     "GET /pending/status",
     "POST /pending/{request_id}/approve",
     "POST /pending/{request_id}/deny",
@@ -44,6 +45,7 @@ MANAGEMENT = {
     "POST /keys/{key_id}/default",
     "POST /keys/{key_id}/test",
     "POST /keys/{key_id}/remove",
+    "POST /keys/{key_id}/secret",
     "POST /keys/{key_id}/ceiling",
     "GET /activity.csv",
     "POST /settings/preferences",
@@ -60,6 +62,7 @@ API = {
     "GET /api/v1/grants/{grant_id}": "grants:read",
     "PATCH /api/v1/grants/{grant_id}": "grants:write",
     "DELETE /api/v1/grants/{grant_id}": "grants:write",
+    "POST /api/v1/grants/{grant_id}/token": "grants:write",
     "POST /api/v1/provider-keys": "keys:write",
     "GET /api/v1/provider-keys": "keys:read",
     "PATCH /api/v1/provider-keys/{key_id}": "keys:write",
@@ -146,6 +149,7 @@ def test_form_endpoints_describe_their_fields(spec: dict[str, Any]) -> None:
     assert set(token["properties"]["grant_type"]["enum"]) == {
         "authorization_code",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     for path in ("/signin", "/device", "/setup"):  # FastAPI Form parameters
         schema = resolve(spec, found[f"POST {path}"]["requestBody"]["content"][FORM]["schema"])

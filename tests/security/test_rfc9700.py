@@ -1,5 +1,5 @@
 """RFC 9700 (OAuth 2.0 Security Best Current Practice), one test per item not already proven
-in tests/server/authorization/ (SPEC.md "RFC 9700 checklist" maps every item to its test)."""
+in tests/server/authorization/ (SPEC.md "RFC 9700 checklist" lists every item)."""
 
 from __future__ import annotations
 

@@ -49,11 +49,11 @@ from tests.support.fake_answers import (
     FakeUsage,
     Respond,
     SlowStream,
-    anthropic_answer,
     error_response,
-    google_answer,
     openai_answer,
 )
+from tests.support.fake_anthropic import anthropic_answer
+from tests.support.fake_google import google_answer
 from tests.support.fake_objects import FakeObjects
 from tests.support.live import free_port, serve_app
 

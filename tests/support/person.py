@@ -304,8 +304,11 @@ def apply_narrowing(
     key_id: Any = None,
     new_keys: dict[str, str] | None = None,
     drop: list[str] | None = None,
+    allow_delegation: bool | None = None,
 ) -> list[tuple[str, str]]:
     fields = list(form.fields)
+    if allow_delegation is False:  # untick "Let this app hand narrower tokens on"
+        fields = [(n, v) for n, v in fields if n != "allow_delegation"]
     entries = {v: n.split(".")[0] for n, v in fields if n.endswith(".provider")}
     providers = list(entries)
 

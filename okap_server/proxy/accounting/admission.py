@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from okap_server.db.cursor import Cursor
 from okap_server.proxy.accounting.budget import SqlBudget
+from okap_server.proxy.accounting.nesting import count_and_hold_chain
 from okap_server.proxy.accounting.periods import day_key, month_key
 from okap_server.proxy.accounting.rate import Counted, RateLimiter, RateState, SqlRateLimiter
 from okap_server.proxy.errors import BudgetExceeded, BudgetHeld, RateLimited
@@ -72,11 +73,13 @@ class AdmissionRequest:
     now: datetime
     ceilings: Ceilings = NO_CEILINGS
 
-    def lock_order(self) -> tuple[str, str, str, str]:
+    def lock_order(self) -> tuple[str, str, tuple[str, ...], str]:
         """Requests are admitted in this order, so rows are locked in the order settlement
-        applies them (``deltas.py``): by account, key, grant entry."""
+        applies them (``deltas.py``): by account, key, grant entry. A delegated grant's
+        place is its path of ids from the root: sorted so, the rows a group's requests
+        lock (each its ancestors' first) come in one increasing order."""
         c = self.ceilings
-        return c.account_id, c.key_id or "", self.grant_id, self.provider
+        return c.account_id, c.key_id or "", (*c.lineage, self.grant_id), self.provider
 
 
 AdmissionResult = Admitted | Exception
@@ -132,10 +135,11 @@ class Admission:
             held = [i for i in todo if isinstance(results[i], BudgetHeld)]
             # A ceiling is held by every grant of its account: ("account", id) asks for
             # the finished requests of all of them.
+            # So is a delegating grant's limit, by every grant delegated from it.
             keys = {(requests[i].grant_id, requests[i].provider) for i in held} | {
                 ("account", requests[i].ceilings.account_id)
                 for i in held
-                if requests[i].ceilings.set
+                if requests[i].ceilings.set or requests[i].ceilings.nested
             }
             if held and self.settle(keys):
                 for i in held:
@@ -221,6 +225,8 @@ class Admission:
         the account, so they are locked before any grant's own rows (rate windows too),
         the order every transaction takes them in (``deltas.py``)."""
         g, p, limits, now, ceilings = r.grant_id, r.provider, r.limits, r.now, r.ceilings
+        if ceilings.nested:  # a delegated grant: its ancestors' limits too
+            return count_and_hold_chain(self.budget, self.rate, cursor, r, amount, requests)
         if ceilings.set:
             periods = self.budget.hold(cursor, g, p, limits, amount, now, ceilings)
             try:

@@ -24,6 +24,7 @@ from okap_server.clock import new_id
 from okap_server.db.cursor import Cursor
 from okap_server.proxy.accounting.deltas import Counter, Deltas, periods_of
 from okap_server.proxy.accounting.holds import HoldRow, hold_rows, named, spent_out
+from okap_server.proxy.accounting.nesting import ancestries
 from okap_server.proxy.accounting.periods import (
     counter_of,
     held_entry,
@@ -99,13 +100,27 @@ class SqlBudget:
         its ceilings', all or none (BudgetExceeded, naming the limit that refused); the
         periods held against, as ``reserved_periods`` names them."""
         rows = hold_rows(grant_id, provider, limits, now, ceilings)
+        return self.hold_on(cursor, grant_id, provider, rows, amount, mixed=ceilings.set)
+
+    def hold_on(
+        self,
+        cursor: Cursor,
+        grant_id: str,
+        provider: str,
+        rows: list[HoldRow],
+        amount: int,
+        *,
+        mixed: bool,
+    ) -> tuple[str, ...]:
+        """Hold ``amount`` on ``rows`` (``hold_rows``, or a part of them), all or none.
+        ``mixed``: some rows are not the grant entry's own (a ceiling's, an ancestor's)."""
         for row in rows:
             if amount > row.limit:
                 raise spent_out(row, amount)
         if not rows:
             return ()
         # One statement for every limited row: held only where it still fits.
-        held = _hold(cursor, grant_id, provider, rows, amount, ceilings.set)
+        held = _hold(cursor, grant_id, provider, rows, amount, mixed)
         for row in rows:
             if (row.scope, row.provider, row.period) not in held:
                 # take back the holds of the rows that had room
@@ -128,7 +143,7 @@ class SqlBudget:
                         "x-okap-limit": row.limit_name(),
                     },
                 )
-        return tuple(held_entry(r.scope, r.provider, r.period) for r in rows)
+        return tuple(held_entry(grant_id, r.scope, r.period) for r in rows)
 
     def unhold(
         self, cursor: Cursor, grant_id: str, provider: str, amount: int, periods: tuple[str, ...]
@@ -254,12 +269,16 @@ class SqlBudget:
         ).all()
         deltas = Deltas()
         swept = 0
+        lineage = ancestries(conn, {row[1] for row in stale})
         for rid, grant_id, provider, amount, periods, created_at, account_id, key_id in stale:
             if not self.release(conn, rid):
                 continue  # another replica swept it
             swept += 1
-            deltas.place(grant_id, provider, account_id, key_id)
-            deltas.charge(grant_id, provider, periods_of(created_at), account_id, key_id, amount, 1)
+            above = lineage.get(grant_id, ())
+            deltas.place(grant_id, provider, account_id, key_id, above)
+            deltas.charge(
+                grant_id, provider, periods_of(created_at), account_id, key_id, amount, 1, above
+            )
             for entry in split_periods(periods):
                 deltas.add(counter_of(grant_id, provider, entry), reserved=-amount)
             if swept_out is not None:

@@ -68,23 +68,39 @@ def hold_rows(
         if ceilings.key_monthly is not None and ceilings.key_id is not None:
             key, limit = key_scope(ceilings.key_id), ceilings.key_monthly
             rows.append(HoldRow(key, CEILING_PROVIDER, month_key(now), limit, "monthly", "key"))
+    for ancestor, above in ceilings.ancestors:  # a delegated grant's, root first
+        _grant_rows(rows, ancestor, provider, above, now, "delegator")
+    _grant_rows(rows, grant_id, provider, limits, now, "grant")
+    return rows
+
+
+def _grant_rows(
+    rows: list[HoldRow], grant_id: str, provider: str, limits: Limits, now: datetime, owner: str
+) -> None:
+    """One grant entry's limited periods, in the sorted order of their keys. A delegation
+    chain's entries come root first, then down the chain (the order of their ids' paths,
+    which settlement sorts by too: ``deltas.py``)."""
     if limits.daily_spend is not None:
-        rows.append(HoldRow(grant_id, provider, day_key(now), limits.daily_spend, "daily", "grant"))
+        rows.append(HoldRow(grant_id, provider, day_key(now), limits.daily_spend, "daily", owner))
     if limits.monthly_spend is not None:
         month = month_key(now)
-        rows.append(HoldRow(grant_id, provider, month, limits.monthly_spend, "monthly", "grant"))
+        rows.append(HoldRow(grant_id, provider, month, limits.monthly_spend, "monthly", owner))
     if limits.total_spend is not None:
-        rows.append(HoldRow(grant_id, provider, "total", limits.total_spend, "total", "grant"))
+        rows.append(HoldRow(grant_id, provider, "total", limits.total_spend, "total", owner))
     if limits.weekly_spend is not None:
         week = week_key(now)
-        rows.append(HoldRow(grant_id, provider, week, limits.weekly_spend, "weekly", "grant"))
-    return rows
+        rows.append(HoldRow(grant_id, provider, week, limits.weekly_spend, "weekly", owner))
 
 
 def named(row: HoldRow) -> str:
     money = f"${row.limit / 1e6:.2f}"
     if row.owner == "account":
         return f"The account's {row.label} spend ceiling of {money} (over all its grants)"
+    if row.owner == "delegator":
+        return (
+            f"The {row.label} spend limit of {money} of the grant this token was delegated "
+            "from (over it and every token delegated from it)"
+        )
     if row.owner == "key":
         return (
             f"The {row.label} spend ceiling of {money} on this grant's provider key "

@@ -53,13 +53,20 @@ def key_scope(key_id: str) -> str:
     return f"key:{key_id}"
 
 
-def held_entry(scope: str, provider: str, period: str) -> str:
-    """How a hold names its row in ``reserved_periods``: a grant's own period as is, a
-    ceiling's as ``<scope>/<period>``."""
-    return period if provider != CEILING_PROVIDER else f"{scope}/{period}"
+def held_entry(grant_id: str, scope: str, period: str) -> str:
+    """How a hold names its row in ``reserved_periods``: the grant's own period as is, a
+    ceiling's or a delegating grant's as ``<scope>/<period>``."""
+    return period if scope == grant_id else f"{scope}/{period}"
+
+
+def is_ceiling_scope(scope: str) -> bool:
+    return scope.startswith(("account:", "key:"))
 
 
 def counter_of(grant_id: str, provider: str, entry: str) -> tuple[str, str, str]:
-    """The counter row (scope, provider, period) a ``reserved_periods`` entry names."""
+    """The counter row (scope, provider, period) a ``reserved_periods`` entry names: a
+    ceiling's row has provider ``*``; an ancestor's is of the same provider."""
     scope, slash, period = entry.partition("/")
-    return (scope, CEILING_PROVIDER, period) if slash else (grant_id, provider, entry)
+    if not slash:
+        return grant_id, provider, entry
+    return scope, CEILING_PROVIDER if is_ceiling_scope(scope) else provider, period

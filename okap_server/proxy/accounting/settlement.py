@@ -129,7 +129,7 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
     rows: list[dict[str, Any]] = []
     for item in batch:
         rid = item.reservation_id
-        deltas.place(item.grant_id, item.provider, item.account_id, item.key_id)
+        deltas.place(item.grant_id, item.provider, item.account_id, item.key_id, item.ancestors)
         if item.abandoned:  # never forwarded: release the hold, if it is still there
             if rid in held:
                 _release(deltas, item)
@@ -156,6 +156,7 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
             item.key_id,
             spent,
             counted,
+            item.ancestors,
         )
     budget.apply(conn, deltas)
     cursor = Cursor(conn)

@@ -94,6 +94,16 @@ BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (
     ProviderRow(
         "cerebras", "Cerebras", "https://api.cerebras.ai/v1", "openai", prices_provider="cerebras"
     ),
+    # Cohere's OpenAI-compatible Compatibility API (chat and embeddings); it refuses
+    # ``stream_options``.
+    ProviderRow(
+        "cohere",
+        "Cohere",
+        "https://api.cohere.ai/compatibility/v1",
+        "openai",
+        stream_usage_option=False,
+        prices_provider="cohere",
+    ),
 )
 
 
