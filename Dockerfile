@@ -8,10 +8,11 @@ COPY pyproject.toml README.md ./
 COPY okap_server ./okap_server
 COPY okap_client ./okap_client
 COPY templates ./templates
+# The otel extra: OKAP_OTEL=true works in the image (README "Monitoring").
 RUN python -m venv /opt/okap \
  && /opt/okap/bin/pip install --upgrade pip \
  && /opt/okap/bin/pip wheel --no-deps -w /wheels . \
- && /opt/okap/bin/pip install "$(ls /wheels/okap_vault-*.whl)[server]"
+ && /opt/okap/bin/pip install "$(ls /wheels/okap_vault-*.whl)[server,otel]"
 
 FROM python:3.11-slim
 ENV PATH=/opt/okap/bin:$PATH \

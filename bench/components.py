@@ -140,6 +140,10 @@ def measure(grants: int, calls: int, database_url: str | None = None) -> dict[st
             ),
             "admission: rate windows + spend hold (one transaction)": admit,
             "usage from the JSON answer": lambda: adapter.usage_from_json(json.loads(RESPONSE)),
+            "metrics: one request counted (counter, 2 histograms, spend)": lambda: (
+                runtime.metrics.proxy_request("openai", 200, "chat", 0.0009, 0.0005, 150)
+            ),
+            "metrics: admission wait observed": lambda: runtime.metrics.admission_waited(2e-5),
         }
         result = {name: timed(fn, calls) for name, fn in steps.items()}
         samples: list[Outcome] = []

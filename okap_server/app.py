@@ -16,11 +16,15 @@ from okap_server import __version__, housekeeping
 from okap_server.api import routes as api_routes
 from okap_server.context import Vault
 from okap_server.dashboard import routes as dashboard_routes
+from okap_server.telemetry.collectors import DatabaseGauges
+from okap_server.telemetry.metrics import VaultMetrics
+from okap_server.telemetry.tracing import tracer_for
 from okap_server.web import (
     consent_routes,
     device_routes,
     error_handlers,
     health,
+    metrics_routes,
     oauth_routes,
     okap_routes,
     proxy_routes,
@@ -36,6 +40,7 @@ from okap_server.web.page_origin import PageOrigin, PageOriginMiddleware
 from okap_server.web.rate_limit import FrontDoorLimits
 from okap_server.web.sessions import forget_session
 from okap_server.web.templating import static_dir
+from okap_server.webhooks import worker as webhook_worker
 
 
 class VaultApp(FastAPI):
@@ -53,9 +58,17 @@ class VaultApp(FastAPI):
 def create_app(vault: Vault) -> FastAPI:
     """An app serving one opened vault. Start-up work that can fail is done by ``open_vault``."""
 
+    metrics = VaultMetrics(multiprocess_dir=vault.settings.prometheus_multiproc_dir)
+    metrics.registry.register(DatabaseGauges(vault.engine))
+    tracer = tracer_for(vault.settings)  # imports OpenTelemetry only when it is on
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with proxy_routes.running(app, vault), housekeeping.running(vault):
+        async with (
+            proxy_routes.running(app, vault, metrics, tracer),
+            housekeeping.running(vault),
+            webhook_worker.running(vault, metrics.webhook_delivery),
+        ):
             yield
 
     app = VaultApp(
@@ -66,6 +79,7 @@ def create_app(vault: Vault) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.metrics = metrics  # GET /metrics (web/metrics_routes.py)
     app.state.decisions = DecisionWatch(vault)  # where long-polls wait (web/long_poll.py)
     # Inside the security headers (its refusals are pages too), outside every route.
     app.add_middleware(BodyLimits, vault=vault)
@@ -81,6 +95,7 @@ def create_app(vault: Vault) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     app.include_router(setup_routes.router)
     error_handlers.install(app)
     unavailable.install(app)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     Field,
     SecretStr,
@@ -79,6 +80,18 @@ class Settings(BaseSettings):
     # During a rolling rotation: the key being retired, still accepted for decryption.
     master_key_previous: SecretStr | None = None
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # Observability (issue 21, okap_server/telemetry): ``json`` logs one object per line;
+    # GET /metrics needs a ``metrics:read`` token unless public (a private network's scrape);
+    # OpenTelemetry traces, configured by the standard OTEL_* variables, when ``otel``.
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
+    metrics_public: bool = False
+    otel: bool = False
+    # prometheus-client's own variable: where ``--workers`` processes share their metrics
+    # (``okap-server serve`` sets and empties it; telemetry/multiprocess.py).
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
+    )
     # Team vaults (issue 8): the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto
     # are believed, as comma-separated IPs or CIDR networks. Empty (the default): forwarded
     # headers are ignored and the peer address is the client, as it is without a proxy.
@@ -104,6 +117,9 @@ class Settings(BaseSettings):
 
     default_limits: DefaultLimits = Field(default_factory=DefaultLimits)
     open_browser: bool = False
+    # A desktop notification for each new pending request (a personal vault; on with
+    # ``open_browser`` too): freedesktop notifications over D-Bus, or ``notify-send``.
+    desktop_notifications: bool = False
     pending_request_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
     # An approved request's token must be collected (device poll, OKAP poll, code redeemed)
     # within this long, or the approval lapses (as a code would: RFC 6749 §4.1.2).
@@ -159,6 +175,18 @@ class Settings(BaseSettings):
     proxy_audit_flush_seconds: float = Field(default=0.25, gt=0, le=60)
     proxy_sweep_seconds: float = Field(default=60.0, gt=0)
     housekeeping_seconds: float = Field(default=60.0, gt=0)
+    # Webhooks (issue 21, README "Webhooks"): the delivery worker's poll, each attempt's
+    # bound, and the retry schedule (exponential with jitter, about a day in all, then the
+    # endpoint is disabled). http to loopback is allowed by default (a personal vault's
+    # receiver is often on the same machine); private and link-local targets are not.
+    webhooks_enabled: bool = True
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=4 * 3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=15, ge=1, le=100)
+    webhook_allow_loopback: bool = True
+    webhook_allow_private: bool = False
     proxy_reservation_seconds: int = Field(default=1800, ge=60)
     default_max_output_tokens: int = Field(default=4096, ge=1)
     # The hold's input bound for a request that names input held elsewhere (a previous

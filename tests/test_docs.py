@@ -7,6 +7,8 @@ import argparse
 import re
 from pathlib import Path
 
+from pydantic import AliasChoices
+
 from okap_server.cli import build_parser
 from okap_server.proxy.providers.catalog import BUILTIN_PROVIDERS
 from okap_server.settings import Settings
@@ -28,11 +30,20 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one() -> None:
         assert check in ci
 
 
+def environment_name(name: str) -> str:
+    """A setting's variable: ``OKAP_<NAME>``, or the first name of its alias (a library's
+    own variable, such as ``PROMETHEUS_MULTIPROC_DIR``)."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"OKAP_{name.upper()}"
+
+
 def test_readme_documents_every_setting() -> None:
     missing = [
-        f"OKAP_{name.upper()}"
+        environment_name(name)
         for name in Settings.model_fields
-        if f"`OKAP_{name.upper()}`" not in README
+        if f"`{environment_name(name)}`" not in README
     ]
     assert not missing, f"add these settings to README.md 'Configuration': {missing}"
 

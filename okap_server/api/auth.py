@@ -69,12 +69,17 @@ def principal(
     return found
 
 
+def check_scope(found: Principal, scope: str) -> Principal:
+    """``found``, if its token carries ``scope`` (else 403 naming it)."""
+    if scope not in found.scopes:
+        raise MissingScope(f"this needs the {scope!r} scope", scope=scope)
+    return found
+
+
 def require(scope: str) -> Callable[..., Principal]:
     """A dependency: the principal, if its token carries ``scope`` (else 403 naming it)."""
 
     def check(found: Principal = Depends(principal)) -> Principal:
-        if scope not in found.scopes:
-            raise MissingScope(f"this needs the {scope!r} scope", scope=scope)
-        return found
+        return check_scope(found, scope)
 
     return check

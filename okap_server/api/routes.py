@@ -11,6 +11,7 @@ from okap_server.api import (
     problems,
     reports_routes,
     tokens_routes,
+    webhooks_routes,
 )
 from okap_server.api.auth import ApiLimits
 
@@ -18,5 +19,12 @@ from okap_server.api.auth import ApiLimits
 def install(app: FastAPI, per_minute: int) -> None:
     app.state.api_limits = ApiLimits(per_minute)
     problems.install(app)
-    for module in (grants_routes, keys_routes, tokens_routes, reports_routes, accounts_routes):
+    for module in (
+        grants_routes,
+        keys_routes,
+        tokens_routes,
+        reports_routes,
+        accounts_routes,
+        webhooks_routes,
+    ):
         app.include_router(module.router)

@@ -62,3 +62,10 @@ class AccountCreate(Strict):
 
 class AccountPatch(Strict):
     disabled: bool
+
+
+class WebhookCreate(Strict):
+    # Longer URLs are refused by the SSRF guard with its own reason (webhooks/url_guard.py).
+    url: str = Field(min_length=1, max_length=8192)
+    events: list[str] | None = Field(default=None, max_length=32)
+    description: str = Field(default="", max_length=1000)

@@ -23,6 +23,7 @@ from okap_server.authorization.models import AuthorizationCode, AuthorizationReq
 from okap_server.authorization.requests import status_of
 from okap_server.authorization.tokens import new_secret, token_hash
 from okap_server.clock import utcnow
+from okap_server.webhooks import grant_events as webhook_events
 
 
 def issue_code(session: Session, request: AuthorizationRequest, ttl_seconds: int) -> str:
@@ -51,6 +52,7 @@ def _revoke_after_replay(
         grant.revoked_at = utcnow()
         grant.version += 1
         session.add(grant)
+        webhook_events.grant_revoked(session, grant, by="code_replayed")
     record_event(
         session,
         "code_replayed",

@@ -32,6 +32,7 @@ from okap_server.authorization.details import RequestedDetails
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
 from okap_server.clock import utcnow
 from okap_server.settings import Settings
+from okap_server.webhooks import grant_events as webhook_events
 
 MAX_CLIENT_NAME = 100
 
@@ -115,6 +116,7 @@ def create_request(
     )
     session.add(request)
     session.flush()
+    webhook_events.access_requested(session, request)
     return request
 
 
@@ -299,6 +301,15 @@ def decide(
         flow=request.flow,
         providers=[d["provider"] for d in (granted_details or request.requested_details)],
         **({"reused_grant_id": reuse_grant_id} if approve and reuse_grant_id else {}),
+    )
+    webhook_events.decided(
+        session,
+        request,
+        account_id,
+        approve=approve,
+        granted_details=granted_details,
+        reuse_grant_id=reuse_grant_id,
+        reason=reason,
     )
     session.commit()
     session.refresh(request)

@@ -16,6 +16,7 @@ from okap_server.authorization.errors import InvalidRequest, OAuthError
 from okap_server.authorization.models import Grant
 from okap_server.authorization.tokens import looks_like_token, token_hash
 from okap_server.clock import utcnow
+from okap_server.webhooks import grant_events as webhook_events
 
 
 class UnsupportedTokenType(OAuthError):
@@ -55,6 +56,7 @@ def revoke_grant(
             client_id=revoked.client_id,
             by=how,
         )
+        webhook_events.grant_revoked(session, revoked, by=how)
     return True
 
 

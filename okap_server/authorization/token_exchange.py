@@ -28,6 +28,7 @@ from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.clock import utcnow
 from okap_server.proxy.providers.catalog import ProviderCatalog
 from okap_server.settings import Settings
+from okap_server.webhooks.events import emit_token_delegated
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -119,6 +120,15 @@ def exchange(
         client_id=child.client_id,
         parent_grant_id=parent.id,
         depth=child.depth,
+    )
+    emit_token_delegated(  # in this transaction: the event commits with the child
+        session,
+        parent.account_id,
+        parent_grant_id=parent.id,
+        grant_id=child.id,
+        client_id=child.client_id,
+        client_name=child.client_name,
+        details=details,
     )
     session.commit()
     return child, token

@@ -22,6 +22,9 @@ from okap_server.cli.common import (
 )
 from okap_server.cli.protocol import uvicorn_options
 from okap_server.prices.overrides import read_overrides
+from okap_server.telemetry.logs import log_config
+from okap_server.telemetry.multiprocess import prepare as prepare_metrics_directory
+from okap_server.telemetry.tracing import check as check_tracing
 
 
 def register(commands: Any) -> None:
@@ -51,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["open_browser"] = True
     if args.workers is not None:
         overrides["workers"] = args.workers
-    settings = settings_from_env().model_copy(update=overrides)
+    # With --workers, the directory where their metrics meet, emptied (telemetry/).
+    settings = prepare_metrics_directory(settings_from_env().model_copy(update=overrides))
     print(f"vault: {vault_label(settings)}", flush=True)
+    check_tracing(settings)  # a bad OTEL_* setting stops start-up, in one line
     if settings.prices_file is not None:
         read_overrides(settings.prices_file)  # a bad file stops start-up, in one line
     vault = open_vault_or_fail(settings)  # a damaged vault is named before a taken port
@@ -75,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "log_level": settings.log_level.lower(),
         "proxy_headers": False,
         "server_header": False,
+        **({"log_config": config} if (config := log_config(settings)) else {}),
         **uvicorn_options(settings),
     }
     if settings.workers > 1:

@@ -13,6 +13,7 @@ from okap_server.dashboard import (
     keys_routes,
     pending_routes,
     settings_routes,
+    webhooks_routes,
 )
 
 router = APIRouter()
@@ -25,5 +26,6 @@ for module in (
     ceilings_routes,
     api_tokens_routes,
     admin_routes,
+    webhooks_routes,
 ):
     router.include_router(module.router)

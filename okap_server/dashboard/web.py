@@ -30,6 +30,9 @@ NOTICES: dict[str, str] = {
     "account_disabled": "Account disabled: signed out everywhere, and its apps were revoked.",
     "account_enabled": "Account enabled. It can sign in again.",
     "account_password": "Password reset. The account was signed out everywhere.",
+    "webhook_test": "Test event queued. It appears in the endpoint's delivery log.",
+    "webhook_enabled": "Endpoint enabled. New events are sent to it again.",
+    "webhook_removed": "Endpoint removed.",
 }
 
 

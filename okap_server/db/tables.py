@@ -13,6 +13,7 @@ from okap_server.proxy.models import (
     SpendCounter,
 )
 from okap_server.vault.models import ProviderKey, VaultMeta
+from okap_server.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 metadata = SQLModel.metadata
 
@@ -31,5 +32,8 @@ __all__ = [
     "SpendCounter",
     "VaultMeta",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "metadata",
 ]

@@ -19,6 +19,7 @@ from okap_server.authorization.grants import grant_expiry
 from okap_server.authorization.models import Grant
 from okap_server.authorization.tokens import new_access_token, token_hash
 from okap_server.context import Vault
+from okap_server.webhooks import grant_events as webhook_events
 
 PERSONAL_FLOW = "personal"
 MAX_NAME = 200
@@ -75,5 +76,6 @@ def mint_personal(
             flow=PERSONAL_FLOW,
             providers=[d["provider"] for d in granted],
         )
+        webhook_events.granted(session, grant)
         session.commit()
     return grant, token

@@ -4,6 +4,7 @@ and the upstream request itself (normalised URL, filtered headers, the real key)
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -181,6 +182,7 @@ async def plan_forward(
 
     # Held on limited periods, and what the request is charged if its outcome is lost.
     amount = plan.worst_case() if limits.spend_limited or route.billable else 0
+    waiting = time.perf_counter()
     try:
         admitted = await runtime.admissions.admit(
             grant.id,
@@ -195,6 +197,8 @@ async def plan_forward(
         if plan.reasons:  # say what made the worst case large
             exc.message = f"{exc.message} Its worst case counts {'; '.join(plan.reasons)}."
         raise
+    finally:
+        runtime.metrics.admission_waited(time.perf_counter() - waiting)
     outcome.admitted = True
     outcome.unknown_outcome_cost = max(plan.worst_case() if route.billable else 0, amount)
     outcome.reservation_id = admitted.reservation_id

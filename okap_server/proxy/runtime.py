@@ -1,5 +1,6 @@
 """The proxy's long-lived state for one vault, built at start-up and closed at shutdown:
-the grant cache, the price table, the upstream clients, admission and the recorder."""
+the grant cache, the price table, the upstream clients, admission, the recorder, and the
+app's metrics and tracer."""
 
 from __future__ import annotations
 
@@ -22,15 +23,26 @@ from okap_server.proxy.providers.base import Adapter
 from okap_server.proxy.providers.registry import adapter_for
 from okap_server.proxy.recorder import Outcome, Recorder
 from okap_server.proxy.upstream import UpstreamPool
+from okap_server.telemetry.metrics import VaultMetrics
+from okap_server.telemetry.tracing import NO_TRACE, ProxyTracer
 
 if TYPE_CHECKING:
     from okap_server.context import Vault
 
 
 class ProxyRuntime:
-    def __init__(self, vault: Vault) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        metrics: VaultMetrics | None = None,
+        tracer: ProxyTracer = NO_TRACE,
+    ) -> None:
         settings = vault.settings
         self.vault = vault
+        # The app's metrics and tracer (okap_server/telemetry); a runtime of its own (a
+        # benchmark, a test) gets metrics nobody scrapes.
+        self.metrics = metrics if metrics is not None else VaultMetrics()
+        self.tracer = tracer
         self.settings = settings
         self.catalog = vault.providers
         self.keys = vault.keys

@@ -29,6 +29,8 @@ from okap_server.proxy.providers.catalog import ProviderRow
 from okap_server.proxy.recorder import Outcome
 from okap_server.proxy.relay import Relay
 from okap_server.proxy.runtime import ProxyRuntime
+from okap_server.telemetry.metrics import UNKNOWN_PROVIDER
+from okap_server.telemetry.tracing import NO_SPAN, RequestSpan
 
 log = logging.getLogger("okap.proxy")
 
@@ -60,23 +62,34 @@ class ProxyService:
         row = self.runtime.catalog.get(request.provider)
         if row is None:
             adapter = self.runtime.adapter("openai")
-            return self.render(adapter, errors.UnknownProvider())
+            answer = self.render(adapter, errors.UnknownProvider())
+            elapsed = time.perf_counter() - started
+            self.runtime.metrics.proxy_request(UNKNOWN_PROVIDER, answer.status, None, elapsed)
+            return answer
         adapter = self.runtime.adapter(row.id)
+        tracer = self.runtime.tracer
+        span = tracer.request(request.method, row.id, request.raw_path, request.headers)
         audit: list[Outcome] = []  # filled as soon as the grant is known
         self.runtime.in_flight += 1
+        status = 500  # a fault of the vault's own, unless an answer says otherwise
         try:
             plan = await self.check(request, row, adapter, audit)
-            return await self.forward(plan, row, adapter, started)
+            answer = await self.forward(plan, row, adapter, started, span)
+            status = 0  # counted when its answer ends (forward, settle_stream)
+            return answer
         except AdmissionInterrupted as exc:
             log.error("proxy: database unavailable while admitting a request")
+            status = errors.ProxyUnavailable.status
             for outcome in audit:
                 outcome.interrupted(exc.reservation_id, exc.amount, exc.periods)
                 self.runtime.recorder.submit(outcome)
             return self.render(adapter, errors.ProxyUnavailable())
         except SQLAlchemyError as exc:
             log.error("proxy: database unavailable (%s)", type(exc).__name__)
+            status = errors.ProxyUnavailable.status
             return self.render(adapter, errors.ProxyUnavailable())
         except errors.ProxyError as exc:
+            status = exc.status
             for outcome in audit:
                 outcome.refused(exc.status, exc.code, (time.perf_counter() - started) * 1000)
                 self.runtime.recorder.submit(outcome)
@@ -87,12 +100,39 @@ class ProxyService:
                 self.runtime.recorder.submit(outcome)
             raise
         except BaseException:  # cancelled mid-request (server shutdown): settle, never $0
+            status = 499
             for outcome in audit:
                 if outcome.cancelled():
                     self.runtime.recorder.submit(outcome)
             raise
         finally:
             self.runtime.in_flight -= 1
+            if status:
+                self.count(row.id, status, started, audit[0] if audit else None, span)
+
+    def count(
+        self,
+        provider: str,
+        status: int,
+        started: float,
+        outcome: Outcome | None,
+        span: RequestSpan,
+    ) -> None:
+        """The request's metrics and the end of its span, once its answer has ended."""
+        upstream_ms = outcome.upstream_latency_ms if outcome is not None else None
+        capability = outcome.capability if outcome is not None else None
+        cost = outcome.cost_micros if outcome is not None else 0
+        self.runtime.metrics.proxy_request(
+            provider,
+            status,
+            capability,
+            time.perf_counter() - started,
+            upstream_ms / 1000 if upstream_ms is not None else None,
+            cost,
+        )
+        model = outcome.model if outcome is not None else None
+        streamed = outcome.streamed if outcome is not None else False
+        span.end(status, capability, model, streamed, cost)
 
     async def check(
         self, request: ProxyRequest, row: ProviderRow, adapter: Adapter, audit: list[Outcome]
@@ -132,9 +172,16 @@ class ProxyService:
         )
 
     async def forward(
-        self, plan: ForwardPlan, row: ProviderRow, adapter: Adapter, started: float
+        self,
+        plan: ForwardPlan,
+        row: ProviderRow,
+        adapter: Adapter,
+        started: float,
+        span: RequestSpan = NO_SPAN,
     ) -> ProxyResponse:
         outcome = plan.outcome
+        upstream = plan.upstream_request
+        span.upstream_started(upstream.method, upstream.url.host)
         upstream_started = time.perf_counter()
         try:
             response = await self.runtime.upstreams.send(plan.upstream_request)
@@ -158,6 +205,8 @@ class ProxyService:
 
             def finish(seen: StreamObserver, how: str) -> None:
                 self.settle_stream(plan, seen, how, started, upstream_started)
+                span.upstream_ended(None if how == "upstream_broken" else response.status_code)
+                self.count(row.id, outcome.status, started, outcome, span)
 
             relayed = Relay(response, observer, sse=sse, finish=finish)
             return ProxyResponse(response.status_code, headers, stream=relayed)
@@ -171,6 +220,7 @@ class ProxyService:
             await response.aclose()
         outcome.upstream_latency_ms = (time.perf_counter() - upstream_started) * 1000
         outcome.status = response.status_code
+        span.upstream_ended(response.status_code)
         if response.is_success:
             try:
                 document = json.loads(content) if content.strip() else None
@@ -188,6 +238,7 @@ class ProxyService:
             content = plan.scrub(content)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         self.runtime.recorder.submit(outcome)
+        self.count(row.id, response.status_code, started, outcome, span)
         return ProxyResponse(response.status_code, headers, body=content)
 
     def settle_stream(

@@ -26,6 +26,7 @@ from okap_server.vault.masterkey import (
     write_key_file,
 )
 from okap_server.vault.models import ProviderKey, VaultMeta
+from okap_server.webhooks.secrets import reseal_endpoints
 
 
 class RotationError(Exception):
@@ -54,6 +55,7 @@ def reseal_all(session: Session, ring: KeyRing) -> int:
                 "Run `okap-server doctor`"
             ) from None
         session.add(key)
+    reseal_endpoints(session, ring)  # webhook signing secrets, sealed the same way
     return len(rows)
 
 

@@ -179,7 +179,7 @@ def authorize(request: Request) -> Response:
             message=f"{exc.description} ({exc.error})" if exc.description else exc.error,
         )
     url = consent_url(vault.settings, row.id)
-    announce(vault.settings, url)
+    announce(vault.settings, url, client_name=row.client_name)
     return RedirectResponse(url, status_code=303, headers=NO_STORE)
 
 

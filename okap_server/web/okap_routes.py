@@ -131,7 +131,8 @@ async def okap_authorize(request: Request) -> JSONResponse:
             return okap_binding.start(session, body, vault.providers, vault.settings, caller=caller)
 
     started = await run_in_threadpool(begin)
-    announce(vault.settings, okap_binding.consent_url(vault.settings, started.request.id))
+    url = okap_binding.consent_url(vault.settings, started.request.id)
+    announce(vault.settings, url, client_name=started.request.client_name)
     seconds = wait_seconds(vault, request.headers.get("prefer"))
     return await _answer_or_pending(request, started, seconds, checked=True)  # just made
 
@@ -210,7 +211,7 @@ async def reference_request(request: Request) -> JSONResponse:
 
     row = await run_in_threadpool(begin)
     url = okap_binding.consent_url(vault.settings, row.id)
-    announce(vault.settings, url)
+    announce(vault.settings, url, client_name=row.client_name)
 
     def check() -> dict[str, Any] | None:
         with vault.session() as session:

@@ -45,6 +45,7 @@ API_PREFIXES = (
     "/static/",
     "/healthz",
     "/readyz",
+    "/metrics",  # Prometheus: a bearer token or none (OKAP_METRICS_PUBLIC), no cookies
     "/openapi.json",
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

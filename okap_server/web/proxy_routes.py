@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.datastructures import State
@@ -27,6 +28,8 @@ from okap_server.proxy.messages import ProxyRequest, ProxyResponse
 from okap_server.proxy.relay import StreamInterrupted
 from okap_server.proxy.runtime import ProxyRuntime
 from okap_server.proxy.service import ProxyService
+from okap_server.telemetry.metrics import VaultMetrics
+from okap_server.telemetry.tracing import ProxyTracer
 from okap_server.web.bodies import (
     BodyAbandoned,
     BodyReader,
@@ -41,9 +44,12 @@ PROXY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @asynccontextmanager
-async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
-    """The proxy's part of the app's lifespan: start the recorder, flush on shutdown."""
-    runtime = ProxyRuntime(vault)
+async def running(
+    app: FastAPI, vault: Vault, metrics: VaultMetrics, tracer: ProxyTracer
+) -> AsyncIterator[None]:
+    """The proxy's part of the app's lifespan: start the recorder, flush on shutdown (and
+    send the last spans: the tracer's shutdown blocks, so it runs in a thread)."""
+    runtime = ProxyRuntime(vault, metrics, tracer)
     runtime.start()
     app.state.proxy = ProxyService(runtime)
     settings = vault.settings
@@ -64,6 +70,7 @@ async def running(app: FastAPI, vault: Vault) -> AsyncIterator[None]:
         yield
     finally:
         await runtime.aclose()
+        await anyio.to_thread.run_sync(tracer.shutdown)
         redaction.uninstall(log_filter)
         if quiet is not None:
             logging.getLogger("uvicorn.access").removeFilter(quiet)

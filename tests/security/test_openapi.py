@@ -15,6 +15,7 @@ PROTOCOL = {
     "GET /.well-known/oauth-authorization-server",
     "GET /healthz",
     "GET /readyz",
+    "GET /metrics",
     "POST /oauth/par",
     "GET /oauth/authorize",
     "POST /oauth/token",
@@ -55,6 +56,10 @@ MANAGEMENT = {
     "POST /admin/accounts/{account_id}/disable",
     "POST /admin/accounts/{account_id}/enable",
     "POST /admin/accounts/{account_id}/password",
+    "POST /webhooks",
+    "POST /webhooks/{endpoint_id}/test",
+    "POST /webhooks/{endpoint_id}/enable",
+    "POST /webhooks/{endpoint_id}/remove",
 }
 # The JSON management API (issue 20), each operation with its x-okap-scope.
 API = {
@@ -75,6 +80,11 @@ API = {
     "GET /api/v1/accounts": "admin",
     "POST /api/v1/accounts": "admin",
     "PATCH /api/v1/accounts/{account_id}": "admin",
+    "POST /api/v1/webhooks": "webhooks:write",
+    "GET /api/v1/webhooks": "webhooks:write",
+    "GET /api/v1/webhooks/{endpoint_id}/deliveries": "webhooks:write",
+    "DELETE /api/v1/webhooks/{endpoint_id}": "webhooks:write",
+    "POST /api/v1/webhooks/{endpoint_id}/test": "webhooks:write",
 }
 FORM = "application/x-www-form-urlencoded"
 FORM_FIELDS = {

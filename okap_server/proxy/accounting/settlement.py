@@ -25,6 +25,7 @@ from okap_server.proxy.accounting.statements import RELEASE_CHUNK, insert_for
 from okap_server.proxy.key_usage import touch_keys
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
+from okap_server.webhooks.thresholds import note_crossings, note_failing_keys
 
 GRANT: Any = Grant.__table__  # type: ignore[attr-defined]
 
@@ -159,6 +160,8 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
             item.ancestors,
         )
     budget.apply(conn, deltas)
+    note_crossings(conn, deltas, batch)  # budget.threshold webhooks, in this transaction
+    note_failing_keys(conn, batch)
     cursor = Cursor(conn)
     for row in rows:
         row["created_at"] = cursor.timestamp(row["created_at"])

@@ -1,0 +1,1 @@
+"""Signed webhooks (Standard Webhooks): endpoints, a durable outbox, and its delivery worker."""

@@ -1,0 +1,117 @@
+"""The hook points where the authorization server's changes become webhook events.
+
+Each adds its event to the caller's session, so it commits with the change (a request
+stored, a decision, a revocation) or not at all. Small and named for what happened, so
+the lifecycle code can call them from wherever a change is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from okap_server.accounts.models import Account
+from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.clock import isoformat_z
+from okap_server.webhooks.events import emit, grant_data, limits_of
+
+
+def _providers(details: list[dict[str, Any]]) -> list[str]:
+    return [str(d.get("provider")) for d in details]
+
+
+def _sole_account(session: Session) -> str | None:
+    """The one active account of a personal vault: who an unclaimed request is for."""
+    ids = session.exec(select(Account.id).where(col(Account.disabled).is_(False)).limit(2)).all()
+    return ids[0] if len(ids) == 1 else None
+
+
+def access_requested(session: Session, request: AuthorizationRequest) -> None:
+    """``access.requested``: for the account that claimed it, or a personal vault's only
+    account (in a team vault an unclaimed request is nobody's yet)."""
+    account_id = request.decided_by or _sole_account(session)
+    if account_id is None:
+        return
+    details = request.requested_details
+    emit(
+        session,
+        "access.requested",
+        account_id,
+        {
+            "request_id": request.id,
+            "app": {"client_id": request.client_id, "name": request.client_name or ""},
+            "flow": request.flow,
+            "providers": _providers(details),
+            "access": limits_of(details),
+            "expires_at": isoformat_z(request.expires_at),
+        },
+    )
+
+
+def decided(
+    session: Session,
+    request: AuthorizationRequest,
+    account_id: str,
+    *,
+    approve: bool,
+    granted_details: list[dict[str, Any]] | None,
+    reuse_grant_id: str | None,
+    reason: str | None,
+) -> None:
+    """``grant.approved`` or ``grant.denied``. An approval's grant is minted when the app
+    collects its token, so ``grant_id`` is set only when an existing grant was reused;
+    ``request_id`` ties the approval to the grant's later events."""
+    details = (granted_details or request.requested_details) if approve else []
+    extra: dict[str, Any] = {"request_id": request.id, "flow": request.flow}
+    if approve:
+        extra["access"] = limits_of(details)
+    else:
+        extra["reason"] = reason or "The person denied the request."
+    emit(
+        session,
+        "grant.approved" if approve else "grant.denied",
+        account_id,
+        grant_data(
+            reuse_grant_id if approve else None,
+            request.client_id,
+            request.client_name,
+            _providers(details or request.requested_details),
+            **extra,
+        ),
+    )
+
+
+def grant_revoked(session: Session, grant: Grant, *, by: str) -> None:
+    """``grant.revoked``: the grant, its app, its providers and who revoked it."""
+    emit(
+        session,
+        "grant.revoked",
+        grant.account_id,
+        grant_data(
+            grant.id,
+            grant.client_id,
+            grant.client_name,
+            _providers(grant.details),
+            revoked_by=by,
+            revoked_at=isoformat_z(grant.revoked_at) if grant.revoked_at else None,
+        ),
+    )
+
+
+def granted(session: Session, grant: Grant) -> None:
+    """``grant.approved`` for a grant made without a consent decision (a personal token
+    the person minted for themselves)."""
+    emit(
+        session,
+        "grant.approved",
+        grant.account_id,
+        grant_data(
+            grant.id,
+            grant.client_id,
+            grant.client_name,
+            _providers(grant.details),
+            flow=grant.flow,
+            access=limits_of(grant.details),
+        ),
+    )
