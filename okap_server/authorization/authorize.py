@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from okap_server.authorization import pkce
@@ -19,7 +18,7 @@ from okap_server.authorization.clients import (
     may_receive_errors,
 )
 from okap_server.authorization.delegation import delegation_asked
-from okap_server.authorization.details import parse_details_json
+from okap_server.authorization.details import RequestedDetails, parse_details_json
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
     InvalidAuthorizationDetails,
@@ -57,7 +56,7 @@ def redirectable(error: OAuthError, redirect_uri: str | None, state: str | None)
 @dataclass(frozen=True)
 class CheckedAuthorize:
     client: ClientInfo
-    details: list[dict[str, Any]]
+    details: RequestedDetails
     state: str | None
     code_challenge: str
     delegation_allowed: bool = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,11 +75,25 @@ def loads_body(body: bytes) -> Any:
         raise InvalidRequest(exc.description) from None
 
 
-def parse_details_json(
-    text: str, catalog: ProviderCatalog, settings: Settings
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RequestedDetails:
+    """What a front door stores for a request: the normalised entries and, for each, whether
+    the app named its expiry. ``parse_details`` fills an unnamed expiry with the vault's
+    default, so the entries alone cannot tell; the consent page says which it is."""
+
+    entries: list[dict[str, Any]]
+    expiry_asked: list[bool]
+
+
+def parse_requested(raw: Any, catalog: ProviderCatalog, settings: Settings) -> RequestedDetails:
+    """``parse_details`` for a request an app makes, remembering which expiries it named."""
+    entries = parse_details(raw, catalog, settings)
+    return RequestedDetails(entries, [item.get("expires") is not None for item in raw])
+
+
+def parse_details_json(text: str, catalog: ProviderCatalog, settings: Settings) -> RequestedDetails:
     """The form-encoded ``authorization_details`` parameter (a JSON string)."""
-    return parse_details(loads_strict(text), catalog, settings)
+    return parse_requested(loads_strict(text), catalog, settings)
 
 
 def parse_details(

@@ -38,6 +38,9 @@ class AuthorizationRequest(SQLModel, table=True):
     code_challenge_method: str | None = Field(default=None, max_length=8)
     requested_details: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     granted_details: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # Per requested entry: did the app name its expiry? (False: the vault's default fills
+    # it.) None on requests stored before migration 0007: read as "not asked".
+    expiry_asked: list[bool] | None = Field(default=None, sa_column=Column(JSON))
     # PAR (RFC 9126): hash of the request_uri's random part; single use.
     request_uri_hash: str | None = Field(default=None, max_length=64, index=True, unique=True)
     request_uri_used: bool = False

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from okap_server.authorization.capacity import Caller
 from okap_server.authorization.delegation import delegation_asked
-from okap_server.authorization.details import loads_body, parse_details
+from okap_server.authorization.details import loads_body, parse_requested
 from okap_server.authorization.display_text import check_display_text, check_display_url
 from okap_server.authorization.errors import (
     InvalidAuthorizationDetails,
@@ -91,7 +91,7 @@ def start(
     client = parse_client(data.get("client"))
     if data.get("authorization_details") is None:  # as the form doors say (RFC 9396 §5)
         raise InvalidAuthorizationDetails("authorization_details: is required")
-    details = parse_details(data.get("authorization_details"), catalog, settings)
+    details = parse_requested(data.get("authorization_details"), catalog, settings)
     delegation = delegation_asked(data.get("delegation"))
     handle = new_secret(32)
     request = create_request(

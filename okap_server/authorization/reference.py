@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from okap_server.authorization.capacity import Caller
-from okap_server.authorization.details import loads_body, parse_details
+from okap_server.authorization.details import loads_body, parse_requested
 from okap_server.authorization.errors import InvalidRequest
 from okap_server.authorization.grants import deliver, public_details
 from okap_server.authorization.models import AuthorizationRequest
@@ -54,7 +54,7 @@ def start(
     if data.get("okap", OKAP_VERSION) != OKAP_VERSION:
         raise InvalidRequest(f"okap: this vault speaks OKAP {OKAP_VERSION}")
     entry = {"type": "ai_model_access"} | {k: data[k] for k in ENTRY_FIELDS if k in data}
-    details = parse_details([entry], catalog, settings)
+    details = parse_requested([entry], catalog, settings)
     client = parse_client(
         {
             "name": data.get("app_name"),

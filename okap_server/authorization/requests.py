@@ -29,6 +29,7 @@ from sqlmodel import Session, col, func, select
 from okap_server.accounts.models import Account, WebSession
 from okap_server.audit.events import record_event
 from okap_server.authorization.capacity import Caller, check_room
+from okap_server.authorization.details import RequestedDetails
 from okap_server.authorization.models import AuthorizationCode, AuthorizationRequest
 from okap_server.clock import utcnow
 from okap_server.settings import Settings
@@ -89,11 +90,12 @@ def create_request(
     *,
     flow: str,
     client: ClientInfo,
-    details: list[dict[str, Any]],
+    details: RequestedDetails,
     caller: Caller,
     **fields: Any,
 ) -> AuthorizationRequest:
-    """Add a pending request (the caller commits). ``details`` is already validated.
+    """Add a pending request (the caller commits). ``details`` is already validated, and
+    says which expiries the app named (``expiry_asked``, shown on the consent page).
 
     ``caller`` says where it came from; a request over a rate limit or a flood cap is refused
     here, before anything is stored (``capacity.py``).
@@ -106,7 +108,8 @@ def create_request(
         client_name=client.name[:MAX_CLIENT_NAME],
         client_url=client.url,
         redirect_uri=client.redirect_uri,
-        requested_details=details,
+        requested_details=details.entries,
+        expiry_asked=details.expiry_asked,
         source=caller.source,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.pending_request_ttl_seconds),

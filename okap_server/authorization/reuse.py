@@ -21,6 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from okap_server.authorization.models import AuthorizationRequest
+from okap_server.authorization.requests import decide
 from okap_server.clock import utcnow
 from okap_server.grants import lifecycle
 from okap_server.grants.models import Grant
@@ -70,6 +71,46 @@ def live_grant_like(
         if same_access(grant.details, request.requested_details):
             return grant
     return None
+
+
+class ReuseGone(Exception):
+    """The grant offered for reuse is no longer this app's live access for this request."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The access this app had is gone (revoked or expired). Approve it anew, or deny."
+        )
+
+
+def approve_by_reuse(
+    session: Session,
+    request: AuthorizationRequest,
+    account_id: str,
+    offered_grant_id: str,
+    *,
+    collect_seconds: int,
+    ip: str | None,
+) -> Grant:
+    """Approve a claimed ``request`` by reusing the live grant the page offered: the one
+    decision path for the consent page and the dashboard's pending list.
+
+    The offer is checked again here: a grant revoked, expired or replaced since the page
+    was shown is not reused (``ReuseGone``), so the person decides anew. Raises
+    ``DecisionError`` (via ``decide``) when the request is no longer this account's call."""
+    existing = live_grant_like(session, account_id, request)
+    if existing is None or existing.id != offered_grant_id:
+        raise ReuseGone()
+    decide(
+        session,
+        request,
+        account_id,
+        approve=True,
+        collect_seconds=collect_seconds,
+        granted_details=existing.details,
+        ip=ip,
+        reuse_grant_id=existing.id,
+    )
+    return existing
 
 
 def reusable(session: Session, request: AuthorizationRequest) -> Grant | None:

@@ -14,7 +14,7 @@ from okap_server.manage.backup import BackupError, collect, open_backup, restore
 
 def register(commands: Any) -> None:
     export = commands.add_parser(
-        "export", help="write an encrypted backup of accounts, keys and grants"
+        "export", help="write an encrypted backup of accounts, keys, grants and API tokens"
     )
     export.add_argument("file", type=Path, help="backup file to write (mode 0600)")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -64,7 +64,8 @@ def run_export(args: argparse.Namespace) -> int:
         _write_private(args.file, data, overwrite=args.force)
         print(
             f"wrote {args.file}: {summary.accounts} account(s), {summary.keys} key(s), "
-            f"{summary.grants} grant(s), encrypted with your passphrase"
+            f"{summary.grants} grant(s), {summary.api_tokens} API token(s) (as hashes), "
+            "encrypted with your passphrase"
         )
         return 0
     finally:
@@ -90,9 +91,9 @@ def run_import(args: argparse.Namespace) -> int:
         except BackupError as exc:
             raise CliError(str(exc)) from None
         print(
-            f"imported {summary.accounts} account(s), {summary.keys} key(s) and "
-            f"{summary.grants} grant(s) from {args.file}, re-encrypted under this vault's "
-            "master key"
+            f"imported {summary.accounts} account(s), {summary.keys} key(s), "
+            f"{summary.grants} grant(s) and {summary.api_tokens} API token(s) from {args.file}, "
+            "re-encrypted under this vault's master key"
         )
         return 0
     finally:

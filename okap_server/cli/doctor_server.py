@@ -1,5 +1,7 @@
 """``okap-server doctor``'s look at the running server: does the public URL answer, and is
-what answers there this vault?
+what answers there this vault? It sends ``/healthz`` a fresh challenge and checks the
+vault's proof against its own master key (``vault/identity.py``): the server publishes
+nothing stable about its key, so only someone holding the key can tell which vault it is.
 
 A vault whose public URL points nowhere, or at another vault, hands out consent links and
 tokens that lead somewhere else; that is worth one line before someone debugs the app."""
@@ -13,27 +15,29 @@ from sqlalchemy.engine import Engine
 
 from okap_server.cli.doctor_result import Result
 from okap_server.settings import Settings
+from okap_server.vault.crypto import KeyRing
+from okap_server.vault.identity import new_challenge, verify
 from okap_server.vault.masterkey import load_keyring, read_check
-from okap_server.web.health import vault_fingerprint
 
 NAME = "server"
 
 
-def this_vault(settings: Settings, engine: Engine) -> str | None:
-    """This vault's fingerprint, or None when it has no master key yet (or a wrong one)."""
+def this_vault(settings: Settings, engine: Engine) -> KeyRing | None:
+    """This vault's keys, or None when it has no master key yet (or a wrong one)."""
     try:
         if read_check(engine) is None:
             return None
-        return vault_fingerprint(load_keyring(settings, engine, create=False))
+        return load_keyring(settings, engine, create=False)
     except Exception:  # the master key check reports why; this check just cannot compare
         return None
 
 
 def check_server(settings: Settings, engine: Engine | None) -> Result:
     url = settings.effective_public_url
+    challenge = new_challenge()
     try:
         with httpx.Client(timeout=settings.doctor_timeout_seconds) as client:
-            response = client.get(f"{url}/healthz")
+            response = client.get(f"{url}/healthz", params={"challenge": challenge})
     except httpx.HTTPError:
         return Result(
             "warn",
@@ -46,17 +50,25 @@ def check_server(settings: Settings, engine: Engine | None) -> Result:
         return Result(
             "FAIL", NAME, f"{url} answers HTTP {response.status_code}, but not as an okap vault"
         )
-    theirs = body.get("vault")
+    proof = body.get("proof")
     ours = this_vault(settings, engine) if engine is not None else None
-    if isinstance(theirs, str) and ours is not None and theirs != ours:
+    if ours is None:
+        return Result("ok", NAME, f"a vault answers at {url}")
+    if not isinstance(proof, dict):
+        return Result(
+            "warn",
+            NAME,
+            f"a vault answers at {url} but proves nothing about which one it is "
+            "(an older okap?): cannot tell whether it is this vault",
+        )
+    if not verify(ours, challenge, proof.get("salt"), proof.get("mac")):
         return Result(
             "FAIL",
             NAME,
             f"a different vault answers at {url}: it runs elsewhere, with another database "
             "or master key than this one. Point OKAP_PUBLIC_URL at this vault's server",
         )
-    same = " (this vault)" if ours is not None and theirs == ours else ""
-    return Result("ok", NAME, f"a vault answers at {url}{same}")
+    return Result("ok", NAME, f"a vault answers at {url} (this vault)")
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from okap_server.accounts.models import Account
 from okap_server.clock import utcnow
 from okap_server.dashboard import formatting as fmt
 from okap_server.grants.ceilings import (
     ACCOUNT_PERIODS,
-    ceiling_report,
+    account_ceiling_report,
 )
-from okap_server.vault.models import ProviderKey
 
 WINDOW_OF = {"daily": "day", "weekly": "week", "monthly": "month"}
 
@@ -38,10 +36,7 @@ def _view(window: dict[str, float | None], period: str) -> CeilingView:
 
 
 def _report(session: Session, account_id: str) -> dict[str, Any]:
-    account = session.get(Account, account_id)
-    assert account is not None
-    keys = session.exec(select(ProviderKey).where(ProviderKey.account_id == account_id)).all()
-    return ceiling_report(session, account, keys, utcnow())
+    return account_ceiling_report(session, account_id, utcnow())
 
 
 def account_views(session: Session, account_id: str) -> dict[str, CeilingView]:

@@ -56,8 +56,9 @@ def daily_chart(points: list[tuple[str, float, int]], *, money: bool = True) -> 
     step = plot_w / max(len(points), 1)
     total = sum(values)
     summary = (
-        f"{'Spend' if money else 'Requests'} per day over the last {len(points)} days, "
-        f"{fmt.usd(total) if money else f'{int(total):,} requests'} in all"
+        f"{'Spend' if money else 'Requests'} per day over the last "
+        f"{fmt.plural(len(points), 'day')}, "
+        f"{fmt.usd(total) if money else fmt.plural(total, 'request')} in all"
     )
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -80,7 +81,7 @@ def daily_chart(points: list[tuple[str, float, int]], *, money: bool = True) -> 
         if value > 0:
             h = max(h, 2.0)  # any use at all stays visible
         x = PAD_LEFT + index * step + step * 0.15
-        tip = f"{day}: {fmt.usd(spend)}, {requests:,} request{'s' if requests != 1 else ''}"
+        tip = f"{day}: {fmt.usd(spend)}, {fmt.plural(requests, 'request')}"
         parts.append(
             f'<rect class="column" x="{x:.1f}" y="{PAD_TOP + plot_h - h:.1f}" '
             f'width="{step * 0.7:.1f}" height="{max(h, 0):.1f}"><title>{escape(tip)}</title></rect>'

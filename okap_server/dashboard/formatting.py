@@ -110,6 +110,20 @@ def timestamp(when: datetime | None) -> str:
     return aware(when).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def plural(count: float, word: str) -> str:
+    """``1 request``, ``2 requests``, ``1,000 requests``: a whole count and its noun, agreeing."""
+    whole = int(count)
+    return f"{whole:,} {word}{'' if whole == 1 else 's'}"
+
+
+# The noun a count limit counts, for ``plural``.
+COUNT_NOUNS = {
+    "requests_per_minute": "request",
+    "requests_per_day": "request",
+    "tokens_per_request": "token",
+}
+
+
 def limit_value(name: str, value: float | int | None) -> str:
     """A limit as a sentence fragment: ``$10.00 a month``, ``60 requests a minute``."""
     if value is None:
@@ -119,10 +133,14 @@ def limit_value(name: str, value: float | int | None) -> str:
         "weekly_spend": "{} a week",
         "daily_spend": "{} a day",
         "total_spend": "{} in total",
-        "requests_per_minute": "{} requests a minute",
-        "requests_per_day": "{} requests a day",
-        "tokens_per_request": "at most {} tokens a request",
+        "requests_per_minute": "{} a minute",
+        "requests_per_day": "{} a day",
+        "tokens_per_request": "at most {} a request",
     }
-    shown = usd(float(value)) if name.endswith("_spend") else f"{int(value):,}"
-    text = labels.get(name, "{}").format(shown)
-    return text.replace("1 requests", "1 request") if value == 1 else text
+    if name.endswith("_spend"):
+        shown = usd(float(value))
+    elif name in COUNT_NOUNS:
+        shown = plural(value, COUNT_NOUNS[name])
+    else:
+        shown = f"{int(value):,}"
+    return labels.get(name, "{}").format(shown)

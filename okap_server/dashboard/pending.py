@@ -1,7 +1,8 @@
 """Pending requests as the dashboard lists them: who asks, for what, since when.
 
 Deciding one from the list is ``manage/pending.py``'s; the list holds only requests this
-account may decide (``requests.pending_for``).
+account may decide (``requests.pending_for``). An app that already holds a live grant for
+the same request is offered reuse, as on the consent page (``reuse.approve_by_reuse``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import (
     pending_for,
 )
+from okap_server.authorization.reuse import live_grant_like
 from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
+from okap_server.web.consent_summary import ExistingAccess, existing_view
 
 FLOW_LABELS = {
     "code": "sign-in from an app in this browser",
@@ -38,9 +41,12 @@ class PendingView:
     asked: str
     expires: str
     quick: bool  # may be approved from the list
+    existing: ExistingAccess | None  # the app's live grant for this same request
 
 
-def view(row: AuthorizationRequest, vault: Vault) -> PendingView:
+def view(
+    row: AuthorizationRequest, vault: Vault, existing: ExistingAccess | None = None
+) -> PendingView:
     now = utcnow()
     names = []
     models: list[str] = []
@@ -59,8 +65,13 @@ def view(row: AuthorizationRequest, vault: Vault) -> PendingView:
         asked=fmt.ago(row.created_at, now),
         expires=fmt.expiry(row.expires_at, now),
         quick=row.flow != "code",
+        existing=existing,
     )
 
 
 def waiting(vault: Vault, session: Session, account_id: str) -> list[PendingView]:
-    return [view(row, vault) for row in pending_for(session, account_id)]
+    views = []
+    for row in pending_for(session, account_id):
+        grant = live_grant_like(session, account_id, row)
+        views.append(view(row, vault, existing_view(grant, vault.providers) if grant else None))
+    return views

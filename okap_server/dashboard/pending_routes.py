@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from okap_server.dashboard import pending
 from okap_server.dashboard.settings import auto_open_consent
-from okap_server.dashboard.web import done, not_found, notice_of
+from okap_server.dashboard.web import done, form_of, not_found, notice_of
 from okap_server.manage import pending as manage_pending
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
@@ -92,23 +92,34 @@ def pending_status(request: Request, signed_in: SignedIn = Depends(current_accou
 
 
 async def _decide(
-    request: Request, request_id: str, signed_in: SignedIn, approve: bool
+    request: Request, request_id: str, signed_in: SignedIn, approve: bool, reuse: bool = False
 ) -> Response:
     vault = vault_of(request)
     try:
-        await run_in_threadpool(
-            manage_pending.decide_from_list,
-            vault,
-            signed_in.account.id,
-            request_id,
-            approve=approve,
-            ip=client_ip(request),
-        )
+        if reuse:
+            grant_id = (await form_of(request)).get("reuse_grant_id", "")
+            await run_in_threadpool(
+                manage_pending.reuse_from_list,
+                vault,
+                signed_in.account.id,
+                request_id,
+                grant_id,
+                ip=client_ip(request),
+            )
+        else:
+            await run_in_threadpool(
+                manage_pending.decide_from_list,
+                vault,
+                signed_in.account.id,
+                request_id,
+                approve=approve,
+                ip=client_ip(request),
+            )
     except LookupError:
         return not_found(request, "request")
     except manage_pending.PendingError as exc:
         return _page(request, signed_in, error=str(exc), status_code=409)
-    return done("/pending", "approved" if approve else "denied")
+    return done("/pending", "reused" if reuse else "approved" if approve else "denied")
 
 
 @router.post(
@@ -124,6 +135,26 @@ async def approve(
     request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
 ) -> Response:
     return await _decide(request, request_id, signed_in, approve=True)
+
+
+@router.post(
+    "/pending/{request_id}/reuse",
+    **oa.form_post(
+        "Approve a waiting request by reusing the app's live grant for the same access",
+        {
+            "reuse_grant_id": {
+                "type": "string",
+                "description": "The app's live grant the list offered to reuse",
+            }
+        },
+        done="Approved: to /pending",
+        pages={404: "No such request", 409: "Decided meanwhile, or that grant is gone"},
+    ),
+)
+async def reuse(
+    request: Request, request_id: str, signed_in: SignedIn = Depends(require_csrf)
+) -> Response:
+    return await _decide(request, request_id, signed_in, approve=True, reuse=True)
 
 
 @router.post(

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from okap_server.dashboard import (
     activity_routes,
     admin_routes,
+    api_tokens_routes,
     apps_routes,
     ceilings_routes,
     keys_routes,
@@ -23,6 +24,7 @@ for module in (
     activity_routes,
     settings_routes,
     ceilings_routes,
+    api_tokens_routes,
     admin_routes,
     webhooks_routes,
 ):

@@ -19,8 +19,11 @@ NOTICES: dict[str, str] = {
     "from their next request.",
     "key_default": "Default key changed.",
     "approved": "Approved. The app can now use what it asked for.",
+    "reused": "Approved by reusing the app's existing access: same limits and spend so far; "
+    "the token it had before stops working.",
     "denied": "Denied. The app was told no; nothing was shared.",
     "settings": "Settings saved.",
+    "api_token_revoked": "Token revoked. Scripts using it are refused from their next call.",
     "ceilings": "Spend ceiling saved. It applies from the next request of every app it covers.",
     "password": "Password changed. Other browsers signed in to this account were signed out.",
     "account_added": "Account created. Give the person their username and password.",

@@ -128,6 +128,16 @@ def ceiling_report(
     }
 
 
+def account_ceiling_report(session: Session, account_id: str, now: datetime) -> dict[str, Any]:
+    """``ceiling_report`` for the account and every key it holds: what the dashboard's
+    Settings and Keys pages and ``GET /api/v1/me/usage`` show."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(account_id)
+    keys = session.exec(select(ProviderKey).where(ProviderKey.account_id == account_id)).all()
+    return ceiling_report(session, account, keys, now)
+
+
 def delete_counters(session: Session, account_id: str) -> None:
     """An account's counters, its grants' and its keys': ``spend_counter`` has no foreign
     key (a ceiling's row names no grant), so removing an account removes them by hand."""

@@ -5,6 +5,13 @@ AES-256-GCM ciphertext. The header is the AEAD's associated data, so it cannot b
 Provider keys are decrypted with the vault's master key and travel only inside that
 ciphertext; import seals them again under the importing vault's master key, keeping row ids
 so grants still point at their keys.
+
+Tokens travel as the vault stores them, as SHA-256 hashes only: the grants' ``okap_``
+tokens and the ``okapm_`` management tokens (with their scopes, expiry, last use and
+revocation). A hash is no credential, and it does not depend on the master key, so the
+scripts and apps of a vault moved elsewhere keep working with the tokens they hold, and a
+revoked token stays revoked. A backup made before management tokens existed restores with
+none.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlmodel import Session, SQLModel, col, select
 
-from okap_server.accounts.models import Account
+from okap_server.accounts.models import Account, ManagementToken
 from okap_server.accounts.setup import close_setup, is_claimed
 from okap_server.audit.events import record_event
 from okap_server.clock import isoformat_z, utcnow
@@ -48,6 +55,7 @@ class BackupSummary:
     accounts: int
     keys: int
     grants: int
+    api_tokens: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -90,8 +98,14 @@ def collect(session: Session, keys: KeyStore) -> tuple[dict[str, Any], BackupSum
         "keys": secrets_out,
         "grants": _rows(session, Grant),
         "spend_counters": _rows(session, SpendCounter),
+        "management_tokens": _rows(session, ManagementToken),
     }
-    summary = BackupSummary(len(payload["accounts"]), len(payload["keys"]), len(payload["grants"]))
+    summary = BackupSummary(
+        len(payload["accounts"]),
+        len(payload["keys"]),
+        len(payload["grants"]),
+        len(payload["management_tokens"]),
+    )
     return payload, summary
 
 
@@ -159,6 +173,9 @@ def _conflicts(session: Session, payload: dict[str, Any]) -> str | None:
     for row in payload.get("grants", []):
         if session.get(Grant, row["id"]) is not None:
             return f"grant {row['id']} is already in this vault"
+    for row in payload.get("management_tokens", []):
+        if session.get(ManagementToken, row["id"]) is not None:
+            return f"API token {row['id']} is already in this vault"
     return None
 
 
@@ -177,6 +194,8 @@ def restore(session: Session, keyring: KeyRing, payload: dict[str, Any]) -> Back
         accounts = [Account.model_validate(row) for row in payload.get("accounts", [])]
         session.add_all(accounts)
         session.flush()
+        tokens = [ManagementToken.model_validate(r) for r in payload.get("management_tokens", [])]
+        session.add_all(tokens)
         for row in payload.get("keys", []):
             fields = {k: v for k, v in row.items() if k != "secret"}
             key = ProviderKey.model_validate(
@@ -197,13 +216,16 @@ def restore(session: Session, keyring: KeyRing, payload: dict[str, Any]) -> Back
         if was_empty and accounts:
             owner = next((a for a in accounts if a.is_admin), accounts[0])
             close_setup(session, owner)
-        summary = BackupSummary(len(accounts), len(payload.get("keys", [])), len(grants))
+        summary = BackupSummary(
+            len(accounts), len(payload.get("keys", [])), len(grants), len(tokens)
+        )
         record_event(
             session,
             "vault_imported",
             accounts=summary.accounts,
             keys=summary.keys,
             grants=summary.grants,
+            api_tokens=summary.api_tokens,
         )
         session.commit()
     except (KeyError, TypeError, ValueError):

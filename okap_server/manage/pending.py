@@ -17,6 +17,7 @@ from sqlmodel import Session
 from okap_server.authorization.defaults import default_limits_for, with_defaults
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.requests import DecisionError, NotYourRequest, claim, decide
+from okap_server.authorization.reuse import ReuseGone, approve_by_reuse
 from okap_server.context import Vault
 
 
@@ -81,5 +82,28 @@ def decide_from_list(
                 ip=ip,
             )
         except DecisionError as exc:
+            raise PendingError(str(exc)) from None
+        return row
+
+
+def reuse_from_list(
+    vault: Vault, account_id: str, request_id: str, grant_id: str, *, ip: str | None
+) -> AuthorizationRequest:
+    """Approve by reusing the app's live grant the list offered. Raises LookupError (not
+    this account's) and PendingError (decided meanwhile, or the grant is gone)."""
+    with vault.session() as session:
+        row = _mine(session, account_id, request_id)
+        if row.flow == "code":
+            raise PendingError("Open this request to approve it: the app waits in your browser.")
+        try:
+            approve_by_reuse(
+                session,
+                row,
+                account_id,
+                grant_id,
+                collect_seconds=vault.settings.approval_ttl_seconds,
+                ip=ip,
+            )
+        except (ReuseGone, DecisionError) as exc:
             raise PendingError(str(exc)) from None
         return row

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from okap_server.audit.models import SecurityEvent
 from okap_server.clock import utcnow
 from okap_server.context import Vault
+from okap_server.grants.ceilings import account_ceiling_report
 from okap_server.grants.models import Grant
 from okap_server.grants.usage import usage_report
 from okap_server.manage.paging import aware, decode_cursor, encode_cursor, stamp
@@ -66,7 +67,10 @@ def usage_rows(
 
 
 def my_usage(vault: Vault, session: Session, account_id: str) -> dict[str, Any]:
-    """This month's totals and every active grant's standing against each of its limits."""
+    """This month's totals, every active grant's standing against each of its limits, and
+    the spend ceilings above them all: the account's (day, week, month) and each key's
+    (month), each with what is used and left (``accounting.ceilings``, as the dashboard
+    shows them)."""
     now = utcnow()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = usage_rows(session, account_id, month_start, None)
@@ -95,6 +99,7 @@ def my_usage(vault: Vault, session: Session, account_id: str) -> dict[str, Any]:
             }
             for g in grants
         ],
+        "ceilings": account_ceiling_report(session, account_id, now),
     }
 
 

@@ -14,6 +14,12 @@ that reads it ahead, before any route runs, and hands the route the bytes it rea
 - a multipart body is refused (415, RFC 9110 §15.5.16): no page or protocol endpoint takes
   one, and refusing it unread means no upload is ever parsed or spooled to a temp file.
 
+A JSON body of the management API (``/api/``) must also be I-JSON (RFC 7493), read by the
+proxy's own reader (``proxy/ijson.py``): a duplicate member name, a lone surrogate escape,
+``NaN``, a number past a double or a ``charset`` other than UTF-8 is refused with a 422
+problem naming ``body``, before FastAPI's lenient ``json.loads`` (last duplicate wins) can
+take it one way while a proxy or log reader in front takes it another.
+
 Each refusal answers in the endpoint's own style (RFC 6749 §5.2 JSON on the protocol,
 the error page elsewhere) with ``Connection: close``: the unread rest of the body is not
 drained, the connection is dropped.
@@ -28,10 +34,11 @@ from typing import Any
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from okap_server.api.problems import API_PREFIX, BODY_REFUSALS
+from okap_server.api.problems import API_PREFIX, BODY_REFUSALS, Invalid
 from okap_server.api.problems import render as render_problem
 from okap_server.authorization.errors import InvalidRequest, render
 from okap_server.context import Vault
+from okap_server.proxy.ijson import NotIJson, check_charset, read_object
 from okap_server.web.pages import NO_STORE
 
 # Endpoints that answer RFC 6749 §5.2 JSON; everything else is a page.
@@ -212,6 +219,11 @@ class BodyLimits:
         if refusal is not None:
             await self.refuse(path, refusal)(scope, receive, send)
             return
+        if body and path.startswith(API_PREFIX):
+            problem = _not_ijson(scope, body)
+            if problem is not None:
+                await render_problem(problem, path)(scope, _replay(body, receive), send)
+                return
         await self.app(scope, _replay(body, receive), send)
 
     def refuse(self, path: str, exc: InvalidRequest) -> Response:
@@ -245,6 +257,20 @@ _PAGE_MESSAGES = {
     413: "What was sent is larger than this vault accepts for a form. Nothing was changed.",
     415: "File uploads are not accepted here. Nothing was changed.",
 }
+
+
+def _not_ijson(scope: Scope, body: bytes) -> Invalid | None:
+    """The problem with an API body that is not I-JSON (RFC 7493); None when it is."""
+    content_type = ""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+    try:
+        check_charset(content_type)
+        read_object(body)
+    except NotIJson as exc:
+        return Invalid(f"body: {exc}", field="body")
+    return None
 
 
 def _is_multipart(scope: Scope) -> bool:

@@ -12,6 +12,7 @@ the app did not ask for; absent = keep what the page showed), ``d{i}.expires``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,12 +25,11 @@ from okap_server.authorization.details import parse_time
 from okap_server.authorization.models import AuthorizationRequest
 from okap_server.authorization.narrowing import Narrowing, NarrowingError
 from okap_server.catalog import ProviderCatalog
-from okap_server.dashboard.formatting import limit_value, usd
+from okap_server.dashboard.formatting import COUNT_NOUNS, limit_value, plural, usd
 from okap_server.grants.capabilities import LIMIT_LABELS, LIMIT_NAMES, SPEND_LIMITS
 from okap_server.settings import DefaultLimits
 from okap_server.vault.keys import KeyInfo
 from okap_server.web.consent_summary import (
-    expiry_was_asked,
     input_value,
     limits_line,
     monthly_reach,
@@ -64,19 +64,14 @@ class LimitView:
     @property
     def format(self) -> str:
         """How this limit is written out, the amount as ``{}`` (``{} a month``, ``at most {}
-        tokens a request``): the page's script rewrites the Limits line from the fields
-        with it, in the same words as ``limit_value``."""
+        token{n} a request``, ``{n}`` being the plural ending): the page's script rewrites
+        the Limits line from the fields with it, in the same words as ``limit_value``."""
         sample = 7777
-        shown = usd(float(sample)) if self.money else f"{sample:,}"
-        return limit_value(self.name, sample).replace(shown, "{}")
-
-    @property
-    def step(self) -> str:
-        """Cents for money, whole numbers for counts; ``any`` for an asked sub-cent amount,
-        which the field must accept as it is."""
-        if not self.money:
-            return "1"
-        return "0.01" if len(self.input_value.partition(".")[2]) <= 2 else "any"
+        text = limit_value(self.name, sample)
+        noun = COUNT_NOUNS.get(self.name)
+        if noun is not None:
+            return text.replace(plural(sample, noun), "{} " + noun + "{n}")
+        return text.replace(usd(float(sample)) if self.money else f"{sample:,}", "{}")
 
 
 @dataclass
@@ -124,12 +119,12 @@ def entry_views(
     catalog: ProviderCatalog,
     keys: Sequence[KeyInfo],
     defaults: DefaultLimits,
-    default_expiry: tuple[datetime, int] | None = None,
+    expiry_asked: Sequence[bool] | None = None,
 ) -> list[EntryView]:
     """What the page shows of each requested entry (``details``: as the app asked; the
     limits it did not name are shown filled from ``defaults``, the deciding account's).
-    ``default_expiry`` is (when the request was made, the vault's default grant days):
-    an expiry at their sum is the vault's default, not the app's ask."""
+    ``expiry_asked`` is the request's own record of which expiries the app named (None, on
+    a request stored before it was kept: none); the others are the vault's default."""
     views = []
     for i, entry in enumerate(details):
         expires = parse_time(entry["expires"])
@@ -152,7 +147,7 @@ def entry_views(
                 keys=[k for k in keys if k.provider == entry["provider"]],
                 expires_text=when(expires),
                 expires_at=expires,
-                expires_asked=default_expiry is None or expiry_was_asked(expires, *default_expiry),
+                expires_asked=bool(expiry_asked and i < len(expiry_asked) and expiry_asked[i]),
                 effective=effective,
             )
         )
@@ -185,12 +180,23 @@ def request_view(request: AuthorizationRequest) -> dict[str, Any]:
     }
 
 
-def _number(provider: str, name: str, text: str) -> float | int | None:
+# What a limit field may hold: the page's own grouping (``1,000``, ``$1,234.50``) or none
+# (``1000``). A comma anywhere else (``1,5``) is refused rather than guessed: it may mean
+# 1.5 to the person and 15 to a parser.
+GROUPED = re.compile(r"^\$?\s*(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|[^,$]*)$")
+
+
+def parse_number(provider: str, name: str, text: str) -> float | int | None:
+    """A limit field's value as the form sent it; "" is no limit. It reads back everything
+    ``consent_summary.input_value`` writes (``1,000``, ``1,234.50``)."""
     text = text.strip()
     if not text:
         return None
+    match = GROUPED.match(text)
     try:
-        value = float(text)
+        if match is None:
+            raise ValueError(text)
+        value = float(text.lstrip("$").strip().replace(",", ""))
     except ValueError:
         raise NarrowingError(f"{provider}: {LIMIT_LABELS[name]} must be a number") from None
     if not math.isfinite(value):
@@ -241,7 +247,7 @@ def parse_choices(
             # A browser sends every field, an emptied one as "": that clears the limit. A
             # field not sent at all keeps what the page showed.
             limits={
-                name: _number(provider, name, one(f"{prefix}limit.{name}"))
+                name: parse_number(provider, name, one(f"{prefix}limit.{name}"))
                 for name in LIMIT_NAMES
                 if f"{prefix}limit.{name}" in form
             },

@@ -30,7 +30,7 @@ from okap_server.authorization.requests import (
     pending_for,
     tidy,
 )
-from okap_server.authorization.reuse import live_grant_like
+from okap_server.authorization.reuse import ReuseGone, approve_by_reuse, live_grant_like
 from okap_server.context import Vault
 from okap_server.grants.capabilities import LIMIT_NAMES
 from okap_server.vault.keys import KeyStoreError
@@ -105,7 +105,7 @@ def _page(
         vault.providers,
         keys,
         defaults,
-        default_expiry=(row.created_at, vault.settings.default_grant_days),
+        expiry_asked=row.expiry_asked,
     )
     existing = live_grant_like(session, signed_in.account.id, row)
     return render_page(
@@ -216,21 +216,13 @@ def _submit(
                 )
                 return _decided(request, vault, session, row, approved=False)
             if decision == "reuse":
-                existing = live_grant_like(session, account_id, row)
-                if existing is None or existing.id != (form.get("reuse_grant_id") or [""])[0]:
-                    raise NarrowingError(
-                        "The access this app had is gone (revoked or expired). "
-                        "Approve it anew, or deny."
-                    )
-                decide(
+                approve_by_reuse(
                     session,
                     row,
                     account_id,
-                    approve=True,
+                    (form.get("reuse_grant_id") or [""])[0],
                     collect_seconds=collect,
-                    granted_details=existing.details,
                     ip=client_ip(request),
-                    reuse_grant_id=existing.id,
                 )
                 return _decided(request, vault, session, row, approved=True)
             if decision != "approve":
@@ -250,7 +242,7 @@ def _submit(
                 ip=client_ip(request),
                 delegation_allowed=_delegation_choice(form),
             )
-        except (NarrowingError, KeyStoreError) as exc:
+        except (NarrowingError, KeyStoreError, ReuseGone) as exc:
             session.rollback()
             return _page(request, vault, session, row, signed_in, error=str(exc), status_code=422)
         except DecisionError as exc:

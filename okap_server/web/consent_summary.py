@@ -1,6 +1,6 @@
 """What the consent page states before Approve: each entry's limits as the grant will get
 them, the spend the app could reach in a month across every provider, and where the expiry
-came from (the app, or the vault's default).
+came from (the app, or the vault's default: the request stores which, ``expiry_asked``).
 
 The person approves what the page says, so every number here comes from the same
 ``effective_limits`` the narrowing uses: a limit the app named, else the deciding account's
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from okap_server.catalog import ProviderCatalog
@@ -22,9 +22,6 @@ from okap_server.grants.models import Grant
 
 # A calendar month has at most 31 days: the most a daily limit lets through in one.
 DAYS_IN_A_MONTH = 31
-# The stored request carries an absolute expiry; one within this of "created + the
-# default grant days" is the vault's default (the app named none).
-DEFAULT_EXPIRY_SLACK = timedelta(minutes=2)
 
 
 def monthly_reach(limits: Mapping[str, Any]) -> float | None:
@@ -46,23 +43,16 @@ def limits_line(limits: Mapping[str, Any]) -> list[str]:
 
 
 def input_value(name: str, value: Any) -> str:
-    """A limit as the number field starts: cents for money (``5.00``), unless that would
-    round an asked amount up past the field's maximum (``0.005`` stays ``0.005``)."""
+    """A limit as its field starts, written as the page writes numbers: thousands grouped
+    (``1,000``; money ``1,234.50`` after the field's ``$``), cents for money unless that
+    would round an asked amount up past what was asked (``0.005`` stays ``0.005``).
+    ``consent_form.parse_number`` reads every one of these back."""
     if value is None:
         return ""
     if name.endswith("_spend"):
         amount = float(value)
-        return f"{amount:.2f}" if round(amount, 2) == amount else repr(amount)
-    return str(int(value))
-
-
-def expiry_was_asked(expires: datetime | None, created_at: datetime, default_days: int) -> bool:
-    """Did the app name this expiry? The request stores the default's absolute time when it
-    named none, so an expiry at "created + default days" is taken as the vault's default."""
-    if expires is None:
-        return False
-    default = aware(created_at) + timedelta(days=default_days)
-    return abs(aware(expires) - default) > DEFAULT_EXPIRY_SLACK
+        return f"{amount:,.2f}" if round(amount, 2) == amount else f"{amount:,.15g}"
+    return f"{int(value):,}"
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from okap_server.context import Vault
-from okap_server.vault.crypto import KeyRing
+from okap_server.vault.identity import prove, valid_challenge
 from okap_server.web import openapi as oa
 
 router = APIRouter(tags=["Health"])
@@ -72,15 +73,6 @@ def probe_of(request: Request) -> DatabaseProbe:
     return probe
 
 
-# What /healthz names a vault by: derived one-way from its master key, so replicas of one
-# vault agree and `okap-server doctor` can tell this vault from another at the same URL.
-FINGERPRINT_PURPOSE = "vault-fingerprint-v1"
-
-
-def vault_fingerprint(keyring: KeyRing) -> str:
-    return keyring.mac_key(FINGERPRINT_PURPOSE).hex()[:16]
-
-
 @router.get(
     "/healthz",
     summary="Liveness: the process is up",
@@ -89,18 +81,39 @@ def vault_fingerprint(keyring: KeyRing) -> str:
             "Serving",
             {
                 "type": "object",
+                "required": ["status"],
                 "properties": {
                     "status": {"enum": ["ok"]},
-                    "vault": {"type": "string", "description": "which vault answers"},
+                    "proof": {
+                        "type": "object",
+                        "description": "With a valid challenge only: HMAC(k, challenge + '.' + "
+                        "salt), k derived from the master key; a fresh salt every time",
+                        "required": ["salt", "mac"],
+                        "properties": {"salt": oa.TEXT, "mac": oa.TEXT},
+                    },
                 },
             },
         )
     },
 )
-def healthz(request: Request) -> dict[str, str]:
-    """The process is up and serving; ``vault`` tells this vault from another one."""
+def healthz(
+    request: Request,
+    challenge: Annotated[
+        str | None,
+        Query(
+            description="A random nonce (16-128 URL-safe characters) that `okap-server "
+            "doctor` sends to check that this vault answers at the public URL",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The process is up and serving. Given a ``challenge``, the vault also proves it holds
+    its master key (``vault/identity.py``), so doctor can tell this vault from another at
+    the same URL; nothing stable about the key is ever in the answer."""
+    if not valid_challenge(challenge):
+        return {"status": "ok"}
     vault: Vault = request.app.state.vault
-    return {"status": "ok", "vault": vault_fingerprint(vault.keyring)}
+    proof = prove(vault.keyring, str(challenge))
+    return {"status": "ok", "proof": {"salt": proof.salt, "mac": proof.mac}}
 
 
 @router.get(

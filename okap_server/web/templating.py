@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from okap_server.dashboard.formatting import usd
+from okap_server.dashboard.formatting import plural, usd
 from okap_server.settings import Settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -36,4 +36,6 @@ def make_templates(settings: Settings) -> jinja2.Environment:
     # The one way a page writes money: ``$5.00``, ``$1,234.50``, ``<$0.01`` for a fraction
     # of a cent (never a misleading ``$0.00``), ``no limit`` for None.
     env.filters["money"] = usd
+    # ``{{ n | plural("day") }}``: ``1 day``, ``90 days``, ``1,000 days``.
+    env.filters["plural"] = plural
     return env

@@ -18,14 +18,16 @@
     var parts = [];
     var bounds = [];
     entry.querySelectorAll("input[data-limit]").forEach(function (input) {
+      // The fields read as the page writes numbers ("1,000", "1,234.50"); the vault
+      // parses the same (consent_form.parse_number).
       var raw = input.value.trim();
-      var n = Number(raw);
+      var n = Number(raw.replace(/^\$\s*/, "").replace(/,/g, ""));
       if (raw === "" || !isFinite(n) || n < 0) return;
       var name = input.dataset.limit;
       var isMoney = /_spend$/.test(name);
       var amount = isMoney ? money(n) : Math.trunc(n).toLocaleString("en-US");
       var text = input.dataset.format.replace("{}", amount);
-      parts.push(n === 1 ? text.replace("1 requests", "1 request") : text);
+      parts.push(text.replace("{n}", Math.trunc(n) === 1 ? "" : "s"));
       if (isMoney) bounds.push(name === "daily_spend" ? n * 31 : n);
     });
     return { parts: parts, reach: bounds.length ? Math.min.apply(null, bounds) : null };

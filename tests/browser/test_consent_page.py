@@ -118,6 +118,7 @@ def test_one_provider(vault: Vault, live_url: str, signed_in: Page, screenshots:
     expect(monthly).to_have_accessible_description("asked: $10.00, can only be lowered")
     expect(page.get_by_label("Daily spend")).to_have_value("2.50")
     expect(page.get_by_label("Requests per minute")).to_have_accessible_description("your default")
+    expect(page.get_by_label("Requests per day")).to_have_value("1,000")  # grouped as money is
     expect(page.get_by_label("Total spend")).to_have_accessible_description("no limit")
     expect(page.get_by_label("Access ends (UTC)")).to_have_accessible_description(
         re.compile(r"^asked: \d+ \w{3} \d{4}, \d\d:\d\d UTC; can only be made earlier$")

@@ -94,3 +94,50 @@ def test_the_same_request_again_offers_the_existing_access(
     assert chat(live_url, new_token)
     with pytest.raises(openai.AuthenticationError):
         chat(live_url, old_token)
+
+
+def test_the_pending_list_offers_the_existing_access_too(
+    vault: Vault, live_url: str, page: Page, screenshots: Path
+) -> None:
+    """ "Approve as asked" from the list would mint a second grant: the list says the app
+    already has this access and offers reuse first, through the consent page's decision."""
+    with vault.session() as session:
+        account = create_account(session, "alice", PASSWORD, is_admin=True)
+        session.commit()
+        vault.keys.add(
+            session,
+            account_id=account.id,
+            provider="openai",
+            label="personal",
+            secret="sk-proj-reuse0123456789abcdefXYZ",
+        )
+        session.commit()
+    page.goto(f"{live_url}/signin")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    with httpx.Client(base_url=live_url, timeout=10) as app:
+        first = ask(app)
+        page.goto(f"{live_url}/pending")
+        expect(page.get_by_text("already has this access")).to_have_count(0)
+        page.get_by_role("button", name="Approve as asked for Notes").click()
+        expect(page.get_by_role("status")).to_contain_text("Approved")
+        old_token = collect(app, first)
+
+        again = ask(app)
+        page.goto(f"{live_url}/pending")
+        item = page.locator(".pending-item", has_text="Notes")
+        expect(item).to_contain_text("Notes already has this access")
+        expect(
+            item.get_by_role("button", name="Approve as separate access for Notes")
+        ).to_be_visible()
+        page.screenshot(path=str(screenshots / "pending-reuse-offer.png"), full_page=True)
+        item.get_by_role("button", name="Reuse existing access for Notes").click()
+        expect(page.get_by_role("status")).to_contain_text("reusing the app's existing access")
+        new_token = collect(app, again)
+
+    assert new_token != old_token and chat(live_url, new_token)
+    with pytest.raises(openai.AuthenticationError):
+        chat(live_url, old_token)
+    with vault.session() as session:
+        assert len(session.exec(select(Grant)).all()) == 1

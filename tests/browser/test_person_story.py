@@ -195,7 +195,7 @@ def test_a_persons_whole_story(
     expect(page.get_by_role("heading", name="Notes Summariser", exact=True)).to_be_visible()
     expect(
         page.get_by_role(
-            "img", name=re.compile("Requests per day over the last 30 days, 1 requests")
+            "img", name=re.compile("Requests per day over the last 30 days, 1 request in all")
         )
     ).to_be_visible()
     expect(page.locator("table").first).to_contain_text("gpt-4o-mini")

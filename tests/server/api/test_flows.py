@@ -10,8 +10,12 @@ import logging
 import httpx
 import openai
 import pytest
+from sqlmodel import select
 
+from okap_server.accounts.models import Account
 from okap_server.context import Vault
+from okap_server.grants.ceilings import set_account_ceilings, set_key_ceiling
+from okap_server.vault.models import ProviderKey
 from tests.server.api.conftest import problem_of
 from tests.server.proxy.records import wait_for_logs
 from tests.support.fake_upstream import FakeUpstream
@@ -206,3 +210,26 @@ def test_cursor_paging(vault: Vault, live_url: str, api: httpx.Client) -> None:
     assert sorted(made) == sorted(g["id"] for g in api.get("/grants").json()["data"])
     bad = api.get("/grants", params={"cursor": "not-a-cursor!"})
     assert bad.status_code == 400 and problem_of(bad)["type"] == "urn:okap:problem:bad-request"
+
+
+def test_me_usage_includes_every_ceiling_and_its_use(
+    vault: Vault, live_url: str, api: httpx.Client
+) -> None:
+    key_id = add_key(api)
+    with vault.session() as session:
+        alice = session.exec(select(Account).where(Account.username == "alice")).one()
+        set_account_ceilings(session, alice, daily="", weekly="", monthly="10")
+        set_key_ceiling(session, session.get(ProviderKey, key_id), "4")
+        session.commit()
+    before = api.get("/me/usage").json()["ceilings"]
+    assert before["account"]["month"] == {"used": 0.0, "limit": 10.0, "remaining": 10.0}
+    assert before["account"]["day"]["limit"] is None
+    assert before["keys"][key_id]["month"]["limit"] == 4.0
+    assert before["keys"][key_id]["provider"] == "openai"
+
+    chat(sdk(live_url, str(personal_token(api)["access_token"])))
+    assert len(wait_for_logs(vault, 1)) == 1
+    after = api.get("/me/usage").json()["ceilings"]
+    used = after["account"]["month"]["used"]
+    assert used > 0 and after["keys"][key_id]["month"]["used"] == used
+    assert after["account"]["month"]["remaining"] == pytest.approx(10.0 - used)

@@ -191,8 +191,8 @@ def test_the_consent_page_shows_the_effective_limits_and_the_rule(
         "d0.limit.weekly_spend": "",
         "d0.limit.daily_spend": "1.00",
         "d0.limit.total_spend": "",
-        "d0.limit.requests_per_minute": "1000",
-        "d0.limit.requests_per_day": "1000",
+        "d0.limit.requests_per_minute": "1,000",
+        "d0.limit.requests_per_day": "1,000",
         "d0.limit.tokens_per_request": "",
     }
     text = " ".join(page.split())

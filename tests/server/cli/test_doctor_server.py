@@ -102,3 +102,34 @@ def test_something_else_answering_fails(
     result = cli("doctor", "--offline")
     assert result.code == 1
     assert f"{not_a_vault} answers HTTP 200, but not as an okap vault" in server_line(result.out)
+
+
+class _OldVault(BaseHTTPRequestHandler):
+    """A vault of an earlier version: it says ok, and proves nothing."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b'{"status": "ok", "vault": "0123456789abcdef"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_vault_that_proves_nothing_is_a_warning_not_a_pass(
+    cli: CliRunner, stocked: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OldVault)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.setenv("OKAP_PUBLIC_URL", url)
+        result = cli("doctor", "--offline")
+    finally:
+        server.shutdown()
+        server.server_close()
+    line = server_line(result.out)
+    assert line.startswith("warn ") and "cannot tell whether it is this vault" in line

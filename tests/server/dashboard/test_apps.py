@@ -43,7 +43,9 @@ def test_usage_shows_on_the_card_and_the_detail_page(
     home = _wait_for(alice, "/", "1 of 50 requests today")
     assert "expires in 29 days" in home
     detail = _wait_for(
-        alice, f"/apps/{issued.grant_id}", "Requests per day over the last 30 days, 1 requests"
+        alice,
+        f"/apps/{issued.grant_id}",
+        "Requests per day over the last 30 days, 1 request in all",
     )
     assert "<code>gpt-4o-mini</code>" in detail
     assert "12 in / 5 out" in detail  # the fake upstream's usage

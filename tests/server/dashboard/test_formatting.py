@@ -46,3 +46,17 @@ def test_one_is_singular() -> None:
     assert fmt.requests_line(0, 50) == "0 of 50 requests today"
     assert fmt.limit_value("requests_per_day", 1) == "1 request a day"
     assert fmt.limit_value("requests_per_day", 11) == "11 requests a day"
+
+
+def test_counts_agree_with_their_nouns_everywhere() -> None:
+    from okap_server.dashboard import charts
+    from okap_server.dashboard import formatting as fmt
+
+    assert fmt.plural(1, "request") == "1 request"
+    assert fmt.plural(0, "request") == "0 requests"
+    assert fmt.plural(1000, "day") == "1,000 days"
+    assert fmt.limit_value("tokens_per_request", 1) == "at most 1 token a request"
+    assert fmt.limit_value("requests_per_minute", 1000) == "1,000 requests a minute"
+    one_request = str(charts.daily_chart([("2026-12-01", 0.0, 1)], money=False))
+    assert "over the last 1 day, 1 request in all" in one_request
+    assert "1 requests" not in one_request and "1 days" not in one_request

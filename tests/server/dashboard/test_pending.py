@@ -7,8 +7,9 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
+from sqlmodel import select
 
-from okap_server.authorization.models import AuthorizationRequest
+from okap_server.authorization.models import AuthorizationRequest, Grant
 from okap_server.context import Vault
 from tests.server.dashboard.conftest import Visitor
 
@@ -117,3 +118,56 @@ def test_approving_as_asked_uses_the_accounts_default_limits(
         limits = row.granted_details[0]["limits"]
     assert limits["monthly_spend"] == 0.5 and limits["daily_spend"] == 0.1
     assert limits["requests_per_day"] == 20 and limits["requests_per_minute"] is None
+
+
+def _approved_once(live_url: str, alice: Visitor, name: str) -> tuple[dict[str, str], str]:
+    """The app asked and was approved as asked from the list: (its poll answer, its token)."""
+    asked = _ask(live_url, name)
+    request_id = asked["consent_url"].rsplit("/", 1)[1]
+    assert alice.post(f"/pending/{request_id}/approve").status_code == 303
+    granted = httpx.get(asked["poll_url"]).json()
+    assert granted["status"] == "granted"
+    return granted, str(granted["token"])
+
+
+def test_the_list_offers_reuse_of_the_apps_live_grant(
+    vault: Vault, live_url: str, people: Callable[..., Visitor]
+) -> None:
+    alice = people("alice")
+    alice.post("/keys", {"provider": "openai", "label": "mine", "secret": "sk-mine-0123456789"})
+    first, old_token = _approved_once(live_url, alice, "Twice Asked")
+
+    again = _ask(live_url, "Twice Asked")
+    request_id = again["consent_url"].rsplit("/", 1)[1]
+    listing = " ".join(alice.page("/pending/list").text.split())
+    assert "Twice Asked already has this access" in listing
+    assert "Reuse existing access" in listing and "Approve as separate access" in listing
+    offered = listing.split('name="reuse_grant_id" value="')[1].split('"')[0]
+
+    reused = alice.post(f"/pending/{request_id}/reuse", {"reuse_grant_id": offered})
+    assert reused.status_code == 303 and reused.headers["location"].endswith("reused")
+    second = httpx.get(again["poll_url"]).json()
+    assert second["status"] == "granted" and second["token"] != old_token
+    assert second["authorization_details"] == first["authorization_details"]
+    usage = f"{live_url}/okap/usage"
+    assert httpx.get(usage, headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    ok = httpx.get(usage, headers={"Authorization": f"Bearer {second['token']}"})
+    assert ok.status_code == 200
+    with vault.session() as session:
+        assert [g.id for g in session.exec(select(Grant)).all()] == [offered]
+
+
+def test_reuse_of_a_grant_revoked_meanwhile_is_refused(
+    live_url: str, people: Callable[..., Visitor]
+) -> None:
+    alice = people("alice")
+    alice.post("/keys", {"provider": "openai", "label": "mine", "secret": "sk-mine-0123456789"})
+    _approved_once(live_url, alice, "Revoked Meanwhile")
+    again = _ask(live_url, "Revoked Meanwhile")
+    request_id = again["consent_url"].rsplit("/", 1)[1]
+    offered = alice.page("/pending/list").text.split('name="reuse_grant_id" value="')[1]
+    grant_id = offered.split('"')[0]
+    assert alice.post(f"/apps/{grant_id}/revoke").status_code == 303
+    refused = alice.post(f"/pending/{request_id}/reuse", {"reuse_grant_id": grant_id})
+    assert refused.status_code == 409 and "The access this app had is gone" in refused.text
+    assert httpx.get(again["poll_url"]).json()["status"] == "pending"

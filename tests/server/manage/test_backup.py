@@ -16,6 +16,8 @@ from okap_server.context import Vault, open_vault
 from okap_server.grants.models import Grant
 from okap_server.grants.tokens import token_hash
 from okap_server.manage.backup import BackupError, collect, open_backup, restore, seal_backup
+from okap_server.manage.management_tokens import authenticate as authenticate_token
+from okap_server.manage.management_tokens import create_token, revoke_token
 from okap_server.settings import Settings
 from okap_server.vault.models import ProviderKey
 from tests.support.databases import database_url_for
@@ -125,3 +127,48 @@ def test_importing_into_a_vault_that_has_the_account_changes_nothing(
     with vault.session() as session:
         assert len(session.exec(select(ProviderKey)).all()) == before
         assert len(session.exec(select(Account)).all()) == 1
+
+
+def test_management_tokens_travel_as_hashes_and_keep_working(
+    vault: Vault, owner_id: str, other_settings: Settings
+) -> None:
+    with vault.session() as session:
+        owner = session.get(Account, owner_id)
+        assert owner is not None
+        _, live = create_token(session, owner, name="ci", scopes=["grants:read"])
+        gone_row, gone = create_token(session, owner, name="old", scopes=["keys:read"])
+        session.commit()
+        revoke_token(session, gone_row.id)
+        session.commit()
+        payload, summary = collect(session, vault.keys)
+    assert summary.api_tokens == 2
+    data = seal_backup(payload, PASSPHRASE, n=FAST_N)
+    assert live.encode() not in data
+    assert live not in json.dumps(payload) and token_hash(live) in json.dumps(payload)
+
+    target = open_vault(other_settings)
+    try:
+        with target.session() as session:
+            assert restore(session, target.keyring, open_backup(data, PASSPHRASE)) == summary
+        with target.session() as session:
+            principal = authenticate_token(session, live)
+            assert principal is not None and principal.account_id == owner_id
+            assert principal.scopes == frozenset({"grants:read"})
+            assert authenticate_token(session, gone) is None  # revoked stays revoked
+    finally:
+        target.dispose()
+
+
+def test_a_backup_from_before_management_tokens_restores_with_none(
+    vault: Vault, owner_id: str, other_settings: Settings
+) -> None:
+    with vault.session() as session:
+        payload, _ = collect(session, vault.keys)
+    del payload["management_tokens"]
+    target = open_vault(other_settings)
+    try:
+        with target.session() as session:
+            restored = restore(session, target.keyring, payload)
+        assert restored.accounts == 1 and restored.api_tokens == 0
+    finally:
+        target.dispose()
