@@ -6,7 +6,7 @@ from typing import Any
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
-from okap_server.authorization.token_exchange import TOKEN_EXCHANGE
+from okap_server.authorization.token_exchange import TOKEN_EXCHANGE_GRANT_TYPE
 from okap_server.catalog import ProviderCatalog
 from okap_server.settings import Settings
 
@@ -28,7 +28,7 @@ def server_metadata(settings: Settings, catalog: ProviderCatalog) -> dict[str, A
         "grant_types_supported": [
             "authorization_code",
             "urn:ietf:params:oauth:grant-type:device_code",
-            TOKEN_EXCHANGE,
+            TOKEN_EXCHANGE_GRANT_TYPE,
         ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],

@@ -31,7 +31,7 @@ from okap_server.grants.tree import chain_is_live
 from okap_server.settings import Settings
 from okap_server.webhooks.events import emit_token_delegated
 
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 MAX_CLIENT_NAME = 200
 

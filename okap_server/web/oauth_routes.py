@@ -27,7 +27,7 @@ from okap_server.authorization.requests import create_request
 from okap_server.authorization.revocation import revoke_token
 from okap_server.authorization.token_exchange import (
     ACCESS_TOKEN_TYPE,
-    TOKEN_EXCHANGE,
+    TOKEN_EXCHANGE_GRANT_TYPE,
     exchange,
     exchange_response,
 )
@@ -191,7 +191,7 @@ def authorize(request: Request) -> Response:
         {
             "grant_type": {
                 "type": "string",
-                "enum": ["authorization_code", DEVICE_GRANT, TOKEN_EXCHANGE],
+                "enum": ["authorization_code", DEVICE_GRANT, TOKEN_EXCHANGE_GRANT_TYPE],
             },
             "code": oa.TEXT,
             "redirect_uri": oa.URL,
@@ -227,13 +227,14 @@ async def token(request: Request) -> JSONResponse:
                 grant, value = device.poll(
                     session, params.get("device_code"), params.get("client_id")
                 )
-            elif grant_type == TOKEN_EXCHANGE:
+            elif grant_type == TOKEN_EXCHANGE_GRANT_TYPE:
                 child, value = exchange(session, params, vault.providers, vault.settings)
                 url = vault.settings.effective_public_url
                 return _json(exchange_response(child, value, url))
             else:
                 raise UnsupportedGrantType(
-                    f"grant_type must be authorization_code, {DEVICE_GRANT} or {TOKEN_EXCHANGE}"
+                    "grant_type must be authorization_code, "
+                    f"{DEVICE_GRANT} or {TOKEN_EXCHANGE_GRANT_TYPE}"
                 )
             return _json(token_response(grant, value, vault.settings.effective_public_url))
 
