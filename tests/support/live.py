@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -53,3 +54,17 @@ def client_from(address: str, base_url: str, **options: Any) -> httpx.Client:
     on Linux), so the vault sees a second machine: per-address limits can be tested."""
     transport = httpx.HTTPTransport(local_address=address)
     return httpx.Client(base_url=base_url, transport=transport, **options)
+
+
+@contextmanager
+def secret_in_url() -> Iterator[None]:
+    """Quiet the test's own ``httpx`` logger while a test puts a credential in a URL on
+    purpose (to check the vault refuses or redacts it): its "HTTP Request: GET ..." line
+    would otherwise be the log sentinel's hit, though it is the client's log, not the vault's."""
+    logger = logging.getLogger("httpx")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -9,8 +9,9 @@ import openai
 import pytest
 from sqlmodel import select
 
-from okap_server.authorization.models import AuthorizationRequest, Grant
+from okap_server.authorization.models import AuthorizationRequest
 from okap_server.context import Vault
+from okap_server.grants.models import Grant
 from tests.server.dashboard.conftest import Visitor
 
 

@@ -14,6 +14,7 @@ from okap_server.context import Vault
 from okap_server.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.grants import entry, make_grant
+from tests.support.live import secret_in_url
 from tests.support.process import server_env, vault_process
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,8 @@ def test_json_lines_with_secrets_redacted(
     }
     with vault_process(env, settings.port, log):
         # A Gemini client's credential in the query, and an OKAP poll URL (a secret too).
-        listed = httpx.get(f"{url}/v1/google/v1beta/models", params={"key": grant.token})
+        with secret_in_url():
+            listed = httpx.get(f"{url}/v1/google/v1beta/models", params={"key": grant.token})
         assert listed.status_code == 200
         body = {
             "okap": "1.0",

@@ -23,7 +23,7 @@ from tests.server.proxy.records import wait_for_logs
 from tests.server.telemetry.conftest import Samples, parse, scrape, scrape_until, total, value
 from tests.support.fake_upstream import FakeUpstream, FakeUsage
 from tests.support.grants import FAKE_KEYS, entry, make_grant, revoke
-from tests.support.live import serve_app
+from tests.support.live import secret_in_url, serve_app
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -130,9 +130,10 @@ def test_metrics_need_a_token_with_the_scope(vault: Vault, live_url: str) -> Non
     refused = httpx.get(f"{live_url}/metrics", headers={"Authorization": f"Bearer {other_scope}"})
     assert refused.status_code == 403
     assert "metrics:read" in refused.json()["detail"]
-    in_query = httpx.get(
-        f"{live_url}/metrics", params={"token": mint(vault, "ops", ["metrics:read"])}
-    )
+    with secret_in_url():
+        in_query = httpx.get(
+            f"{live_url}/metrics", params={"token": mint(vault, "ops", ["metrics:read"])}
+        )
     assert in_query.status_code == 400
     assert "okapm_" not in in_query.text
 
