@@ -129,8 +129,12 @@ def reusable(session: Session, request: AuthorizationRequest) -> Grant | None:
 
 
 def rotate(session: Session, grant: Grant) -> str:
-    """Give ``grant`` a new token (returned; only its hash is stored). The caller commits."""
+    """Give ``grant`` a new token (returned; only its hash is stored), and revoke every
+    token delegated from it: whoever held the old token (a leaker, when the person
+    regenerates it) may have exchanged it, and those children must end with it (RFC 8693
+    §1.1: a delegated token acts for its subject). The caller commits."""
     token = new_access_token()
     grant.token_hash = token_hash(token)
     lifecycle.changed(session, grant)  # the old token's cached view goes at the commit
+    lifecycle.revoke_descendants(session, grant)
     return token

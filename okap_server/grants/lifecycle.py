@@ -100,9 +100,34 @@ def revoke(
     revoked already. The caller commits."""
     if grant.revoked_at is not None:
         return False
-    for revoked, how in [(grant, by), *((d, "cascade") for d in descendants_of(session, grant))]:
+    _revoke_all(session, [(grant, by)], account_id=account_id, ip=ip)
+    revoke_descendants(session, grant, account_id=account_id, ip=ip)
+    return True
+
+
+def revoke_descendants(
+    session: Session, grant: Grant, *, account_id: str | None = None, ip: str | None = None
+) -> int:
+    """Revoke every grant delegated from ``grant`` (``by: cascade``), leaving ``grant``
+    itself: what its revocation does, and what a new token for it does (a token that
+    leaked may have been exchanged; its children must not outlive the regeneration that
+    was meant to cut the leaker off). How many were revoked. The caller commits."""
+    below = [(d, "cascade") for d in descendants_of(session, grant)]
+    return _revoke_all(session, below, account_id=account_id, ip=ip)
+
+
+def _revoke_all(
+    session: Session,
+    grants: list[tuple[Grant, str]],
+    *,
+    account_id: str | None,
+    ip: str | None,
+) -> int:
+    done = 0
+    for revoked, how in grants:
         if not mark_revoked(session, revoked, by=how):
             continue
+        done += 1
         record_event(
             session,
             "grant_revoked",
@@ -112,4 +137,4 @@ def revoke(
             client_id=revoked.client_id,
             by=how,
         )
-    return True
+    return done

@@ -204,6 +204,13 @@ def _ancestor_entries(
     return found
 
 
+def _earliest(*times: datetime | None) -> datetime | None:
+    """An entry ends with the first of its own expiry and each ancestor entry's (a child
+    cannot outlive what it was delegated from, provider by provider)."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
 def load_grant(
     session: Session,
     hashed: str,
@@ -256,6 +263,13 @@ def load_grant(
             ancestors=above,
         )
         limits = Limits.from_details(raw.get("limits"), defaults)
+        # A per-request cap is not a budget the admission shares along the chain: the
+        # lowest of the grant's and every ancestor's applies to it as its own.
+        caps = [
+            c for c in (limits.tokens_per_request, *(a.tokens_per_request for _, a in above)) if c
+        ]
+        if caps and min(caps) != limits.tokens_per_request:
+            limits = replace(limits, tokens_per_request=min(caps))
         # Spend limited above (an ancestor's limit, or a ceiling): priced and held as if
         # it were the grant's own.
         above_spend = ceilings.set or any(a.spend_limited for _, a in above)
@@ -264,7 +278,10 @@ def load_grant(
             models=tuple(str(m) for m in models),
             capabilities=capabilities,
             limits=replace(limits, under_ceiling=True) if above_spend else limits,
-            expires_at=parse_time(raw.get("expires")),
+            expires_at=_earliest(
+                parse_time(raw.get("expires")),
+                *(parse_time(e.get("expires")) for _, e in above_entries),
+            ),
             key=key,
             ceilings=ceilings,
             ancestor_models=tuple(

@@ -30,9 +30,10 @@ def regenerate_token(
     account's. Raises GrantInactive (nothing changed).
 
     The row is locked for the change (``FOR UPDATE`` on PostgreSQL), so two people pressing
-    the button at once end with one working token, the later one. After the commit every
-    cache is told (``Vault.grant_changed``: this process at once, other replicas through
-    the notify channel), so the old token is refused from its next request."""
+    the button at once end with one working token, the later one. Every token delegated
+    from the old one is revoked with it (``reuse.rotate``). After the commit every cache is
+    told (``grants.lifecycle``: this process at once, other replicas through the notify
+    channel), so the old token and its children are refused from their next request."""
     with vault.session() as session:
         grant = session.exec(
             select(Grant).where(col(Grant.id) == grant_id[:40]).with_for_update()
@@ -53,5 +54,4 @@ def regenerate_token(
             via=via,
         )
         session.commit()
-    vault.grant_changed(grant.id)
     return grant, token

@@ -21,6 +21,7 @@ from okap_server.context import Vault, open_vault
 from okap_server.grants.models import Grant
 from tests.server.api.conftest import problem_of
 from tests.server.proxy.records import wait_for_logs
+from tests.support.delegation import child_token, exchange, openai_entry
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.grants import FAKE_KEYS, entry, make_grant, revoke
 from tests.support.live import free_port, serve_app
@@ -177,3 +178,23 @@ def test_a_replaced_key_reaches_the_upstream_from_another_replica_at_once(
             if sent == f"Bearer {NEW_SECRET}":
                 break
         assert sent == f"Bearer {NEW_SECRET}", "the other replica kept sending the old key"
+
+
+def test_a_regenerated_token_takes_the_tokens_delegated_from_the_old_one_with_it(
+    vault: Vault, live_url: str, api: httpx.Client, fake_upstream: FakeUpstream
+) -> None:
+    """A leaked token may have been exchanged (RFC 8693) before the person noticed: the
+    leaker's children must die with the regeneration that was meant to cut them off."""
+    issued = make_grant(vault, entry("openai"), username="alice")
+    child = child_token(live_url, issued.token, [openai_entry()])
+    assert chat(sdk(live_url, child)) == "Hello from the fake upstream."
+
+    answer = api.post(f"/grants/{issued.grant_id}/token")
+    assert answer.status_code == 201, answer.text
+    token = answer.json()["access_token"]
+
+    with pytest.raises(openai.AuthenticationError):
+        chat(sdk(live_url, child))
+    again = exchange(live_url, child, [openai_entry()])
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert chat(sdk(live_url, token)) == "Hello from the fake upstream."  # the grant lives on

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -196,3 +197,45 @@ def test_narrowing_a_parent_narrows_its_children_at_once(vault: Vault, live_url:
     with pytest.raises(openai.PermissionDeniedError):
         _chat(live_url, child, model="gpt-4o")
     assert _chat(live_url, child, model="gpt-4o-mini")
+
+
+def _narrow_parent(vault: Vault, grant_id: str, **fields: object) -> None:
+    with vault.session() as session:  # as "Edit limits" or the API's PATCH narrows a grant
+        grant = session.get(Grant, grant_id)
+        assert grant is not None
+        grant.details = [{**grant.details[0], **fields}]
+        grant.version += 1
+        session.add(grant)
+        session.commit()
+    vault.grant_changed(grant_id)
+
+
+def test_a_parents_later_per_request_cap_and_expiry_bind_its_children(
+    vault: Vault, live_url: str, fake_upstream: FakeUpstream
+) -> None:
+    """SPEC "Budgets nest": a child is checked against every ancestor's *current* limits,
+    the per-request cap included, and an entry ends no later than its ancestors' entry."""
+    parent = make_grant(vault, entry("openai", limits={"tokens_per_request": 1000}))
+    child = child_token(live_url, parent.token, [openai_entry()])
+    _narrow_parent(
+        vault,
+        parent.grant_id,
+        limits={**dict(_limits(vault, parent.grant_id)), "tokens_per_request": 10},
+    )
+    _client(live_url, child).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=500
+    )
+    sent = fake_upstream.requests_for("openai")[-1]
+    assert sent.json["max_tokens"] == 10  # the parent's cap, not the child's 1000
+
+    soon = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    _narrow_parent(vault, parent.grant_id, expires=soon)
+    with pytest.raises(openai.AuthenticationError):
+        _chat(live_url, child)
+
+
+def _limits(vault: Vault, grant_id: str) -> dict[str, object]:
+    with vault.session() as session:
+        grant = session.get(Grant, grant_id)
+        assert grant is not None
+        return dict(grant.details[0].get("limits") or {})
