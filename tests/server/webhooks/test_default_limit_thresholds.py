@@ -41,7 +41,7 @@ def _strip_limits(vault: Vault, grant_id: str) -> None:
     with vault.session() as session:
         grant = session.get(Grant, grant_id)
         assert grant is not None
-        grant.details = [{k: v for k, v in e.items() if k != "limits"} for e in grant.details]  # type: ignore[assignment]
+        grant.details = [{k: v for k, v in e.items() if k != "limits"} for e in grant.details]  # type: ignore[misc]
         flag_modified(grant, "details")
         session.add(grant)
         session.commit()
