@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from okap_server.authorization.errors import InvalidAuthorizationDetails
 from okap_server.authorization.narrowing import NarrowingError
 from okap_server.dashboard import personal_tokens
+from okap_server.dashboard.web import form_lists_of
 from okap_server.grants.capabilities import LIMIT_NAMES
 from okap_server.manage.personal import MAX_NAME
 from okap_server.vault.keys import KeyStoreError
@@ -78,11 +79,7 @@ def new_page(request: Request, signed_in: SignedIn = Depends(current_account)) -
     ),
 )
 async def create(request: Request, signed_in: SignedIn = Depends(require_csrf)) -> Response:
-    raw = await request.form()
-    form: dict[str, list[str]] = {}
-    for key, value in raw.multi_items():
-        if isinstance(value, str):
-            form.setdefault(key, []).append(value)
+    form = await form_lists_of(request)
     vault = vault_of(request)
     try:
         minted = await run_in_threadpool(

@@ -17,6 +17,7 @@ from okap_server.context import Vault
 from okap_server.grants.models import Grant
 from tests.server.dashboard.conftest import Visitor
 from tests.support.grants import ensure_account, ensure_key
+from tests.support.person import parse_page
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def backend() -> str:
 def _form(visitor: Visitor, **changes: str) -> list[tuple[str, str]]:
     """The page's form as a browser would send it, with ``changes`` (``d0_limit_x`` for
     ``d0.limit.x``) typed in."""
-    form = visitor.form_of(visitor.page("/tokens/new").text, "/tokens")
+    html = visitor.page("/tokens/new").text
+    [form] = [f for f in parse_page(html).forms if f.action == "/tokens"]  # not the picker
     typed = {k.replace("_limit_", ".limit.").replace("d0_", "d0."): v for k, v in changes.items()}
     fields = [(k, typed.pop(k, v)) for k, v in form.fields]
     return fields + list(typed.items())
