@@ -16,7 +16,6 @@ from okap_server.dashboard import personal_tokens
 from okap_server.dashboard.web import form_lists_of
 from okap_server.grants.capabilities import LIMIT_NAMES
 from okap_server.manage.personal import MAX_NAME
-from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import render_page
@@ -89,7 +88,7 @@ async def create(request: Request, signed_in: SignedIn = Depends(require_csrf)) 
             form,
             client_ip(request),
         )
-    except (NarrowingError, KeyStoreError) as exc:
+    except NarrowingError as exc:
         error = str(exc)
     except InvalidAuthorizationDetails as exc:
         error = str(exc.description)
@@ -97,7 +96,8 @@ async def create(request: Request, signed_in: SignedIn = Depends(require_csrf)) 
         return render_page(
             request, "dashboard/personal_token_created.html", signed_in=signed_in, minted=minted
         )
-    return _page(
+    return await run_in_threadpool(
+        _page,
         request,
         signed_in,
         (form.get("d0.provider") or [""])[0],
