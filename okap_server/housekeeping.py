@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from okap_server.authorization.requests import tidy
 from okap_server.authorization.retention import purge
+from okap_server.background import in_background
 from okap_server.context import Vault
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,5 @@ async def _loop(vault: Vault, interval: float) -> None:
 @contextlib.asynccontextmanager
 async def running(vault: Vault) -> AsyncIterator[None]:
     """Run the tidying loop for the lifetime of the app."""
-    task = asyncio.create_task(_loop(vault, vault.settings.housekeeping_seconds))
-    try:
+    async with in_background(_loop(vault, vault.settings.housekeeping_seconds)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

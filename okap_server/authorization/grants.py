@@ -24,6 +24,7 @@ from okap_server.clock import isoformat_z, utcnow
 from okap_server.grants.details import stored
 from okap_server.grants.models import Grant
 from okap_server.grants.tokens import new_access_token, token_hash
+from okap_server.webhooks import grant_events as webhook_events
 
 HIDDEN_FIELDS = frozenset({"key_id"})
 
@@ -77,6 +78,7 @@ def issue_grant(session: Session, request: AuthorizationRequest) -> tuple[Grant,
     session.flush()
     request.grant_id = grant.id
     session.add(request)
+    webhook_events.granted(session, grant, request_id=request.id)
     return grant, token
 
 

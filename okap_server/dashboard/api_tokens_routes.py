@@ -76,7 +76,7 @@ def new_page(request: Request, signed_in: SignedIn = Depends(current_account)) -
                 "description": "Days until it expires; empty for never",
             },
         },
-        done="Never: the token is on this answer (200), once",
+        done=None,
         pages={
             200: "Created: the token, shown this once",
             422: "Refused; nothing was stored",

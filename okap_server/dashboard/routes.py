@@ -12,6 +12,7 @@ from okap_server.dashboard import (
     ceilings_routes,
     keys_routes,
     pending_routes,
+    personal_tokens_routes,
     settings_routes,
     webhooks_routes,
 )
@@ -25,6 +26,7 @@ for module in (
     settings_routes,
     ceilings_routes,
     api_tokens_routes,
+    personal_tokens_routes,
     admin_routes,
     webhooks_routes,
 ):

@@ -46,6 +46,16 @@ async def form_of(request: Request) -> dict[str, str]:
     return values
 
 
+async def form_lists_of(request: Request) -> dict[str, list[str]]:
+    """The submitted form with every value of each name (checkboxes, repeated fields)."""
+    form = await request.form()
+    values: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            values.setdefault(name, []).append(value)
+    return values
+
+
 def notice_of(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("notice", ""))
 

@@ -73,7 +73,7 @@ def webhooks_page(request: Request, signed_in: SignedIn = Depends(current_accoun
             "description": oa.TEXT,
             "events": {"type": "string", "enum": list(SUBSCRIBABLE)},
         },
-        done="Never: the answer is the page with the secret (200)",
+        done=None,
         pages={200: "Added: the secret, once", 422: "The URL or events were refused"},
     ),
 )

@@ -17,6 +17,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from okap_server.background import in_background
 from okap_server.clock import new_id, utcnow
 from okap_server.context import Vault
 from okap_server.deliveries.expiring import note_expiring
@@ -142,10 +143,5 @@ async def running(
     if not vault.settings.webhooks_enabled:
         yield
         return
-    task = asyncio.create_task(Worker(vault, count).run())
-    try:
+    async with in_background(Worker(vault, count).run()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

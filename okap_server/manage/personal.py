@@ -8,6 +8,7 @@ the token is shown once and only its hash is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from okap_server.audit.events import record_event
@@ -37,21 +38,47 @@ def check_name(name: str) -> str:
 
 
 def mint_personal(
-    vault: Vault, account_id: str, name: str, raw_details: Any, ip: str | None
+    vault: Vault,
+    account_id: str,
+    name: str,
+    raw_details: Any,
+    ip: str | None,
+    *,
+    as_chosen: bool = False,
+    key_ids: Mapping[str, str] | None = None,
 ) -> tuple[Grant, str]:
     """A new personal grant and its token. Raises InvalidAuthorizationDetails naming the
-    field (nothing stored), e.g. when the person has no key for a provider yet."""
+    field (nothing stored), e.g. when the person has no key for a provider yet.
+
+    ``as_chosen``: the details come from the dashboard's form, where the person saw every
+    limit filled from their defaults and may have cleared some, so a null limit means no
+    limit and nothing is filled in again. ``key_ids``: the key chosen per provider (one
+    of the person's keys for it), else the provider's default key."""
     name = check_name(name)
     details = parse_details(raw_details, vault.providers, vault.settings)
     with vault.session() as session:
-        filled = with_defaults(details, default_limits_for(session, account_id, vault.settings))
+        filled = (
+            details
+            if as_chosen
+            else with_defaults(details, default_limits_for(session, account_id, vault.settings))
+        )
         granted = []
         for index, entry in enumerate(filled):
-            key = vault.keys.default_for(session, account_id, entry["provider"])
-            if key is None:
+            provider = entry["provider"]
+            chosen = (key_ids or {}).get(provider)
+            key = (
+                vault.keys.get(session, account_id, chosen)
+                if chosen
+                else vault.keys.default_for(session, account_id, provider)
+            )
+            if key is None or key.provider != provider:
                 raise InvalidAuthorizationDetails(
-                    f"authorization_details[{index}].provider: you have no "
-                    f"{entry['provider']} key yet; add one first"
+                    f"authorization_details[{index}].provider: "
+                    + (
+                        f"choose one of your {provider} keys"
+                        if chosen
+                        else f"you have no {provider} key yet; add one first"
+                    )
                 )
             granted.append({**entry, "key_id": key.id})
         token = new_access_token()

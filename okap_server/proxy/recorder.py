@@ -29,6 +29,7 @@ from okap_server.proxy.accounting.settlement import (
 )
 from okap_server.proxy.journal import SettlementJournal, read_segment
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
+from okap_server.settings import DefaultLimits
 
 __all__ = [
     "UNKNOWN_ENDPOINT",
@@ -64,8 +65,10 @@ class Recorder:
         sweep_seconds: float,
         budget: SqlBudget | None = None,
         journal: SettlementJournal | None = None,
+        defaults: DefaultLimits | None = None,
     ) -> None:
         self.engine = engine
+        self.defaults = defaults  # limits of a grant entry stored without any (thresholds)
         self.budget = budget or SqlBudget()
         self.flush_seconds = flush_seconds
         self.sweep_seconds = sweep_seconds
@@ -143,7 +146,7 @@ class Recorder:
             self._pending[:] = [o for o in self._pending if id(o) not in chosen]
             self._writing += 1
         try:
-            write_batch(self.engine, self.budget, taken)
+            write_batch(self.engine, self.budget, taken, self.defaults)
         except Exception as exc:  # the database is away: the recorder writes them later
             log.error("could not settle %d proxy records: %s", len(taken), type(exc).__name__)
             self._done(taken, written=False)
@@ -184,7 +187,9 @@ class Recorder:
                 outcomes = await anyio.to_thread.run_sync(read_segment, segment)
                 for start in range(0, len(outcomes), BATCH_SIZE):
                     batch = outcomes[start : start + BATCH_SIZE]
-                    await anyio.to_thread.run_sync(write_batch, self.engine, self.budget, batch)
+                    await anyio.to_thread.run_sync(
+                        write_batch, self.engine, self.budget, batch, self.defaults
+                    )
             except Exception as exc:  # the database is away: try again next time
                 log.error("could not replay a settlement journal: %s", type(exc).__name__)
                 segment.close(delete=False)
@@ -203,7 +208,9 @@ class Recorder:
                 self.journal.seal()
             while batch := self._take(BATCH_SIZE):
                 try:
-                    await anyio.to_thread.run_sync(write_batch, self.engine, self.budget, batch)
+                    await anyio.to_thread.run_sync(
+                        write_batch, self.engine, self.budget, batch, self.defaults
+                    )
                 except BaseException as exc:  # the database is away: keep them, try again
                     self._done(batch, written=False)
                     if not isinstance(exc, Exception):

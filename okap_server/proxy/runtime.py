@@ -60,6 +60,7 @@ class ProxyRuntime:
             flush_seconds=settings.proxy_audit_flush_seconds,
             sweep_seconds=settings.proxy_sweep_seconds,
             journal=SettlementJournal(settings.home / "journal"),
+            defaults=settings.default_limits,
         )
         self.admission = Admission(
             vault.engine,

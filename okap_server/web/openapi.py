@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from okap_server.authorization.details import MODEL_PATTERN
 from okap_server.grants.capabilities import CAPABILITIES, COUNT_LIMITS, SPEND_LIMITS
@@ -174,20 +174,27 @@ def form_post(
     fields: Mapping[str, Schema] | None,
     *,
     pages: Mapping[int, str],
-    done: str,
+    done: str | None,
     signed_in: bool = True,
 ) -> dict[str, Any]:
     """Decorator arguments for a dashboard form POST (post/redirect/get).
 
     ``fields`` is the form, or None where the route's ``Form`` parameters describe it.
-    ``done`` describes the 303 on success; ``pages`` the HTML answers by status. Signed-in
-    forms carry the session's ``csrf_token`` and answer 403 without it, 303 to /signin
-    without a session. The route returns its own responses; ``response_class`` only stops
-    the spec claiming a JSON body on the 303.
+    ``done`` describes the 303 on success, or is None for a form whose success is a page
+    of its own (``pages[200]``: a secret shown once is never behind a redirect); ``pages``
+    the HTML answers by status. Signed-in forms carry the session's ``csrf_token`` and
+    answer 403 without it, 303 to /signin without a session. The route returns its own
+    responses; ``response_class`` only stops the spec claiming a JSON body.
     """
     responses: Responses = {status: html(text) for status, text in pages.items()}
     responses[503] = html("The vault cannot reach its database")
-    responses[303] = redirect(done + (" (or to /signin, when not signed in)" if signed_in else ""))
+    if done is not None:
+        responses[303] = redirect(
+            done + (" (or to /signin, when not signed in)" if signed_in else "")
+        )
+    elif signed_in:
+        responses[303] = redirect("Not signed in: to /signin")
+    success = 303 if done is not None else 200
     if signed_in:
         responses.setdefault(403, html("The form's CSRF token is missing or wrong"))
     described: dict[str, Any] = {}
@@ -198,8 +205,8 @@ def form_post(
         **described,
         "summary": summary,
         "tags": [DASHBOARD_TAG],
-        "status_code": 303,
-        "response_class": RedirectResponse,
-        "response_description": responses[303]["description"],
+        "status_code": success,
+        "response_class": RedirectResponse if done is not None else HTMLResponse,
+        "response_description": responses[success]["description"],
         "responses": responses,
     }

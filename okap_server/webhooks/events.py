@@ -24,6 +24,7 @@ from okap_server.webhooks.models import WebhookDelivery, WebhookEndpoint, Webhoo
 
 EVENT_KINDS: tuple[str, ...] = (
     "access.requested",
+    "access.approved",
     "grant.approved",
     "grant.denied",
     "grant.revoked",

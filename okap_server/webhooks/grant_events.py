@@ -63,18 +63,22 @@ def decided(
     reuse_grant_id: str | None,
     reason: str | None,
 ) -> None:
-    """``grant.approved`` or ``grant.denied``. An approval's grant is minted when the app
-    collects its token, so ``grant_id`` is set only when an existing grant was reused;
-    ``request_id`` ties the approval to the grant's later events."""
+    """``access.approved`` or ``grant.denied``, at the person's decision.
+
+    An approval is not yet a grant: the grant is made when the app collects its token
+    (``granted``, then ``grant.approved`` with its ``grant_id``), and an approval never
+    collected makes none. So the decision is ``access.approved``, tied to the request by
+    ``request_id`` (and to the reused grant by ``grant_id``, when the person reused one)."""
     details = (granted_details or request.requested_details) if approve else []
     extra: dict[str, Any] = {"request_id": request.id, "flow": request.flow}
     if approve:
         extra["access"] = limits_of(details)
+        extra["reused"] = reuse_grant_id is not None
     else:
         extra["reason"] = reason or "The person denied the request."
     emit(
         session,
-        "grant.approved" if approve else "grant.denied",
+        "access.approved" if approve else "grant.denied",
         account_id,
         grant_data(
             reuse_grant_id if approve else None,
@@ -103,9 +107,13 @@ def grant_revoked(session: Session, grant: Grant, *, by: str) -> None:
     )
 
 
-def granted(session: Session, grant: Grant) -> None:
-    """``grant.approved`` for a grant made without a consent decision (a personal token
-    the person minted for themselves)."""
+def granted(session: Session, grant: Grant, *, request_id: str | None = None) -> None:
+    """``grant.approved``, once per grant, when its row is made: an app collecting the
+    token of an approved request (``request_id`` names it), or a personal token minted
+    without a request. A token re-issued for a reused grant sends no second one."""
+    extra: dict[str, Any] = {"flow": grant.flow, "access": limits_of(grant.details)}
+    if request_id is not None:
+        extra["request_id"] = request_id
     emit(
         session,
         "grant.approved",
@@ -115,7 +123,6 @@ def granted(session: Session, grant: Grant) -> None:
             grant.client_id,
             grant.client_name,
             _providers(grant.details),
-            flow=grant.flow,
-            access=limits_of(grant.details),
+            **extra,
         ),
     )

@@ -36,7 +36,7 @@ def test_create_use_and_revoke_an_api_token(
     expect(page.get_by_text("No API token yet")).to_be_visible()
     shot("empty")
 
-    page.get_by_role("link", name="New token").click()
+    page.get_by_role("link", name="New API token").click()
     expect(page.get_by_role("heading", name="New API token")).to_be_visible()
     expect(page.locator("input[name=scope][value=admin]")).to_have_count(0)  # not an admin
     page.get_by_label("Name").fill("nightly report")

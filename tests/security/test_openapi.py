@@ -41,6 +41,7 @@ MANAGEMENT = {
     "POST /pending/{request_id}/deny",
     "POST /pending/{request_id}/reuse",
     "POST /api-tokens",
+    "POST /tokens",
     "POST /api-tokens/{token_id}/revoke",
     "POST /keys",
     "POST /keys/{key_id}/default",
@@ -96,6 +97,7 @@ FORM_FIELDS = {
     "/keys": {"csrf_token", "provider", "label", "secret"},
     "/apps/{grant_id}/limits": {"csrf_token", "p0.daily_spend", "p0.requests_per_minute"},
     "/consent/{request_id}": {"csrf_token", "decision", "d0.limit.daily_spend"},
+    "/tokens": {"csrf_token", "name", "d0.provider", "d0.limit.daily_spend", "d0.expires"},
 }
 
 
@@ -191,6 +193,12 @@ def test_success_answers_are_described(spec: dict[str, Any]) -> None:
     keys = found["POST /keys"]["responses"]
     assert "content" not in keys["303"] and "Location" in keys["303"]["headers"]
     assert "text/html" in keys["422"]["content"]
+    # A form that shows a secret once answers 200 with the page, never a redirect: its
+    # only 303 is the one to /signin.
+    for path in ("/api-tokens", "/webhooks", "/tokens"):
+        answers = found[f"POST {path}"]["responses"]
+        assert "text/html" in answers["200"]["content"], path
+        assert answers["303"]["description"] == "Not signed in: to /signin", path
 
 
 def test_a_multipart_body_is_an_rfc6749_error(live_url: str) -> None:

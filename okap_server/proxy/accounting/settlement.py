@@ -27,6 +27,7 @@ from okap_server.proxy.accounting.thresholds import note_crossings, note_failing
 from okap_server.proxy.key_usage import touch_keys
 from okap_server.proxy.models import RequestLog
 from okap_server.proxy.outcome import Outcome, unknown_outcome_log_id
+from okap_server.settings import DefaultLimits
 
 GRANT: Any = Grant.__table__  # type: ignore[attr-defined]
 
@@ -107,7 +108,12 @@ def _take_swept_rows(conn: Connection, log_ids: list[str]) -> dict[str, int]:
     return taken
 
 
-def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
+def settle(
+    conn: Connection,
+    budget: SqlBudget,
+    batch: list[Outcome],
+    defaults: DefaultLimits | None = None,
+) -> None:
     """Settle holds, add spend and requests to counters, write audit rows, in the caller's
     transaction. Idempotent: writing the same batch again changes nothing.
 
@@ -116,7 +122,8 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
     only if this transaction deletes its ``reservation`` row; a stale hold the sweeper
     charged is corrected only if this transaction deletes the sweeper's audit row. A
     request whose hold and swept row are both gone was settled already: its audit row is
-    there (the insert skips it) and nothing is added."""
+    there (the insert skips it) and nothing is added. ``defaults`` (the vault's default
+    limits) are the limits of a grant entry stored without any, for ``budget.threshold``."""
     deltas = Deltas()
     last_used: dict[str, datetime] = {}
     held = budget.release_many(
@@ -161,7 +168,7 @@ def settle(conn: Connection, budget: SqlBudget, batch: list[Outcome]) -> None:
             item.ancestors,
         )
     budget.apply(conn, deltas)
-    note_crossings(conn, deltas, batch)  # budget.threshold webhooks, in this transaction
+    note_crossings(conn, deltas, batch, defaults)  # budget.threshold webhooks, in this transaction
     note_failing_keys(conn, batch)
     cursor = Cursor(conn)
     for row in rows:
@@ -189,7 +196,12 @@ def _release(deltas: Deltas, item: Outcome) -> None:
         deltas.add(counter_of(item.grant_id, item.provider, entry), reserved=-item.reserved_micros)
 
 
-def write_batch(engine: Engine, budget: SqlBudget, batch: list[Outcome]) -> None:
+def write_batch(
+    engine: Engine,
+    budget: SqlBudget,
+    batch: list[Outcome],
+    defaults: DefaultLimits | None = None,
+) -> None:
     """Settle ``batch`` in one transaction of its own (see :func:`settle`)."""
     with engine.begin() as conn:
-        settle(conn, budget, batch)
+        settle(conn, budget, batch, defaults)

@@ -7,6 +7,10 @@ unlimited vault pays nothing, and no request waits for any of it. A counter that
 from below 50 %, 80 % or 100 % of its limit to at or above it is a crossing; each is
 written once per counter, period and limit (the event's ``dedupe_key``), however often a
 batch is replayed or however many replicas settle.
+
+A grant entry's limits are read as the proxy enforces them (``Limits.from_details``): an
+entry stored without limits is held to the vault's default limits, so it crosses their
+thresholds too. The defaults come from settings, in memory: no extra query.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from okap_server.accounts.models import Account
 from okap_server.grants.counters import SpendCounter
 from okap_server.grants.models import Grant
 from okap_server.grants.periods import CEILING_PROVIDER, counter_of
+from okap_server.grants.view import Limits
 from okap_server.proxy.outcome import Outcome
+from okap_server.settings import DefaultLimits
 from okap_server.vault.models import ProviderKey
 from okap_server.webhooks.events import emit
 
@@ -77,9 +83,13 @@ def _ceiling_rows(conn: Connection, table: Any, ids: set[str]) -> dict[str, Any]
 
 
 def _limit_of(
-    counter: Counter, grants: dict[str, Any], ceilings: dict[str, Any]
+    counter: Counter,
+    grants: dict[str, Any],
+    ceilings: dict[str, Any],
+    defaults: DefaultLimits | None,
 ) -> tuple[int | None, str, str | None]:
-    """(limit in micro-dollars, its name, its account) of one counter."""
+    """(limit in micro-dollars, its name, its account) of one counter. ``defaults`` fill a
+    grant entry stored without limits, as the proxy's grant view fills them."""
     scope, provider, period = counter
     kind = period.partition(":")[0]
     if provider == CEILING_PROVIDER:
@@ -94,17 +104,26 @@ def _limit_of(
     if grant is None or not name:
         return None, name, None
     for entry in grant.details or []:
-        if entry.get("provider") == provider and isinstance(entry.get("limits"), dict):
-            usd = entry["limits"].get(name)
-            if isinstance(usd, int | float) and not isinstance(usd, bool):
-                return round(usd * MICROS), name, grant.account_id
+        if entry.get("provider") != provider:
+            continue
+        raw = entry.get("limits")
+        if defaults is not None:
+            limit: int | None = getattr(Limits.from_details(raw, defaults), name)
+            return limit, name, grant.account_id
+        usd = raw.get(name) if isinstance(raw, dict) else None
+        if isinstance(usd, int | float) and not isinstance(usd, bool):
+            return round(usd * MICROS), name, grant.account_id
     return None, name, grant.account_id
 
 
 def note_crossings(
-    conn: Connection, deltas: dict[Counter, list[int]], batch: list[Outcome]
+    conn: Connection,
+    deltas: dict[Counter, list[int]],
+    batch: list[Outcome],
+    defaults: DefaultLimits | None = None,
 ) -> None:
-    """Write a ``budget.threshold`` event for each limit this batch's spend went over."""
+    """Write a ``budget.threshold`` event for each limit this batch's spend went over;
+    ``defaults`` (the vault's default limits) fill entries stored without limits."""
     limited = {c: item for c, item in _limited(batch).items() if deltas.get(c, [0])[0] > 0}
     if not limited:
         return
@@ -138,7 +157,7 @@ def note_crossings(
         )
     }
     for counter in sorted(limited):
-        limit, name, account_id = _limit_of(counter, grants, ceilings)
+        limit, name, account_id = _limit_of(counter, grants, ceilings, defaults)
         after = spent.get(counter)
         if limit is None or account_id is None or after is None:
             continue

@@ -67,9 +67,9 @@ def test_consent_events_and_a_slow_receiver_slows_nothing(
     assert kinds == [
         "access.requested",
         "access.requested",
-        "grant.approved",
+        "access.approved",  # the decision: the app has not collected a grant yet
         "grant.denied",
-        "grant.approved",
+        "grant.approved",  # the personal token: a grant at once
     ]
     assert got[0]["data"]["app"] == {"client_id": "okap-cli", "name": "okap CLI"}
     assert got[2]["data"]["request_id"] == got[0]["data"]["request_id"]
