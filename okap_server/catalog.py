@@ -31,7 +31,7 @@ class KeySending:
         """The header carrying the key, or None when the provider takes none."""
         return None if self.header is None else (self.header, self.prefix + secret)
 
-    def test_headers(self, secret: str) -> dict[str, str]:
+    def key_test_headers(self, secret: str) -> dict[str, str]:
         """The headers of the key test: the key's header and the fixed extras."""
         sent = self.key_header(secret)
         return dict(((sent,) if sent else ()) + self.check_headers)

@@ -49,7 +49,7 @@ async def check_key(vault: Vault, account_id: str, key_id: str) -> TestResult | 
             timeout=vault.settings.key_test_timeout_seconds,
             follow_redirects=False,
         ) as client:
-            response = await client.get(url, headers=row.key_sending.test_headers(secret))
+            response = await client.get(url, headers=row.key_sending.key_test_headers(secret))
     except httpx.HTTPError as exc:
         return TestResult(False, f"Could not reach {row.name} ({type(exc).__name__}).")
     finally:

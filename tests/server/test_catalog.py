@@ -22,7 +22,7 @@ def test_the_key_test_sends_the_key_and_the_fixed_extras() -> None:
     sent = {
         style: ProviderRow(
             "p", "P", "http://x", "openai", auth_style=style
-        ).key_sending.test_headers("REAL")
+        ).key_sending.key_test_headers("REAL")
         for style in KEY_SENDING
     }
     assert sent == {
