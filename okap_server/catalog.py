@@ -7,9 +7,45 @@ A new OpenAI-compatible provider is one more row here, or one entry in config.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from okap_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class KeySending:
+    """How a provider's real key travels upstream: one header, its value the key after a
+    fixed prefix (``Authorization: Bearer <key>``, RFC 6750 §2.1). ``header`` None: the
+    upstream takes no key (a local model server, ``auth_style = "none"``).
+
+    ``check_headers`` are the fixed headers the key test adds (``manage/key_check.py``):
+    Anthropic refuses a call without ``anthropic-version``. The proxy sends none of them:
+    it passes on the app's own."""
+
+    header: str | None
+    prefix: str = ""
+    check_headers: tuple[tuple[str, str], ...] = ()
+
+    def key_header(self, secret: str) -> tuple[str, str] | None:
+        """The header carrying the key, or None when the provider takes none."""
+        return None if self.header is None else (self.header, self.prefix + secret)
+
+    def key_test_headers(self, secret: str) -> dict[str, str]:
+        """The headers of the key test: the key's header and the fixed extras."""
+        sent = self.key_header(secret)
+        return dict(((sent,) if sent else ()) + self.check_headers)
+
+
+# Each ``auth_style`` a row (or config's ``CustomProvider.auth_style``) may name.
+KEY_SENDING: MappingProxyType[str, KeySending] = MappingProxyType(
+    {
+        "bearer": KeySending("authorization", "Bearer "),
+        "x-api-key": KeySending("x-api-key", check_headers=(("anthropic-version", "2023-06-01"),)),
+        "x-goog-api-key": KeySending("x-goog-api-key"),
+        "none": KeySending(None),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +62,12 @@ class ProviderRow:
     # The provider id ``genai-prices`` lists this provider's prices under (``xai`` is
     # ``x-ai``); None: only the operator's prices file prices it.
     prices_provider: str | None = None
+    # How the key is sent, looked up once from ``auth_style`` when the row is made, so the
+    # proxy does no lookup per request.
+    key_sending: KeySending = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_sending", KEY_SENDING[self.auth_style])
 
 
 BUILTIN_PROVIDERS: tuple[ProviderRow, ...] = (

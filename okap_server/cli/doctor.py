@@ -225,7 +225,7 @@ def providers_in_use(settings: Settings, engine: Engine) -> set[str]:
     with Session(engine) as session:
         keyed = set(session.exec(select(ProviderKey.provider).distinct()).all())
     rows = ProviderCatalog.from_settings(settings).rows()
-    return keyed | {row.id for row in rows if row.auth_style == "none"}
+    return keyed | {row.id for row in rows if row.key_sending.header is None}
 
 
 def check_upstreams(

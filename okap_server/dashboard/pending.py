@@ -1,6 +1,6 @@
 """Pending requests as the dashboard lists them: who asks, for what, since when.
 
-Deciding one from the list is ``manage/pending.py``'s; the list holds only requests this
+Deciding one from the list is ``manage/decisions.py``'s; the list holds only requests this
 account may decide (``requests.pending_for``). An app that already holds a live grant for
 the same request is offered reuse, as on the consent page (``reuse.approve_by_reuse``).
 """

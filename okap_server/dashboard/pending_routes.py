@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from okap_server.dashboard import pending
 from okap_server.dashboard.settings import auto_open_consent
 from okap_server.dashboard.web import done, form_of, not_found, notice_of
-from okap_server.manage import pending as manage_pending
+from okap_server.manage import decisions
 from okap_server.web import openapi as oa
 from okap_server.web.csrf import require_csrf
 from okap_server.web.pages import NO_STORE, render_page
@@ -99,7 +99,7 @@ async def _decide(
         if reuse:
             grant_id = (await form_of(request)).get("reuse_grant_id", "")
             await run_in_threadpool(
-                manage_pending.reuse_from_list,
+                decisions.reuse_from_list,
                 vault,
                 signed_in.account.id,
                 request_id,
@@ -108,7 +108,7 @@ async def _decide(
             )
         else:
             await run_in_threadpool(
-                manage_pending.decide_from_list,
+                decisions.decide_from_list,
                 vault,
                 signed_in.account.id,
                 request_id,
@@ -117,7 +117,7 @@ async def _decide(
             )
     except LookupError:
         return not_found(request, "request")
-    except manage_pending.PendingError as exc:
+    except decisions.PendingError as exc:
         return _page(request, signed_in, error=str(exc), status_code=409)
     return done("/pending", "reused" if reuse else "approved" if approve else "denied")
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from okap_server.catalog import ProviderRow
 from okap_server.context import Vault
 
 # The cheapest call that proves a key works: list the provider's models.
@@ -20,16 +19,6 @@ MODELS_PATH = {"openai": "/models", "anthropic": "/v1/models", "google": "/v1bet
 class TestResult:
     ok: bool
     message: str
-
-
-def _auth_headers(row: ProviderRow, secret: str) -> dict[str, str]:
-    if row.auth_style == "x-api-key":
-        return {"x-api-key": secret, "anthropic-version": "2023-06-01"}
-    if row.auth_style == "x-goog-api-key":
-        return {"x-goog-api-key": secret}
-    if row.auth_style == "none":
-        return {}
-    return {"authorization": f"Bearer {secret}"}
 
 
 def _describe(status: int) -> str:
@@ -60,7 +49,7 @@ async def check_key(vault: Vault, account_id: str, key_id: str) -> TestResult | 
             timeout=vault.settings.key_test_timeout_seconds,
             follow_redirects=False,
         ) as client:
-            response = await client.get(url, headers=_auth_headers(row, secret))
+            response = await client.get(url, headers=row.key_sending.key_test_headers(secret))
     except httpx.HTTPError as exc:
         return TestResult(False, f"Could not reach {row.name} ({type(exc).__name__}).")
     finally:

@@ -227,12 +227,9 @@ def build_upstream_request(
 ) -> httpx.Request:
     """Configured upstream + normalised path; the client's credentials out, the key in."""
     headers = upstream_request_headers(request.headers)
-    if row.auth_style == "x-api-key":
-        headers.append(("x-api-key", secret))
-    elif row.auth_style == "x-goog-api-key":
-        headers.append(("x-goog-api-key", secret))
-    elif row.auth_style != "none":
-        headers.append(("authorization", f"Bearer {secret}"))
+    sent = row.key_sending.key_header(secret)
+    if sent is not None:
+        headers.append(sent)
     query: list[tuple[str, str | int | float | bool | None]] = [
         (k, v) for k, v in request.query if k.lower() not in CLIENT_CREDENTIAL_QUERY
     ]

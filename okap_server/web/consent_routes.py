@@ -1,14 +1,13 @@
 """The consent pages: ``GET /consent`` (waiting requests), ``GET/POST /consent/{id}``.
 
 Thin adapter: who may decide is ``authorization.requests`` (``check_may_decide`` to show
-the page, which claims nothing; ``claim`` on every POST; then ``decide``, once, atomic,
-audited); narrowing is ``authorization.narrowing``; the code flow's redirect is built by
-``authorization.authorize.finish_url``.
+the page, which claims nothing; ``claim`` on every POST); the decision itself (keys
+attached, then approve, deny or reuse) is ``manage.decisions``, shared with the dashboard's
+pending list; narrowing is ``authorization.narrowing``; the code flow's redirect is built
+by ``authorization.authorize.finish_url``.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,13 +25,19 @@ from okap_server.authorization.requests import (
     RequestGone,
     check_may_decide,
     claim,
-    decide,
     pending_for,
     tidy,
 )
-from okap_server.authorization.reuse import ReuseGone, approve_by_reuse, live_grant_like
+from okap_server.authorization.reuse import ReuseGone, live_grant_like
 from okap_server.context import Vault
 from okap_server.grants.capabilities import LIMIT_NAMES
+from okap_server.manage.decisions import (
+    KeyChoice,
+    NoKey,
+    approve_request,
+    deny_request,
+    reuse_grant,
+)
 from okap_server.vault.keys import KeyStoreError
 from okap_server.web import openapi as oa
 from okap_server.web.consent_form import ConsentChoices, entry_views, parse_choices, request_view
@@ -136,37 +141,21 @@ def consent_page(
         return _page(request, vault, session, row, signed_in)
 
 
-def _with_keys(
-    vault: Vault,
-    session: Session,
-    account_id: str,
-    granted: list[dict[str, Any]],
-    choices: ConsentChoices,
-) -> list[dict[str, Any]]:
-    """Attach the backing key of each provider: the chosen one, a new one, or the default."""
-    result = []
-    for entry in granted:
-        provider = entry["provider"]
-        key_id = choices.narrowing[provider].key_id
-        if provider in choices.new_keys:
-            label, secret = choices.new_keys[provider]
-            key_id = vault.keys.add(
-                session, account_id=account_id, provider=provider, label=label, secret=secret
-            ).id
-        elif key_id:
-            key = vault.keys.get(session, account_id, key_id)
-            if key is None or key.provider != provider:
-                raise NarrowingError(f"{provider}: choose one of your {provider} keys")
-        else:
-            default = vault.keys.default_for(session, account_id, provider)
-            if default is None:
-                raise NarrowingError(
-                    f"You have no {provider} key yet. Paste one in the field for {provider}, "
-                    "or add it under Keys, then approve."
-                )
-            key_id = default.id
-        result.append({**entry, "key_id": key_id})
-    return result
+def _key_choices(choices: ConsentChoices) -> dict[str, KeyChoice]:
+    """The key the form picked per provider: a stored one, or one pasted in its field."""
+    return {
+        provider: KeyChoice(narrowing.key_id or None, choices.new_keys.get(provider))
+        for provider, narrowing in choices.narrowing.items()
+    }
+
+
+def _no_key_message(exc: NoKey) -> str:
+    if exc.chosen:
+        return f"{exc.provider}: choose one of your {exc.provider} keys"
+    return (
+        f"You have no {exc.provider} key yet. Paste one in the field for {exc.provider}, "
+        "or add it under Keys, then approve."
+    )
 
 
 def _decided(
@@ -203,44 +192,34 @@ def _submit(
         if isinstance(row, Response):
             return row
         decision = (form.get("decision") or [""])[0]
-        collect = vault.settings.approval_ttl_seconds
+        ip = client_ip(request)
         try:
             if decision == "deny":
-                decide(
-                    session,
-                    row,
-                    account_id,
-                    approve=False,
-                    collect_seconds=collect,
-                    ip=client_ip(request),
-                )
+                deny_request(vault, session, row, account_id, ip=ip)
                 return _decided(request, vault, session, row, approved=False)
             if decision == "reuse":
-                approve_by_reuse(
-                    session,
-                    row,
-                    account_id,
-                    (form.get("reuse_grant_id") or [""])[0],
-                    collect_seconds=collect,
-                    ip=client_ip(request),
-                )
+                grant_id = (form.get("reuse_grant_id") or [""])[0]
+                reuse_grant(vault, session, row, account_id, grant_id, ip=ip)
                 return _decided(request, vault, session, row, approved=True)
             if decision != "approve":
                 raise NarrowingError("Choose Approve or Deny.")
             asked = row.requested_details
             choices = parse_choices(asked, form)
             defaults = default_limits_for(session, account_id, vault.settings)
-            granted = narrow(asked, choices.narrowing, defaults)
-            granted = _with_keys(vault, session, account_id, granted, choices)
-            decide(
+            approve_request(
+                vault,
                 session,
                 row,
                 account_id,
-                approve=True,
-                collect_seconds=collect,
-                granted_details=granted,
-                ip=client_ip(request),
+                narrow(asked, choices.narrowing, defaults),
+                keys=_key_choices(choices),
+                ip=ip,
                 delegation_allowed=_delegation_choice(form),
+            )
+        except NoKey as exc:
+            session.rollback()
+            return _page(
+                request, vault, session, row, signed_in, error=_no_key_message(exc), status_code=422
             )
         except (NarrowingError, KeyStoreError, ReuseGone) as exc:
             session.rollback()
