@@ -17,6 +17,7 @@ from okap_server.api import routes as api_routes
 from okap_server.context import Vault
 from okap_server.dashboard import routes as dashboard_routes
 from okap_server.deliveries import worker as webhook_worker
+from okap_server.heap import frozen_heap
 from okap_server.telemetry.collectors import DatabaseGauges
 from okap_server.telemetry.metrics import VaultMetrics
 from okap_server.telemetry.tracing import tracer_for
@@ -69,7 +70,8 @@ def create_app(vault: Vault) -> FastAPI:
             housekeeping.running(vault),
             webhook_worker.running(vault, metrics.webhook_delivery),
         ):
-            yield
+            with frozen_heap():  # what start-up built is never walked by the collector
+                yield
 
     app = VaultApp(
         title="okap vault",

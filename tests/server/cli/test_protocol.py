@@ -48,6 +48,20 @@ def test_slow_clients_are_cut_off_and_honest_ones_are_not(
             answer = slow_head.answer(timeout=2)
             assert answer is not None and answer.status == 408
             assert slow_head.closed(timeout=2)
+        # A slow head after an honest request on the same connection: its deadline runs
+        # from its own first byte (the connection's timer, set for the first head, fires
+        # while it trickles and waits out the rest), then 408.
+        with RawRequest(port, head("GET", "/healthz", {})) as later:
+            answer = later.answer(timeout=5)
+            assert answer is not None and answer.status == 200
+            time.sleep(0.6)
+            took = trickled(
+                later, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200, 8
+            )
+            assert took is not None and 0.9 < took < 4, took
+            answer = later.answer(timeout=2)
+            assert answer is not None and answer.status == 408
+            assert later.closed(timeout=2)
         # A connection that never sends a byte is closed after the same deadline.
         with RawRequest(port, b"") as silent:
             assert silent.closed(timeout=4)
