@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     max_grant_days: int = Field(default=366, ge=1, le=3660)
     # Token exchange (RFC 8693): how many times a grant may be delegated down a chain.
     delegation_max_depth: int = Field(default=4, ge=1, le=16)
+    # ... and how many live (unrevoked, unexpired) children one grant may have at a time.
+    delegation_max_children: int = Field(default=100, ge=1, le=100_000)
     signin_max_failures: int = Field(default=10, ge=1, le=1000)
     # Floods (issue 15): undecided requests are capped per source address (an IPv6 /64 is
     # one source), per client on one source (client ids are self-asserted) and in total; the

@@ -76,3 +76,4 @@ def test_container_image_is_slim_non_root_and_checks_health() -> None:
     assert "python" in healthcheck and "curl" not in healthcheck
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "postgres" in compose and "OKAP_DATABASE_URL: postgresql://" in compose
+    assert 'OKAP_WEBHOOK_ALLOW_LOOPBACK: "false"' in compose  # others reach a team vault

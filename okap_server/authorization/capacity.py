@@ -32,12 +32,15 @@ from okap_server.settings import Settings
 # The error each front door answers when one caller asks too much (SPEC.md "Floods"):
 # the authorization endpoint and PAR have RFC 6749 §4.1.2.1's ``temporarily_unavailable``
 # (RFC 9126 §2.3 adds the 429 status); the device and OKAP doors are polling protocols whose
-# clients already know ``slow_down`` (RFC 8628 §3.5) as "wait, then try again".
+# clients already know ``slow_down`` (RFC 8628 §3.5) as "wait, then try again". The token
+# exchange (RFC 8693, at the token endpoint) has no code of its own for it and uses the same
+# ``temporarily_unavailable`` with 429.
 CALLER_REFUSALS: dict[str, type[OAuthError]] = {
     "code": TemporarilyUnavailable,
     "device": SlowDown,
     "okap": SlowDown,
     "reference": SlowDown,
+    "exchange": TemporarilyUnavailable,
 }
 
 

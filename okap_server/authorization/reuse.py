@@ -90,13 +90,18 @@ def approve_by_reuse(
     *,
     collect_seconds: int,
     ip: str | None,
+    delegation_allowed: bool | None = None,
 ) -> Grant:
     """Approve a claimed ``request`` by reusing the live grant the page offered: the one
     decision path for the consent page and the dashboard's pending list.
 
     The offer is checked again here: a grant revoked, expired or replaced since the page
     was shown is not reused (``ReuseGone``), so the person decides anew. Raises
-    ``DecisionError`` (via ``decide``) when the request is no longer this account's call."""
+    ``DecisionError`` (via ``decide``) when the request is no longer this account's call.
+
+    ``delegation_allowed``: the page's "may hand narrower tokens on" box (None: no box). It
+    can only narrow: unticked, or forbidden by the app's request, the reused grant may no
+    longer be delegated (children it already has are left alone, as when it is edited)."""
     existing = live_grant_like(session, account_id, request)
     if existing is None or existing.id != offered_grant_id:
         raise ReuseGone()
@@ -109,7 +114,12 @@ def approve_by_reuse(
         granted_details=existing.details,
         ip=ip,
         reuse_grant_id=existing.id,
+        delegation_allowed=delegation_allowed,
     )
+    narrowed = delegation_allowed is False or not request.delegation_allowed
+    if narrowed and existing.delegation_allowed:
+        existing.delegation_allowed = False
+        lifecycle.changed(session, existing)
     return existing
 
 

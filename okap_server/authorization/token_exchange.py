@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from okap_server.accounts.models import Account
 from okap_server.audit.events import record_event
 from okap_server.authorization.attenuation import attenuate
 from okap_server.authorization.bearer import find_grant, is_active
+from okap_server.authorization.clients import MAX_CLIENT_ID
 from okap_server.authorization.details import loads_strict
-from okap_server.authorization.display_text import hidden_problem
+from okap_server.authorization.display_text import check_display_text, hidden_problem
 from okap_server.authorization.errors import InvalidGrant, InvalidRequest
 from okap_server.authorization.grants import grant_expiry, public_details
 from okap_server.catalog import ProviderCatalog
@@ -67,12 +68,42 @@ def _client_name(params: dict[str, str], parent: Grant) -> str:
     return name.strip()
 
 
+def _client_id(params: dict[str, str], parent: Grant) -> str:
+    """The child's client id: shown on the dashboard and stored, so held to the front
+    doors' rules (``clients.check_client_id``), but a refusal here is ``invalid_request``:
+    the token endpoint's client is the subject token's holder, not this optional field."""
+    return check_display_text("client_id", params.get("client_id"), MAX_CLIENT_ID) or (
+        parent.client_id
+    )
+
+
+def _check_room(session: Session, parent: Grant, settings: Settings) -> None:
+    """At most ``delegation_max_children`` live children per grant: one token must not be
+    able to fill the database and the person's dashboard with children (a flood the
+    per-source rate limit only slows down)."""
+    live = session.exec(
+        select(func.count())
+        .select_from(Grant)
+        .where(
+            col(Grant.parent_grant_id) == parent.id,
+            col(Grant.revoked_at).is_(None),
+            col(Grant.expires_at) > utcnow(),
+        )
+    ).one()
+    if int(live) >= settings.delegation_max_children:
+        raise InvalidGrant(
+            "this grant has too many delegated tokens: this vault allows "
+            f"{settings.delegation_max_children} live children per grant; revoke some first"
+        )
+
+
 def exchange(
     session: Session, params: dict[str, str], catalog: ProviderCatalog, settings: Settings
 ) -> tuple[Grant, str]:
     """Issue a child of the subject token's grant; the caller has the session, and this
     commits. Errors: ``invalid_request`` (a missing or wrong parameter), ``invalid_grant``
-    (the subject token, or a grant that may not be delegated), ``invalid_authorization_
+    (the subject token, a grant that may not be delegated, or one with too many live
+    children), ``invalid_authorization_
     details`` (the first field wider than the parent)."""
     parent = _subject(session, params)
     if not parent.delegation_allowed:
@@ -82,6 +113,8 @@ def exchange(
             f"delegation depth limit reached: this vault allows {settings.delegation_max_depth} "
             "levels below a grant a person approved"
         )
+    client_id = _client_id(params, parent)
+    _check_room(session, parent, settings)
     text = params.get("authorization_details")
     if not text:
         raise InvalidRequest("authorization_details is required: the child's narrower request")
@@ -97,7 +130,7 @@ def exchange(
     child = Grant(
         account_id=parent.account_id,
         token_hash=token_hash(token),
-        client_id=params.get("client_id") or parent.client_id,
+        client_id=client_id,
         client_name=client_name,
         client_url=parent.client_url,
         redirect_host=parent.redirect_host,

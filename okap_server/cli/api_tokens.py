@@ -34,7 +34,11 @@ def register(commands: Any) -> None:
     create.add_argument("--user", required=True, help="the account the token acts as")
     create.add_argument("--name", required=True, help="a label, e.g. 'ci'")
     create.add_argument(
-        "--scope", action="append", required=True, choices=SCOPES, help="repeat for each scope"
+        "--scope",
+        action="append",
+        required=True,
+        choices=SCOPES,
+        help="repeat for each scope; admin and metrics:read need an admin account",
     )
     create.add_argument("--expires-in", type=int, metavar="DAYS", help="expiry in days")
     create.set_defaults(handler=create_api_token)

@@ -16,6 +16,7 @@ from okap_server.clock import utcnow
 from okap_server.context import Vault
 from okap_server.dashboard import formatting as fmt
 from okap_server.manage.management_tokens import (
+    ADMIN_SCOPES,
     SCOPES,
     ManagementTokenError,
     create_token,
@@ -33,7 +34,7 @@ SCOPE_TEXT: dict[str, str] = {
     "usage:read": "Read usage and spend ceilings",
     "events:read": "Read the activity log",
     "webhooks:write": "Manage webhooks",
-    "metrics:read": "Read metrics",
+    "metrics:read": "Read this vault's metrics, every account's (admins only)",
     "admin": "Manage this vault's accounts (admins only)",
 }
 EXPIRY_CHOICES: tuple[tuple[str, str], ...] = (
@@ -72,8 +73,8 @@ def _view(row: ManagementToken) -> TokenView:
 
 
 def offered_scopes(account: Account) -> list[tuple[str, str]]:
-    """(scope, what it allows) for the form: ``admin`` only to an admin."""
-    return [(s, SCOPE_TEXT[s]) for s in SCOPES if s != "admin" or account.is_admin]
+    """(scope, what it allows) for the form: ``ADMIN_SCOPES`` only to an admin."""
+    return [(s, SCOPE_TEXT[s]) for s in SCOPES if s not in ADMIN_SCOPES or account.is_admin]
 
 
 def tokens_of(vault: Vault, account_id: str) -> list[TokenView]:

@@ -2,7 +2,8 @@
 The dashboard's admin page and the management API both call these.
 
 A disabled account cannot sign in, its browsers are signed out, its connected apps are
-revoked (``grants.lifecycle.revoke``), and what it claimed or
+revoked (``grants.lifecycle.revoke``), its management tokens are revoked, and what it
+claimed or
 approved but no app collected yet is withdrawn (``requests.withdraw_for_account``), so
 nothing keeps spending on its keys and no token is minted from its approvals later. The
 proxy also refuses any grant of a disabled account (``grants.view.load_grant``), which
@@ -26,6 +27,7 @@ from okap_server.authorization.requests import withdraw_for_account
 from okap_server.clock import utcnow
 from okap_server.grants import lifecycle
 from okap_server.grants.models import Grant
+from okap_server.manage.management_tokens import list_tokens, revoke_token
 from okap_server.vault.models import ProviderKey
 
 
@@ -100,8 +102,8 @@ def _active_admins(session: Session) -> int:
 def set_disabled(
     session: Session, admin: Account, account_id: str, disabled: bool, ip: str | None
 ) -> list[str]:
-    """Disable (sign out, revoke its apps) or re-enable; returns the revoked grant ids
-    (every replica hears of them at this commit, ``grants.lifecycle``)."""
+    """Disable (sign out, revoke its apps and management tokens) or re-enable; returns the
+    revoked grant ids (every replica hears of them at this commit, ``grants.lifecycle``)."""
     account = session.get(Account, account_id[:40])
     if account is None:
         raise LookupError(account_id)
@@ -121,6 +123,10 @@ def set_disabled(
             if lifecycle.revoke(session, grant, by="admin", account_id=account.id, ip=ip):
                 revoked.append(grant.id)
         withdraw_for_account(session, account.id)
+        # Its management tokens end too, as its grants and sessions do: re-enabling the
+        # account must not bring a token back that someone may have copied meanwhile.
+        for token in list_tokens(session, account.id):
+            revoke_token(session, token.id, ip=ip)
         record_event(session, "account_disabled", account_id=account.id, ip=ip, by=admin.username)
     else:
         record_event(session, "account_enabled", account_id=account.id, ip=ip, by=admin.username)

@@ -144,9 +144,11 @@ def reuse_grant(
     grant_id: str,
     *,
     ip: str | None,
+    delegation_allowed: bool | None = None,
 ) -> None:
     """Approve the claimed request by reusing the app's live grant ``grant_id`` for the
-    same access. Raises ReuseGone, DecisionError."""
+    same access; ``delegation_allowed`` (the consent page's box) can only narrow it.
+    Raises ReuseGone, DecisionError."""
     approve_by_reuse(
         session,
         row,
@@ -154,6 +156,7 @@ def reuse_grant(
         grant_id,
         collect_seconds=vault.settings.approval_ttl_seconds,
         ip=ip,
+        delegation_allowed=delegation_allowed,
     )
 
 

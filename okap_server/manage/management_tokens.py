@@ -2,7 +2,8 @@
 
 A management token acts as the account that made it, and only within its scopes (least
 privilege, RFC 6749 §3.3 scope semantics). It never reaches another account's data, an
-admin's included: ``admin`` manages accounts, not other people's keys or grants. Only the
+admin's included: ``admin`` manages accounts, not other people's keys or grants, and
+``metrics:read`` reads the vault-wide metrics (both admins' only, ``ADMIN_SCOPES``). Only the
 SHA-256 of a token is stored; the token itself is shown once, at creation.
 Framework-free: the CLI, the API and (later) the dashboard call these functions.
 """
@@ -35,6 +36,10 @@ SCOPES: tuple[str, ...] = (
     "metrics:read",
     "admin",
 )
+# Scopes only an admin's token may carry, and that stop working when the account stops
+# being an admin: ``admin`` manages accounts, and ``metrics:read`` reads /metrics, which
+# counts every account's spend and grants.
+ADMIN_SCOPES: frozenset[str] = frozenset({"admin", "metrics:read"})
 MAX_NAME = 100
 MAX_EXPIRY_DAYS = 3650
 # A token's last use is written at most this often, not on every call.
@@ -74,8 +79,9 @@ def create_token(
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise ManagementTokenError(f"scope: unknown scope {unknown[0][:40]!r}")
-    if "admin" in scopes and not account.is_admin:
-        raise ManagementTokenError("scope: only an admin's token may carry 'admin'")
+    reserved = [s for s in SCOPES if s in ADMIN_SCOPES and s in scopes]
+    if reserved and not account.is_admin:
+        raise ManagementTokenError(f"scope: only an admin's token may carry {reserved[0]!r}")
     if account.disabled:
         raise ManagementTokenError("account: disabled")
     expires_at: datetime | None = None
@@ -154,5 +160,5 @@ def authenticate(session: Session, token: str) -> Principal | None:
         session.commit()
     scopes = frozenset(row.scopes)
     if not account.is_admin:
-        scopes -= {"admin"}
+        scopes -= ADMIN_SCOPES
     return Principal(row.id, row.account_id, scopes, account.is_admin)

@@ -199,7 +199,10 @@ def _submit(
                 return _decided(request, vault, session, row, approved=False)
             if decision == "reuse":
                 grant_id = (form.get("reuse_grant_id") or [""])[0]
-                reuse_grant(vault, session, row, account_id, grant_id, ip=ip)
+                choice = _delegation_choice(form)
+                reuse_grant(
+                    vault, session, row, account_id, grant_id, ip=ip, delegation_allowed=choice
+                )
                 return _decided(request, vault, session, row, approved=True)
             if decision != "approve":
                 raise NarrowingError("Choose Approve or Deny.")

@@ -186,7 +186,11 @@ def authorize(request: Request) -> Response:
 @router.post(
     "/oauth/token",
     summary="Token endpoint: authorization code (PKCE), device code or token exchange",
-    responses={200: oa.json_response("The okap token", schemas.TOKEN), **oa.oauth_errors(400, 401)},
+    responses={
+        200: oa.json_response("The okap token", schemas.TOKEN),
+        **oa.oauth_errors(400, 401),
+        **oa.too_many_requests(),
+    },
     openapi_extra=oa.form_body(
         {
             "grant_type": {
@@ -210,6 +214,10 @@ async def token(request: Request) -> JSONResponse:
     params = await form_params(request)
     vault = vault_of(request)
     grant_type = params.get("grant_type")
+    if grant_type == TOKEN_EXCHANGE_GRANT_TYPE:
+        # It creates grants without a person, so it is a front door like the others: the
+        # same per-source rate limit (``rate_limit.py``); the grant type is in the body.
+        admit(request, "exchange")
 
     def run() -> JSONResponse:
         with vault.session() as session:

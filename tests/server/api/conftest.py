@@ -12,11 +12,11 @@ from sqlmodel import select
 from okap_server.accounts.models import Account
 from okap_server.accounts.service import create_account
 from okap_server.context import Vault
-from okap_server.manage.management_tokens import SCOPES, create_token
+from okap_server.manage.management_tokens import ADMIN_SCOPES, SCOPES, create_token
 from okap_server.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
 
-ALL_BUT_ADMIN = [s for s in SCOPES if s != "admin"]
+ALL_BUT_ADMIN = [s for s in SCOPES if s not in ADMIN_SCOPES]
 
 
 @pytest.fixture

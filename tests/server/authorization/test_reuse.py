@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 
 from okap_server.authorization.reuse import same_access
 from okap_server.clock import utcnow
@@ -122,3 +122,36 @@ def _post(
     for name, value in [*fields, ("decision", "reuse"), ("reuse_grant_id", grant_id)]:
         data.setdefault(name, []).append(value)
     return person.client.post(action, data=data)
+
+
+def test_unticking_delegation_applies_to_the_reused_grant(
+    live_url: str, person: Person, openai_key: str, listener: RedirectListener, vault: Vault
+) -> None:
+    """The delegation box is in the same form as "Reuse existing access": unticked, the
+    reused grant can no longer be delegated (it once stayed delegable)."""
+    from tests.support.delegation import exchange, openai_entry
+
+    with httpx.Client(base_url=live_url) as app:
+        consent, verifier = start_code_flow(app, listener.redirect_uri)
+        code = code_from(person.approve(consent).location, listener)["code"]
+        redeem(app, code, verifier, listener.redirect_uri)
+        for ticked in (True, False):
+            consent, verifier = start_code_flow(app, listener.redirect_uri)
+            page = person.open(consent).text
+            offered = re.search(r'name="reuse_grant_id" value="([^"]+)"', page)
+            assert offered
+            form = person.form_of(page, "/consent/")
+            assert ("allow_delegation", "yes") in form.fields  # ticked by default
+            fields = [f for f in form.fields if ticked or f[0] != "allow_delegation"]
+            reused = _post(person, fields, offered[1], form.action)
+            assert reused.status_code == 303, reused.text
+            code = code_from(reused.headers["location"], listener)["code"]
+            token = redeem(app, code, verifier, listener.redirect_uri).json()["access_token"]
+            with vault.session() as session:
+                roots = select(Grant).where(col(Grant.parent_grant_id).is_(None))
+                [grant] = session.exec(roots).all()
+                assert grant.delegation_allowed is ticked
+            child = exchange(live_url, token, [openai_entry(models=["gpt-4o-mini"])])
+            assert child.status_code == (200 if ticked else 400), child.text
+    assert child.json()["error"] == "invalid_grant"
+    assert "does not allow delegating" in child.json()["error_description"]

@@ -34,6 +34,9 @@ def test_create_list_revoke(cli: CliRunner, cli_env: Settings) -> None:
     assert looks_like_management_token(token) and token not in made.err
     refused = cli("api-tokens", "create", "--user", "bob", "--name", "x", "--scope", "admin")
     assert refused.code != 0 and "admin" in refused.err
+    metrics = ("--scope", "metrics:read")  # every account's spend: admins only
+    refused = cli("api-tokens", "create", "--user", "bob", "--name", "x", *metrics)
+    assert refused.code != 0 and "metrics:read" in refused.err
     listed = cli("api-tokens", "list")
     assert listed.code == 0 and token not in listed.out
     assert "ci" in listed.out and "grants:read,admin" in listed.out

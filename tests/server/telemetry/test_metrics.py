@@ -63,7 +63,7 @@ def test_metrics_count_the_requests_made(
     fake_upstream.usage["openai"] = FakeUsage(input=1000, output=500)
     grant = make_grant(vault, entry("openai", models=["gpt-4o-mini", "text-embedding-3-*"]))
     revoke(vault, make_grant(vault, entry("openai")).grant_id)  # not active
-    token = mint(vault, "ops", ["metrics:read"])
+    token = mint(vault, "ops", ["metrics:read"], admin=True)
 
     make_calls(live_url, grant.token)
     text, samples = scrape_until(live_url, token, forwarded_all)
@@ -126,14 +126,13 @@ def test_metrics_need_a_token_with_the_scope(vault: Vault, live_url: str) -> Non
     proxy_token = make_grant(vault, entry("openai")).token
     as_proxy = httpx.get(f"{live_url}/metrics", headers={"Authorization": f"Bearer {proxy_token}"})
     assert as_proxy.status_code == 401
-    other_scope = mint(vault, "ops", ["usage:read"])
+    other_scope = mint(vault, "ops", ["usage:read"], admin=True)
     refused = httpx.get(f"{live_url}/metrics", headers={"Authorization": f"Bearer {other_scope}"})
     assert refused.status_code == 403
     assert "metrics:read" in refused.json()["detail"]
     with secret_in_url():
-        in_query = httpx.get(
-            f"{live_url}/metrics", params={"token": mint(vault, "ops", ["metrics:read"])}
-        )
+        metrics_token = mint(vault, "ops", ["metrics:read"], admin=True)
+        in_query = httpx.get(f"{live_url}/metrics", params={"token": metrics_token})
     assert in_query.status_code == 400
     assert "okapm_" not in in_query.text
 

@@ -26,7 +26,7 @@ def test_two_workers_report_every_request(
     settings: Settings, vault: Vault, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     grant = make_grant(vault, entry("openai"))
-    token = mint(vault, "ops", ["metrics:read"])
+    token = mint(vault, "ops", ["metrics:read"], admin=True)
     stale = settings.home / "metrics" / "counter_1.db"  # a file of an earlier run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left over")
