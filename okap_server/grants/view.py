@@ -265,11 +265,13 @@ def load_grant(
         limits = Limits.from_details(raw.get("limits"), defaults)
         # A per-request cap is not a budget the admission shares along the chain: the
         # lowest of the grant's and every ancestor's applies to it as its own.
-        caps = [
-            c for c in (limits.tokens_per_request, *(a.tokens_per_request for _, a in above)) if c
-        ]
-        if caps and min(caps) != limits.tokens_per_request:
-            limits = replace(limits, tokens_per_request=min(caps))
+        if above:
+            caps = [
+                c
+                for c in (limits.tokens_per_request, *(a.tokens_per_request for _, a in above))
+                if c
+            ]
+            limits = replace(limits, tokens_per_request=min(caps, default=None))
         # Spend limited above (an ancestor's limit, or a ceiling): priced and held as if
         # it were the grant's own.
         above_spend = ceilings.set or any(a.spend_limited for _, a in above)

@@ -81,7 +81,7 @@ def test_an_admin_is_offered_the_admin_scope(vault: Vault, live_url: str, page: 
     sign_in(page, live_url, "root")
     page.goto(f"{live_url}/api-tokens/new")
     page.get_by_label("Name").fill("accounts")
-    page.get_by_role("checkbox", name="admin").check()
+    page.locator('input[name="scope"][value="admin"]').check()
     page.get_by_role("button", name="Create token").click()
     token = page.get_by_label("accounts").input_value()
     accounts = httpx.get(
